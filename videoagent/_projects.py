@@ -1,0 +1,447 @@
+"""``client.projects``: every project endpoint, slots, safe resends, verified downloads."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import quote
+
+import anyio
+
+from ._converter import structure
+from ._errors import (
+    APIError,
+    DownloadError,
+    DownloadVerificationError,
+    InvalidRequestError,
+    ProjectLimitError,
+    ResultExpiredError,
+)
+from ._limiter import Priority, Reservation, Ticket
+from ._models import (
+    Message,
+    MessageAccepted,
+    MessagePage,
+    Project,
+    ProjectPage,
+    ProjectStatus,
+    Result,
+)
+from ._transport import Response
+from ._types import NOT_GIVEN, NotGiven
+
+if TYPE_CHECKING:
+    from ._client import AsyncVideoAgent
+
+__all__ = ["Projects", "check_id"]
+
+T = TypeVar("T")
+
+Mode = Literal["autonomous", "collaborative"]
+Resolution = Literal["1080p", "4k"]
+
+_ID_PATTERNS = {
+    prefix: re.compile(rf"{prefix}_[A-Za-z0-9]{{1,64}}") for prefix in ("prj", "msg", "key")
+}
+
+#: Contract seconds between checks of our own active projects while create,
+#: send_message or render waits for an active-project slot.
+_SLOT_RECHECK = 30.0
+
+
+def check_id(value: str, prefix: str, name: str) -> str:
+    """``value`` URL-quoted for a path, after checking it looks like ``{prefix}_...``."""
+    if not isinstance(value, str) or _ID_PATTERNS[prefix].fullmatch(value) is None:
+        raise InvalidRequestError(
+            f"{name} must look like {prefix}_ followed by letters and digits, got {value!r}"
+        )
+    return quote(value, safe="")
+
+
+class Projects:
+    """The project endpoints; reached as ``client.projects``."""
+
+    def __init__(self, client: AsyncVideoAgent) -> None:
+        self._client = client
+
+    # -- parsing (every Project the client sees passes ``_seen``) -------------
+
+    def _seen(self, project: Project) -> Project:
+        self._client._transport.observe_project(project)
+        return project
+
+    def _parse_project(self, response: Response) -> Project:
+        return self._seen(structure(response.data, Project, request_id=response.request_id))
+
+    def _parse_accepted(self, response: Response) -> MessageAccepted:
+        accepted = structure(response.data, MessageAccepted, request_id=response.request_id)
+        self._seen(accepted.project)
+        return accepted
+
+    # -- create ----------------------------------------------------------------
+
+    async def create(
+        self,
+        brief: str,
+        *,
+        mode: Mode | None = None,
+        idempotency_key: str | None = None,
+        webhook_url: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Project:
+        """Create a project (the agent starts at once); waits for an active slot first.
+
+        Always sends an ``idempotency_key`` (a fresh one unless given) and reuses
+        it on every retry, so a retry never makes a second project. Unset options
+        are left out of the body (the API's defaults apply: autonomous mode).
+        """
+        body: dict[str, Any] = {
+            "brief": brief,
+            "idempotency_key": idempotency_key or f"va_{uuid.uuid4().hex}",
+        }
+        if mode is not None:
+            body["mode"] = mode
+        if webhook_url is not None:
+            body["webhook_url"] = webhook_url
+        if metadata is not None:
+            body["metadata"] = dict(metadata)
+        return await self._activating(
+            lambda: self._client._transport.call(
+                "POST",
+                "/projects",
+                self._parse_project,
+                options=self._client._options,
+                body=body,
+            ),
+            lambda project: project,
+        )
+
+    async def _activating(
+        self, send: Callable[[], Awaitable[T]], project_of: Callable[[T], Project]
+    ) -> T:
+        """Run ``send`` (create, message, render) holding an active-project slot.
+
+        A ``project_limit`` 429 with a short ``Retry-After`` means the server
+        counts active projects we do not know: take its count from
+        ``GET /account``, wait for a slot again, and resend (the request had no
+        effect; create's resend carries the same idempotency key).
+        """
+        transport = self._client._transport
+        retry = self._client._options.retry
+        reservation = await self._reserve()
+        attempts = 0
+        try:
+            while True:
+                try:
+                    outcome = await send()
+                except ProjectLimitError as exc:
+                    attempts += 1
+                    if (
+                        exc.retry_after is None
+                        or exc.retry_after > retry.max_retry_wait
+                        or attempts > retry.max_retries
+                    ):
+                        raise
+                    reservation.cancel()
+                    await self._sync_slots()
+                    await anyio.sleep(exc.retry_after * transport.time_scale)
+                    reservation = await self._reserve()
+                    continue
+                project = project_of(outcome)
+                reservation.bind(project.id, active=project.status.is_active)
+                return outcome
+        finally:
+            reservation.cancel()
+
+    async def _reserve(self) -> Reservation:
+        """A slot; while none frees, re-check our own active projects now and then."""
+        transport = self._client._transport
+        while True:
+            with anyio.move_on_after(_SLOT_RECHECK * transport.time_scale):
+                return await transport.slots.reserve()
+            for project_id in transport.slots.held():
+                try:
+                    await self._get(project_id, priority=Priority.POLL)
+                except APIError:
+                    continue
+
+    async def _sync_slots(self) -> None:
+        try:
+            await self._client.account.get()
+        except APIError:
+            return
+
+    # -- reading -----------------------------------------------------------------
+
+    async def get(self, project_id: str) -> Project:
+        """The project as it is now."""
+        return await self._get(project_id)
+
+    async def _get(
+        self,
+        project_id: str,
+        *,
+        priority: Priority = Priority.USER,
+        ticket: Ticket | None = None,
+    ) -> Project:
+        """``get`` for the watcher: a budget priority, and a ticket it already holds."""
+        path = f"/projects/{check_id(project_id, 'prj', 'project_id')}"
+        return await self._client._transport.call(
+            "GET",
+            path,
+            self._parse_project,
+            options=self._client._options,
+            priority=priority,
+            ticket=ticket,
+        )
+
+    async def list(
+        self, *, status: ProjectStatus | str | None = None, limit: int | None = None
+    ) -> AsyncIterator[Project]:
+        """Every project of the account, newest first, fetched page by page.
+
+        ``limit`` is the page size (1-100, the API's default 20).
+        """
+        after: str | None = None
+        while True:
+            page = await self._list_page(status=status, after=after, limit=limit)
+            for project in page.data:
+                yield project
+            if not page.has_more or not page.data:
+                return
+            after = page.data[-1].id
+
+    async def _list_page(
+        self,
+        *,
+        status: ProjectStatus | str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+        priority: Priority = Priority.USER,
+    ) -> ProjectPage:
+        params: dict[str, str] = {}
+        if status is not None:
+            params["status"] = status.value if isinstance(status, ProjectStatus) else status
+        if after is not None:
+            check_id(after, "prj", "after")
+            params["after"] = after
+        if limit is not None:
+            params["limit"] = str(limit)
+
+        def parse(response: Response) -> ProjectPage:
+            page = structure(response.data, ProjectPage, request_id=response.request_id)
+            for project in page.data:
+                self._seen(project)
+            return page
+
+        return await self._client._transport.call(
+            "GET",
+            "/projects",
+            parse,
+            options=self._client._options,
+            params=params,
+            priority=priority,
+        )
+
+    async def messages(
+        self, project_id: str, *, after: str | None = None, limit: int | None = None
+    ) -> AsyncIterator[Message]:
+        """The project's messages oldest first, only those newer than ``after``.
+
+        Keep the last id you saw and pass it back next time (cursor polling).
+        """
+        while True:
+            page = await self._messages_page(project_id, after=after, limit=limit)
+            for message in page.data:
+                yield message
+            if not page.has_more or not page.data:
+                return
+            after = page.data[-1].id
+
+    async def _messages_page(
+        self,
+        project_id: str,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+        priority: Priority = Priority.USER,
+        ticket: Ticket | None = None,
+    ) -> MessagePage:
+        """One page of messages (for the watcher: a priority and a held ticket)."""
+        path = f"/projects/{check_id(project_id, 'prj', 'project_id')}/messages"
+        params: dict[str, str] = {}
+        if after is not None:
+            check_id(after, "msg", "after")
+            params["after"] = after
+        if limit is not None:
+            params["limit"] = str(limit)
+        return await self._client._transport.call(
+            "GET",
+            path,
+            lambda r: structure(r.data, MessagePage, request_id=r.request_id),
+            options=self._client._options,
+            params=params,
+            priority=priority,
+            ticket=ticket,
+        )
+
+    async def result(self, project_id: str) -> Result:
+        """The rendered video's pre-signed URL (24 hours), size and sha256."""
+        path = f"/projects/{check_id(project_id, 'prj', 'project_id')}/result"
+        return await self._client._transport.call(
+            "GET",
+            path,
+            lambda r: structure(r.data, Result, request_id=r.request_id),
+            options=self._client._options,
+        )
+
+    # -- actions ---------------------------------------------------------------
+
+    async def send_message(self, project_id: str, content: str) -> MessageAccepted:
+        """Send feedback at a decision point, or retry a failed project.
+
+        The project becomes active again, so this waits for an active slot. If
+        the connection fails after the message went out, the message list is
+        checked before sending again: feedback is never sent (or charged) twice.
+        """
+        path = f"/projects/{check_id(project_id, 'prj', 'project_id')}/messages"
+        return await self._activating(
+            lambda: self._client._transport.call(
+                "POST",
+                path,
+                self._parse_accepted,
+                options=self._client._options,
+                body={"content": content},
+                idempotent=False,
+                reconcile=lambda: self._find_sent(project_id, content),
+            ),
+            lambda accepted: accepted.project,
+        )
+
+    async def _find_sent(self, project_id: str, content: str) -> MessageAccepted | None:
+        """The accepted message if the latest user message is ``content``, else None."""
+        project = await self._get(project_id)
+        latest: Message | None = None
+        async for message in self.messages(project_id, limit=100):
+            if message.role == "user":
+                latest = message
+        if latest is None or latest.content != content:
+            return None
+        return MessageAccepted(message=latest, project=project, request_id=project.request_id)
+
+    async def update_settings(
+        self,
+        project_id: str,
+        *,
+        mode: Mode | NotGiven = NOT_GIVEN,
+        webhook_url: str | NotGiven | None = NOT_GIVEN,
+    ) -> Project:
+        """Change the mode (from the next decision point) or the webhook (``None`` removes it)."""
+        body: dict[str, Any] = {}
+        if not isinstance(mode, NotGiven):
+            body["mode"] = mode
+        if not isinstance(webhook_url, NotGiven):
+            body["webhook_url"] = webhook_url
+        if not body:
+            raise InvalidRequestError("update_settings needs mode= or webhook_url=")
+        path = f"/projects/{check_id(project_id, 'prj', 'project_id')}/settings"
+        return await self._client._transport.call(
+            "PATCH", path, self._parse_project, options=self._client._options, body=body
+        )
+
+    async def cancel(self, project_id: str) -> Project:
+        """Stop the agent: the project becomes ``cancelled`` (its slot is freed)."""
+        path = f"/projects/{check_id(project_id, 'prj', 'project_id')}/cancel"
+        return await self._client._transport.call(
+            "POST",
+            path,
+            self._parse_project,
+            options=self._client._options,
+            idempotent=False,
+            reconcile=lambda: self._if_status(project_id, ProjectStatus.CANCELLED),
+        )
+
+    async def render(self, project_id: str, *, resolution: Resolution | None = None) -> Project:
+        """Render (or re-render) an idle project; it is active again while rendering."""
+        path = f"/projects/{check_id(project_id, 'prj', 'project_id')}/render"
+        body = {"resolution": resolution} if resolution is not None else None
+        return await self._activating(
+            lambda: self._client._transport.call(
+                "POST",
+                path,
+                self._parse_project,
+                options=self._client._options,
+                body=body,
+                idempotent=False,
+                reconcile=lambda: self._if_status(project_id, ProjectStatus.RENDERING),
+            ),
+            lambda project: project,
+        )
+
+    async def _if_status(self, project_id: str, status: ProjectStatus) -> Project | None:
+        project = await self._get(project_id)
+        return project if project.status is status else None
+
+    async def wait(self, project_id: str, *, timeout: float | None = None) -> Project:  # noqa: ASYNC109
+        """Wait until the project is idle, failed or cancelled; polls via the shared watcher.
+
+        ``timeout`` is in contract seconds (scaled like every wait); past it,
+        ``WaitTimeoutError``.
+        """
+        check_id(project_id, "prj", "project_id")
+        watcher = self._client._require_watcher()
+        project: Project = await watcher.wait(project_id, timeout=timeout)
+        return project
+
+    # -- download ------------------------------------------------------------------
+
+    async def download(self, project_id: str, path: str | os.PathLike[str]) -> Path:
+        """Fetch the result video to ``path``, verified by size and sha256; the path.
+
+        Streams into a temporary file beside ``path`` and renames it into place
+        only once verified: ``path`` never holds a partial or wrong video. An
+        expired URL (410) gets one fresh URL from ``/result``.
+        """
+        destination = Path(path)
+        await anyio.Path(destination.parent).mkdir(parents=True, exist_ok=True)
+        partial = destination.with_name(f".{destination.name}.{uuid.uuid4().hex[:12]}.part")
+        transport = self._client._transport
+        options = self._client._options
+        result = await self.result(project_id)
+        try:
+            for fresh in (False, True):
+                try:
+                    size, digest = await transport.download(
+                        result.video_url, partial, options=options
+                    )
+                    break
+                except DownloadError as exc:
+                    if exc.status not in (403, 410):
+                        raise
+                    if fresh:
+                        raise ResultExpiredError(
+                            f"the video URL of {project_id} answered HTTP {exc.status} "
+                            "even after a fresh /result",
+                            status=exc.status,
+                            request_id=result.request_id,
+                        ) from exc
+                    result = await self.result(project_id)
+            if size != result.size_bytes or digest != result.sha256:
+                raise DownloadVerificationError(
+                    f"the download of {project_id} does not match its result: "
+                    f"{size} bytes with sha256 {digest}, expected {result.size_bytes} bytes "
+                    f"with sha256 {result.sha256}; nothing was written to {destination}",
+                    expected_sha256=result.sha256,
+                    actual_sha256=digest,
+                    expected_size=result.size_bytes,
+                    actual_size=size,
+                )
+            await anyio.Path(partial).replace(destination)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.Path(partial).unlink(missing_ok=True)
+        return destination

@@ -1,0 +1,559 @@
+"""All HTTP of the SDK: the session, auth, the limiter, retries, errors, headers.
+
+``Transport.call`` is the one seam every API request passes:
+
+1. the request budget hands out a ticket (the limiter; the watcher may bring
+   its own ticket for the first attempt);
+2. the request goes out with ``Authorization: Bearer``; the answer's
+   ``X-RateLimit-*`` headers go back to the budget, a 429's ``Retry-After``
+   pauses it;
+3. failures are classified: *not applied* (refused connection, 429, 503) is
+   always safe to send again; *ambiguous* (reset after the body went out, a
+   timeout, 500, a garbled 2xx body) is resent only for idempotent requests,
+   and for the others only after ``reconcile`` found the first one did not
+   take effect;
+4. waits are exponential backoff with full jitter, at least ``Retry-After``,
+   each multiplied by ``time_scale``; a ``Retry-After`` beyond
+   ``RetryPolicy.max_retry_wait`` raises at once.
+
+Downloads of a result's pre-signed URL go through ``download`` instead: no
+auth header (on redirects neither), no budget ticket, only http(s) redirects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import aiohttp
+import anyio
+import attrs
+from yarl import URL
+
+from . import __version__
+from ._config import Limits, RetryPolicy
+from ._converter import structure
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APIResponseError,
+    APIStatusError,
+    APITimeoutError,
+    ConfigurationError,
+    DownloadError,
+    PayloadTooLargeError,
+    ProjectLimitError,
+    RateLimitError,
+    ServiceUnavailableError,
+    error_for_status,
+)
+from ._limiter import ActiveSlots, Priority, RequestBudget, Ticket
+from ._models import CreditsWarning, Project, redact_key
+
+__all__ = ["MAX_BODY_BYTES", "RequestOptions", "Response", "Transport"]
+
+logger: Final = logging.getLogger("videoagent")
+
+T = TypeVar("T")
+
+#: The contract's largest request body (1 MiB); larger bodies are refused before sending.
+MAX_BODY_BYTES: Final = 1_048_576
+_MAX_REDIRECTS: Final = 10
+_USER_AGENT: Final = f"videoagent-python/{__version__}"
+_RETRYABLE_AMBIGUOUS: Final = frozenset({500, 502, 504})
+
+
+@attrs.frozen
+class RequestOptions:
+    """Per-client (or per ``with_options`` copy) request settings.
+
+    Attributes:
+        retry: backoff, retry count and the longest ``Retry-After`` worth waiting.
+        timeout: seconds one attempt may take, answer included (not scaled).
+    """
+
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    timeout: float = 30.0
+    client_timeout: aiohttp.ClientTimeout = attrs.field(init=False, eq=False, repr=False)
+
+    @client_timeout.default
+    def _client_timeout(self) -> aiohttp.ClientTimeout:
+        return aiohttp.ClientTimeout(total=self.timeout)
+
+
+@attrs.frozen
+class Response:
+    """A successful answer: status, decoded JSON (``None`` for no body) and request id."""
+
+    status: int
+    data: Any
+    request_id: str | None
+
+
+class _Failure(Exception):
+    """One failed attempt: the error to raise and how it may be retried."""
+
+    def __init__(
+        self,
+        error: APIError,
+        *,
+        retryable: bool,
+        ambiguous: bool,  # the request may have taken effect
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(error)
+        self.error = error
+        self.retryable = retryable
+        self.ambiguous = ambiguous
+        self.retry_after = retry_after
+
+
+@attrs.frozen
+class _Request:
+    """What every attempt of one call sends."""
+
+    method: str
+    url: URL
+    path: str
+    data: bytes | None
+    params: Mapping[str, str] | None
+    options: RequestOptions
+    priority: Priority
+
+
+class _Secret:
+    """Holds the API key; its repr never shows more than ``es_live_…last4``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return redact_key(self._value)
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        raise TypeError("an API key is not picklable")
+
+
+def _header_float(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value.strip())
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def _header_int(value: str | None) -> int | None:
+    number = _header_float(value)
+    return int(number) if number is not None else None
+
+
+def _dumps(body: Mapping[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class Transport:
+    """One aiohttp session, one request budget and the active slots of a client.
+
+    Shared by a client and its ``with_options`` copies; the client that built it
+    closes it. A session passed in by the caller is used but never closed.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str,
+        time_scale: float,
+        limits: Limits,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        if not time_scale > 0:
+            raise ConfigurationError(f"time_scale must be > 0, got {time_scale!r}")
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigurationError("base_url must be an http:// or https:// URL")
+        self._key = _Secret(api_key)
+        self._base_url = base_url.rstrip("/")
+        self._base_host = URL(self._base_url).origin()
+        self.time_scale = time_scale
+        self.limits = limits
+        self._session = session
+        self._owns_session = session is None
+        self._closed = False
+        self.budget = RequestBudget(limits, time_scale=time_scale)
+        #: Unknown active projects of the account hold a slot 30 contract seconds.
+        self.slots = ActiveSlots(limits.active_projects, foreign_ttl=30.0 * time_scale)
+        self.credits_listeners: list[Callable[[CreditsWarning], object]] = []
+        self.project_listeners: list[Callable[[Project], object]] = []
+        self._random = random.Random()
+        self._auth_headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Accept": "application/json",
+            "User-Agent": _USER_AGENT,
+        }
+
+    def __repr__(self) -> str:
+        return f"Transport(base_url={self._base_url!r}, api_key={self._key!r})"
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @property
+    def redacted_key(self) -> str:
+        return repr(self._key)
+
+    def observe_project(self, project: Project) -> None:
+        """Every Project the client parses passes here: slots, then listeners (the watcher)."""
+        self.slots.observe(project.id, active=project.status.is_active)
+        for listener in self.project_listeners:
+            listener(project)
+
+    # -- the session ---------------------------------------------------------
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ConfigurationError("the client is closed")
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                cookie_jar=aiohttp.DummyCookieJar(),
+                connector=aiohttp.TCPConnector(limit=100),
+            )
+        return self._session
+
+    async def open(self) -> None:
+        """Create the session now (otherwise the first request does)."""
+        self._get_session()
+
+    async def aclose(self) -> None:
+        """Close the session if this transport opened it; idempotent."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session and not session.closed:
+            with anyio.CancelScope(shield=True):
+                await session.close()
+
+    # -- API requests --------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        options: RequestOptions,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+        priority: Priority = Priority.USER,
+        ticket: Ticket | None = None,
+        idempotent: bool = True,
+    ) -> Response:
+        """One API call, with limiter and retries; the decoded answer."""
+        return await self.call(
+            method,
+            path,
+            _identity,
+            options=options,
+            body=body,
+            params=params,
+            priority=priority,
+            ticket=ticket,
+            idempotent=idempotent,
+        )
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        parse: Callable[[Response], T],
+        *,
+        options: RequestOptions,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
+        priority: Priority = Priority.USER,
+        ticket: Ticket | None = None,
+        idempotent: bool = True,
+        reconcile: Callable[[], Awaitable[T | None]] | None = None,
+    ) -> T:
+        """One API call parsed by ``parse``; see the module docstring for retries.
+
+        ``reconcile`` (for requests that are not idempotent) runs after an
+        ambiguous failure: it returns the call's result if the first request took
+        effect after all, or ``None`` to send again. Without it, an ambiguous
+        failure of a non-idempotent request raises.
+        """
+        data = _dumps(body) if body is not None else None
+        if data is not None and len(data) > MAX_BODY_BYTES:
+            raise PayloadTooLargeError(
+                f"the request body is {len(data):,} bytes; the API accepts at most "
+                f"{MAX_BODY_BYTES:,} (nothing was sent)",
+                code="payload_too_large",
+            )
+        request = _Request(
+            method=method,
+            url=URL(self._base_url + path, encoded=True),
+            path=path,
+            data=data,
+            params=params,
+            options=options,
+            priority=priority,
+        )
+        retry = options.retry
+        attempt = 0
+        while True:
+            try:
+                response = await self._attempt(request, ticket, attempt)
+                return parse(response)
+            except _Failure as failure:
+                ticket = None
+                if not failure.retryable or attempt >= retry.max_retries:
+                    raise failure.error from failure.error.__cause__
+                if failure.ambiguous and not idempotent and reconcile is None:
+                    raise failure.error from failure.error.__cause__
+                await anyio.sleep(self._backoff(retry, attempt, failure.retry_after))
+                attempt += 1
+                if failure.ambiguous and not idempotent and reconcile is not None:
+                    settled = await reconcile()
+                    if settled is not None:
+                        return settled
+
+    def _backoff(self, retry: RetryPolicy, attempt: int, retry_after: float | None) -> float:
+        ceiling = min(retry.backoff_max, retry.backoff_base * 2.0**attempt)
+        wait = self._random.uniform(0.0, ceiling)
+        if retry_after is not None:
+            wait = max(wait, retry_after)
+        return wait * self.time_scale
+
+    async def _attempt(self, request: _Request, ticket: Ticket | None, attempt: int) -> Response:
+        method, path, data, options = request.method, request.path, request.data, request.options
+        if ticket is None:
+            ticket = await self.budget.acquire(request.priority)
+        counted = True
+        session = self._get_session()
+        headers = self._auth_headers
+        if data is not None:
+            headers = {**headers, "Content-Type": "application/json"}
+        started = time.perf_counter()
+        status: int | None = None
+        request_id: str | None = None
+        error: APIError
+        try:
+            async with session.request(
+                method,
+                request.url,
+                data=data,
+                params=request.params,
+                headers=headers,
+                timeout=options.client_timeout,
+                allow_redirects=False,
+            ) as resp:
+                status = resp.status
+                resp_headers = resp.headers
+                request_id = resp_headers.get("X-Request-Id")
+                self.budget.observe(
+                    remaining=_header_int(resp_headers.get("X-RateLimit-Remaining")),
+                    reset=_header_float(resp_headers.get("X-RateLimit-Reset")),
+                )
+                raw = await resp.read()
+            if status < 300:
+                return Response(status, self._decode_success(raw, status, request_id), request_id)
+            retry_after = _header_float(resp_headers.get("Retry-After"))
+            answer = _error_from_answer(status, raw, request_id, retry_after)
+            if status == 429:
+                counted = False
+            raise self._classify(answer, options.retry, retry_after) from None
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            counted = False  # the request never reached the server
+            error = APIConnectionError(f"could not connect to {self._base_host}: {exc}")
+            raise _Failure(_caused(error, exc), retryable=True, ambiguous=False) from exc
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            error = APITimeoutError(f"no answer within {options.timeout} s", status=status)
+            raise _Failure(_caused(error, exc), retryable=True, ambiguous=True) from exc
+        except aiohttp.ClientError as exc:
+            error = APIConnectionError(
+                f"the connection failed: {type(exc).__name__}: {exc}",
+                status=status,
+                request_id=request_id,
+            )
+            raise _Failure(_caused(error, exc), retryable=True, ambiguous=True) from exc
+        finally:
+            self.budget.release(ticket, counted=counted)
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "%s %s -> %s attempt=%d elapsed=%.1fms request_id=%s",
+                    method,
+                    path,
+                    status if status is not None else "no answer",
+                    attempt + 1,
+                    (time.perf_counter() - started) * 1000.0,
+                    request_id,
+                )
+
+    def _decode_success(self, raw: bytes, status: int, request_id: str | None) -> Any:
+        if not raw:
+            return None
+        try:
+            data = json.loads(raw)
+        except ValueError as exc:
+            error = APIResponseError(
+                f"HTTP {status} with a body that is not JSON", status=status, request_id=request_id
+            )
+            raise _Failure(_caused(error, exc), retryable=True, ambiguous=True) from exc
+        if type(data) is dict and "credits_warning" in data and self.credits_listeners:
+            self._warn_credits(data["credits_warning"], request_id)
+        return data
+
+    def _warn_credits(self, value: object, request_id: str | None) -> None:
+        try:
+            warning = structure(value, CreditsWarning, request_id=request_id)
+        except APIResponseError:
+            logger.warning("ignored a malformed credits_warning (request_id=%s)", request_id)
+            return
+        for listener in list(self.credits_listeners):
+            listener(warning)
+
+    def _classify(
+        self, error: APIStatusError, retry: RetryPolicy, retry_after: float | None
+    ) -> _Failure:
+        status = error.status
+        if isinstance(error, RateLimitError | ServiceUnavailableError | ProjectLimitError):
+            if retry_after is not None and retry_after > retry.max_retry_wait:
+                return _Failure(error, retryable=False, ambiguous=False)
+            if isinstance(error, RateLimitError) and retry_after is not None:
+                self.budget.pause(retry_after)
+            # project_limit waits for a slot: the resource decides (create, message, render).
+            retryable = not isinstance(error, ProjectLimitError)
+            return _Failure(error, retryable=retryable, ambiguous=False, retry_after=retry_after)
+        if status in _RETRYABLE_AMBIGUOUS:
+            return _Failure(error, retryable=True, ambiguous=True, retry_after=retry_after)
+        return _Failure(error, retryable=False, ambiguous=False)
+
+    # -- downloads -----------------------------------------------------------
+
+    async def download(
+        self, url: str, destination: Path, *, options: RequestOptions
+    ) -> tuple[int, str]:
+        """Stream ``url`` (no auth header) into ``destination``; its size and sha256.
+
+        Retries connection failures like any idempotent request. A 410 raises
+        ``DownloadError`` with ``status=410`` for the caller to fetch a fresh URL.
+        """
+        retry = options.retry
+        attempt = 0
+        while True:
+            try:
+                return await self._download_once(URL(url), destination, options)
+            except _Failure as failure:
+                if not failure.retryable or attempt >= retry.max_retries:
+                    raise failure.error from failure.error.__cause__
+                await anyio.sleep(self._backoff(retry, attempt, failure.retry_after))
+                attempt += 1
+
+    async def _download_once(
+        self, url: URL, destination: Path, options: RequestOptions
+    ) -> tuple[int, str]:
+        session = self._get_session()
+        headers = {"User-Agent": _USER_AGENT}  # never Authorization: the URL is pre-signed
+        started = time.perf_counter()
+        try:
+            for _ in range(_MAX_REDIRECTS + 1):
+                if url.scheme not in ("http", "https"):
+                    raise _Failure(
+                        DownloadError(f"refused a redirect to a {url.scheme or 'relative'} URL"),
+                        retryable=False,
+                        ambiguous=False,
+                    )
+                async with session.get(
+                    url, headers=headers, timeout=options.client_timeout, allow_redirects=False
+                ) as resp:
+                    if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
+                        url = url.join(URL(resp.headers["Location"]))
+                        continue
+                    self._log_download(url, resp.status, started)
+                    if resp.status != 200:
+                        retry_after = _header_float(resp.headers.get("Retry-After"))
+                        error = DownloadError(
+                            f"the video URL answered HTTP {resp.status}",
+                            status=resp.status,
+                            retry_after=retry_after,
+                        )
+                        retryable = resp.status >= 500 or resp.status == 429
+                        raise _Failure(
+                            error, retryable=retryable, ambiguous=False, retry_after=retry_after
+                        )
+                    return await _stream_to(resp, destination)
+            raise _Failure(
+                DownloadError(f"more than {_MAX_REDIRECTS} redirects"),
+                retryable=False,
+                ambiguous=False,
+            )
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            error = DownloadError(f"the download failed: {type(exc).__name__}: {exc}")
+            raise _Failure(_caused(error, exc), retryable=True, ambiguous=False) from exc
+
+    def _log_download(self, url: URL, status: int, started: float) -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "GET %s%s (download) -> %s elapsed=%.1fms",
+                url.origin(),
+                url.path,
+                status,
+                (time.perf_counter() - started) * 1000.0,
+            )
+
+
+async def _stream_to(resp: aiohttp.ClientResponse, destination: Path) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    async with await anyio.open_file(destination, "wb") as file:
+        async for chunk in resp.content.iter_chunked(1 << 16):
+            digest.update(chunk)
+            size += len(chunk)
+            await file.write(chunk)
+    return size, digest.hexdigest()
+
+
+def _identity(response: Response) -> Response:
+    return response
+
+
+def _caused(error: APIError, cause: BaseException) -> APIError:
+    error.__cause__ = cause
+    return error
+
+
+def _error_from_answer(
+    status: int, raw: bytes, request_id: str | None, retry_after: float | None
+) -> APIStatusError:
+    code: str | None = None
+    message: str | None = None
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        err = body["error"]
+        code = err.get("code") if isinstance(err.get("code"), str) else None
+        message = err.get("message") if isinstance(err.get("message"), str) else None
+        if request_id is None and isinstance(err.get("request_id"), str):
+            request_id = err["request_id"]
+    if 300 <= status < 400:
+        message = f"HTTP {status}: the API redirected; redirects of API requests are not followed"
+    return error_for_status(
+        status, code=code, message=message, request_id=request_id, retry_after=retry_after
+    )
