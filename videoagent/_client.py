@@ -48,7 +48,7 @@ class AsyncVideoAgent:
             the limiter's window, polling); 0.01 runs the protocol 100 times faster.
         limits: the account's limits, enforced client-side (``Limits.unlimited()``: off).
         max_retries: retries after a failed attempt (0: none).
-        timeout: seconds one attempt may take (not scaled by ``time_scale``).
+        timeout: seconds one attempt may take, answer included (scaled like every wait).
         retry: backoff settings and ``max_retry_wait``; its ``max_retries`` is
             replaced by the ``max_retries`` argument.
         poll_policy: the shared watcher's polling intervals (used by ``wait``).
@@ -88,7 +88,9 @@ class AsyncVideoAgent:
         if on_credits_warning is not None:
             self._transport.credits_listeners.append(on_credits_warning)
         self._options = RequestOptions(
-            retry=attrs.evolve(retry or RetryPolicy(), max_retries=max_retries), timeout=timeout
+            retry=attrs.evolve(retry or RetryPolicy(), max_retries=max_retries),
+            timeout=timeout,
+            time_scale=time_scale,
         )
         self._shared = _Shared(poll_policy or PollPolicy())
         self._owner = True
@@ -146,7 +148,8 @@ class AsyncVideoAgent:
             raise ConfigurationError(f"timeout must be > 0, got {timeout!r}")
         copy = object.__new__(AsyncVideoAgent)
         copy._transport = self._transport
-        copy._options = RequestOptions(
+        copy._options = attrs.evolve(
+            self._options,
             retry=policy,
             timeout=self._options.timeout if isinstance(timeout, NotGiven) else timeout,
         )

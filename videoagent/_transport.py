@@ -77,16 +77,18 @@ class RequestOptions:
 
     Attributes:
         retry: backoff, retry count and the longest ``Retry-After`` worth waiting.
-        timeout: seconds one attempt may take, answer included (not scaled).
+        timeout: contract seconds one attempt may take, answer included.
+        time_scale: the client's; the real deadline is ``timeout * time_scale``.
     """
 
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
     timeout: float = 30.0
+    time_scale: float = 1.0
     client_timeout: aiohttp.ClientTimeout = attrs.field(init=False, eq=False, repr=False)
 
     @client_timeout.default
     def _client_timeout(self) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(total=self.timeout)
+        return aiohttp.ClientTimeout(total=self.timeout * self.time_scale)
 
 
 @attrs.frozen
