@@ -57,7 +57,9 @@ def test_each_vendor_code_has_its_class(code: str, status: int, cls: type[Except
 
 def test_unknown_code_falls_back_to_the_status() -> None:
     """A code a newer server invents still maps by its HTTP status."""
-    error = error_for_status(404, code="gone_fishing", message=None, request_id=None, retry_after=None)
+    error = error_for_status(
+        404, code="gone_fishing", message=None, request_id=None, retry_after=None
+    )
     assert type(error) is NotFoundError
     assert "404" in str(error)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from videoagent import APIResponseError, ApiKeyCreated, Project, ProjectStatus
+from videoagent import ApiKeyCreated, APIResponseError, Project, ProjectStatus
 from videoagent._converter import parse_datetime, structure
 
 
