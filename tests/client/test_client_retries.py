@@ -1,0 +1,119 @@
+"""Retries under injected faults, Retry-After, and the request limiter, over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import pytest
+
+from videoagent import AsyncVideoAgent, Limits, Project, ProjectStatus, ServiceUnavailableError
+from videoagent.simulator import Simulator
+
+pytestmark = pytest.mark.anyio
+
+Settle = Callable[[Any, AsyncVideoAgent, str], Awaitable[Project]]
+
+#: Three requests in four fail, in every way the simulator knows but slowness.
+MIXED = {"error_500": 0.15, "error_503": 0.15, "drop": 0.15, "truncate": 0.15, "non_json": 0.15}
+
+
+def make_client(sim: Simulator, **options: Any) -> AsyncVideoAgent:
+    """A client of ``sim`` on its time scale, with ``options``."""
+    settings: dict[str, Any] = {"time_scale": sim.time_scale, "max_retries": 10, **options}
+    return AsyncVideoAgent(sim.api_key, sim.base_url, **settings)
+
+
+async def test_create_under_faults_makes_exactly_one_project_each(simulator: Simulator) -> None:
+    """Five creates through 75% faults all succeed, and the server holds five projects."""
+    simulator.set_faults(**MIXED, retry_after=1)
+    async with make_client(simulator) as client:
+        projects = [await client.projects.create(f"brief {i}") for i in range(5)]
+    assert len({p.id for p in projects}) == 5
+    assert len(simulator.projects(simulator.api_key)) == 5
+    faults = {record.fault for record in simulator.request_log}
+    assert {"error_500", "error_503", "drop", "truncate", "non_json"} <= faults
+
+
+async def test_send_message_under_drops_is_sent_once(simulator: Simulator, settle: Settle) -> None:
+    """Feedback whose answer is lost is checked, not resent: one user message each."""
+    async with make_client(simulator) as client:
+        ids = [(await client.projects.create(f"c{i}", mode="collaborative")).id for i in range(3)]
+        for project_id in ids:
+            await settle(simulator, client, project_id)
+        simulator.set_faults(drop=0.6)
+        for project_id in ids:
+            accepted = await client.projects.send_message(project_id, "warmer, please")
+            assert accepted.message.content == "warmer, please"
+        simulator.set_faults()
+        for project_id in ids:
+            users = [m async for m in client.projects.messages(project_id) if m.role == "user"]
+            assert len(users) == 1
+    assert any(
+        record.fault == "drop" and record.method == "POST" for record in simulator.request_log
+    )
+
+
+async def test_cancel_and_render_under_drops(simulator: Simulator, settle: Settle) -> None:
+    """Cancel and render survive lost answers without a 409 or a second render."""
+    async with make_client(simulator) as client:
+        to_render = (await client.projects.create("render")).id
+        to_cancel = (await client.projects.create("cancel")).id
+        await settle(simulator, client, to_render)
+        simulator.set_faults(drop=0.6)
+        rendering = await client.projects.render(to_render)
+        cancelled = await client.projects.cancel(to_cancel)
+        simulator.set_faults()
+    assert rendering.status is ProjectStatus.RENDERING
+    assert cancelled.status is ProjectStatus.CANCELLED
+    (snapshot,) = [p for p in simulator.projects() if p.id == to_render]
+    assert snapshot.renders == 1
+    dropped = {r.path.rsplit("/", 1)[-1] for r in simulator.request_log if r.fault == "drop"}
+    assert {"render", "cancel"} & dropped
+
+
+async def test_retry_after_is_honoured(simulator: Simulator) -> None:
+    """After a 503 with Retry-After: 20, the retry waits at least 20 scaled seconds."""
+    simulator.set_faults(error_503=1.0, retry_after=20)
+    async with make_client(simulator, max_retries=1) as client:
+        with pytest.raises(ServiceUnavailableError) as info:
+            await client.account.get()
+    assert info.value.retry_after == 20
+    first, second = simulator.request_log
+    assert second.at - first.at >= 20 * simulator.time_scale
+
+
+async def test_limiter_keeps_every_window_at_30(simulator: Simulator) -> None:
+    """75 concurrent calls never put more than 30 requests in any 60 s window."""
+    async with make_client(simulator) as client, anyio.create_task_group() as tg:
+        for _ in range(75):
+            tg.start_soon(client.account.get)
+    stats = simulator.stats(simulator.api_key)
+    assert stats.requests == 75
+    assert stats.rate_limited == 0
+    assert stats.max_window_requests <= 30
+
+
+async def test_two_clients_share_an_account(simulator: Simulator) -> None:
+    """Two clients on one account learn of each other from the headers and all succeed."""
+    async with make_client(simulator) as first, make_client(simulator) as second:
+        async with anyio.create_task_group() as tg:
+            for _ in range(25):
+                tg.start_soon(first.account.get)
+                tg.start_soon(second.account.get)
+    stats = simulator.stats(simulator.api_key)
+    assert stats.requests == 50
+    assert stats.max_window_requests <= 30
+
+
+async def test_create_waits_for_a_server_slot() -> None:
+    """A project_limit 429 with a short Retry-After makes create wait and succeed once."""
+    short = {"queued": (1.0, 1.0), "running": (5.0, 5.0), "generating": (5.0, 5.0)}
+    async with Simulator(time_scale=0.01, seed=7, durations=short) as sim:
+        async with make_client(sim, limits=Limits(active_projects=None)) as client:
+            for i in range(6):
+                await client.projects.create(f"p{i}")
+        stats = sim.stats(sim.api_key)
+    assert stats.project_limit >= 1
+    assert stats.projects_created == 6
