@@ -79,6 +79,10 @@ def check_response(
         assert status in (404, 405), (method, path, status)
         return
     answers = operation["responses"]
+    if status in (500, 503) and str(status) not in answers:
+        # the contract documents injected faults only on some operations
+        assert body["error"]["message"].startswith("injected fault"), body
+        return
     assert str(status) in answers, f"{method} {path}: {status} is not documented"
     content = answers[str(status)].get("content")
     if content is None:

@@ -10,6 +10,7 @@ fault injection. It imports nothing from the client side of ``videoagent``.
 Also a command: ``python -m videoagent.simulator --port 8080``.
 """
 
+from ._clock import Clock
 from ._faults import Faults
 from ._records import ProjectSnapshot, RequestRecord, SimulatorStats
 from ._server import Simulator
@@ -20,6 +21,7 @@ from ._webhooks import Delivery, sign
 __all__ = [
     "CONTRACT_DURATIONS",
     "BackgroundSimulator",
+    "Clock",
     "Delivery",
     "Faults",
     "ProjectSnapshot",

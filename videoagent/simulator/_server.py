@@ -12,6 +12,7 @@ from aiohttp import web
 
 from . import _accounts, _projects
 from ._api import SIMULATION, Handler, api_middleware
+from ._clock import Clock
 from ._control import control_middleware
 from ._control import routes as control_routes
 from ._core import Simulation
@@ -177,6 +178,14 @@ class Simulator:
     def time_scale(self) -> float:
         """Real seconds per contract second."""
         return self._sim.clock.time_scale
+
+    @property
+    def clock(self) -> Clock:
+        """The simulator's clock: ``now()``, ``unix()``, ``virtual()``, ``day()``, ...
+
+        Move it only with :meth:`advance`.
+        """
+        return self._sim.clock
 
     @property
     def settings(self) -> Settings:
