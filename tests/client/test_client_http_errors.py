@@ -99,23 +99,24 @@ async def test_payload_too_large_before_sending(
 
 async def test_daily_project_limit_raises_at_once() -> None:
     """The daily project limit answers hours of Retry-After: raised, not slept."""
-    async with Simulator(time_scale=0.01, seed=7, projects_per_day=1) as sim:
-        async with make_client(sim) as client:
-            await client.projects.create("the only one today")
-            with pytest.raises(ProjectLimitError) as info:
-                await client.projects.create("one too many")
+    sim = Simulator(time_scale=0.01, seed=7, projects_per_day=1)
+    async with sim, make_client(sim) as client:
+        await client.projects.create("the only one today")
+        with pytest.raises(ProjectLimitError) as info:
+            await client.projects.create("one too many")
     assert info.value.retry_after is not None
     assert info.value.retry_after > 120
 
 
 async def test_active_project_limit_from_the_server() -> None:
     """Without client-side slots, the sixth active project is a 429 project_limit."""
-    async with Simulator(time_scale=0.01, seed=7) as sim:
-        async with make_client(sim, limits=Limits(active_projects=None), max_retries=0) as client:
-            for i in range(5):
-                await client.projects.create(f"p{i}")
-            with pytest.raises(ProjectLimitError) as info:
-                await client.projects.create("sixth")
+    sim = Simulator(time_scale=0.01, seed=7)
+    unslotted = Limits(active_projects=None)
+    async with sim, make_client(sim, limits=unslotted, max_retries=0) as client:
+        for i in range(5):
+            await client.projects.create(f"p{i}")
+        with pytest.raises(ProjectLimitError) as info:
+            await client.projects.create("sixth")
     assert info.value.code == "project_limit"
     assert sim.stats(sim.api_key).projects_created == 5
 

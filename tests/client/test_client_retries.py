@@ -97,11 +97,11 @@ async def test_limiter_keeps_every_window_at_30(simulator: Simulator) -> None:
 
 async def test_two_clients_share_an_account(simulator: Simulator) -> None:
     """Two clients on one account learn of each other from the headers and all succeed."""
-    async with make_client(simulator) as first, make_client(simulator) as second:
-        async with anyio.create_task_group() as tg:
-            for _ in range(25):
-                tg.start_soon(first.account.get)
-                tg.start_soon(second.account.get)
+    first, second = make_client(simulator), make_client(simulator)
+    async with first, second, anyio.create_task_group() as tg:
+        for _ in range(25):
+            tg.start_soon(first.account.get)
+            tg.start_soon(second.account.get)
     stats = simulator.stats(simulator.api_key)
     assert stats.requests == 50
     assert stats.max_window_requests <= 30
@@ -110,10 +110,10 @@ async def test_two_clients_share_an_account(simulator: Simulator) -> None:
 async def test_create_waits_for_a_server_slot() -> None:
     """A project_limit 429 with a short Retry-After makes create wait and succeed once."""
     short = {"queued": (1.0, 1.0), "running": (5.0, 5.0), "generating": (5.0, 5.0)}
-    async with Simulator(time_scale=0.01, seed=7, durations=short) as sim:
-        async with make_client(sim, limits=Limits(active_projects=None)) as client:
-            for i in range(6):
-                await client.projects.create(f"p{i}")
+    sim = Simulator(time_scale=0.01, seed=7, durations=short)
+    async with sim, make_client(sim, limits=Limits(active_projects=None)) as client:
+        for i in range(6):
+            await client.projects.create(f"p{i}")
         stats = sim.stats(sim.api_key)
     assert stats.project_limit >= 1
     assert stats.projects_created == 6

@@ -1,0 +1,99 @@
+"""The client's session: opened and closed once, shared by copies, safe under cancellation."""
+
+from __future__ import annotations
+
+import aiohttp
+import anyio
+import pytest
+
+from videoagent import AsyncVideoAgent, ConfigurationError, Limits
+from videoagent.simulator import Simulator
+
+pytestmark = pytest.mark.anyio
+
+
+def make_client(sim: Simulator, **options: object) -> AsyncVideoAgent:
+    """A client of ``sim`` on its time scale."""
+    return AsyncVideoAgent(sim.api_key, sim.base_url, time_scale=sim.time_scale, **options)  # type: ignore[arg-type]
+
+
+async def test_async_with_closes_the_session(simulator: Simulator) -> None:
+    """Leaving ``async with`` closes the session; a closed client refuses requests."""
+    client = make_client(simulator)
+    async with client:
+        await client.account.get()
+        session = client._transport._session
+        assert session is not None
+        assert not session.closed
+    assert session.closed
+    with pytest.raises(ConfigurationError, match="closed"):
+        await client.account.get()
+    await client.aclose()  # idempotent
+
+
+async def test_aclose_without_async_with(simulator: Simulator) -> None:
+    """A client used without ``async with`` is closed by ``aclose()``."""
+    client = make_client(simulator)
+    await client.account.get()
+    session = client._transport._session
+    await client.aclose()
+    assert session is not None
+    assert session.closed
+
+
+async def test_a_callers_session_stays_open(simulator: Simulator) -> None:
+    """A session passed in is used for every request and left open."""
+    async with aiohttp.ClientSession() as session:
+        async with make_client(simulator, session=session) as client:
+            await client.account.get()
+            assert client._transport._session is session
+        assert not session.closed
+
+
+async def test_with_options_shares_session_and_limiter(simulator: Simulator) -> None:
+    """A copy shares the session and the limiter, and closing it closes nothing."""
+    async with make_client(simulator) as client:
+        quick = client.with_options(timeout=5.0, max_retries=0)
+        assert (quick.timeout, quick.max_retries) == (5.0, 0)
+        assert (client.timeout, client.max_retries) == (30.0, 4)
+        await quick.account.get()
+        assert quick._transport is client._transport
+        await quick.aclose()
+        await client.account.get()
+        assert client._transport.budget.statistics().held == 2
+
+
+async def test_cancellation_mid_request_leaks_nothing(simulator: Simulator) -> None:
+    """Cancelling a request in flight frees its ticket and closes cleanly."""
+    simulator.set_faults(slow=1.0, slow_seconds=100.0)
+    async with make_client(simulator, timeout=1_000.0) as client:
+        with anyio.move_on_after(0.2) as scope:
+            await client.account.get()
+        assert scope.cancelled_caught
+        assert client._transport.budget.statistics().in_flight == 0
+        simulator.set_faults()
+        await client.account.get()
+
+
+async def test_environment_configuration(
+    simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without arguments the key and the base URL come from the environment."""
+    monkeypatch.setenv("VIDEOAGENT_API_KEY", simulator.api_key)
+    monkeypatch.setenv("VIDEOAGENT_BASE_URL", simulator.base_url + "/")
+    async with AsyncVideoAgent(time_scale=simulator.time_scale) as client:
+        assert (await client.account.get()).credits > 0
+    monkeypatch.delenv("VIDEOAGENT_BASE_URL")
+    with pytest.raises(ConfigurationError, match="VIDEOAGENT_BASE_URL"):
+        AsyncVideoAgent()
+
+
+def test_bad_options_are_configuration_errors() -> None:
+    """Nonsense options fail at construction with ConfigurationError."""
+    key, url = "es_live_" + "x" * 32, "http://127.0.0.1:9/v1"
+    for options in ({"timeout": 0}, {"max_retries": -1}, {"time_scale": 0}):
+        with pytest.raises(ConfigurationError):
+            AsyncVideoAgent(key, url, **options)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError):
+        AsyncVideoAgent(key, "ftp://example.com/v1")
+    assert AsyncVideoAgent(key, url, limits=Limits.unlimited()).limits.requests is None
