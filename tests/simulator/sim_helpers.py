@@ -129,7 +129,7 @@ class Api:
         path: str,
         *,
         json: Any = None,
-        data: bytes | str | None = None,
+        data: Any = None,
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         auth: bool = True,

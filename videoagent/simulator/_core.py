@@ -127,7 +127,7 @@ class Simulation:
             projects_created=sum(a.projects_created for a in accounts),
             renders_started=sum(a.renders_started for a in accounts),
             faults_injected=self.faults.injected,
-            webhooks_delivered=len(self.webhooks.deliveries),
+            webhooks_sent=len(self.webhooks.deliveries),
         )
 
     def clock_view(self) -> dict[str, Any]:

@@ -48,7 +48,7 @@ class SimulatorStats:
         projects_created: projects created (a 200 replay creates none).
         renders_started: renders started by ``POST /render``.
         faults_injected: injected faults (all accounts).
-        webhooks_delivered: webhook POSTs attempted (all accounts).
+        webhooks_sent: webhook POSTs made, answered or not (all accounts).
     """
 
     accounts: int
@@ -60,7 +60,7 @@ class SimulatorStats:
     projects_created: int
     renders_started: int
     faults_injected: int
-    webhooks_delivered: int
+    webhooks_sent: int
 
 
 @attrs.frozen

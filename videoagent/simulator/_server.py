@@ -20,6 +20,7 @@ from ._faults import Faults
 from ._records import ProjectSnapshot, RequestRecord, SimulatorStats
 from ._settings import Settings
 from ._views import account_view
+from ._webhooks import Delivery
 
 __all__ = ["Simulator"]
 
@@ -196,6 +197,11 @@ class Simulator:
     def request_log(self) -> list[RequestRecord]:
         """Every ``/v1`` request seen so far, in arrival order."""
         return self._sim.request_log
+
+    @property
+    def webhook_deliveries(self) -> list[Delivery]:
+        """Every webhook POST made so far (its event, URL and the status it got)."""
+        return self._sim.webhooks.deliveries
 
     def add_account(
         self,
