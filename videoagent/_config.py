@@ -18,14 +18,7 @@ API_KEY_ENV = "VIDEOAGENT_API_KEY"
 BASE_URL_ENV = "VIDEOAGENT_BASE_URL"
 
 
-def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
-
-
-def _positive_or_none(instance: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
-    if value is not None and value <= 0:
-        raise ValueError(f"{attribute.name} must be > 0 or None (unlimited), got {value!r}")
+_positive = attrs.validators.gt(0.0)
 
 
 @attrs.frozen(kw_only=True)
@@ -50,11 +43,17 @@ class Limits:
             so network delay shifts its window against ours).
     """
 
-    requests: int | None = attrs.field(default=30, validator=_positive_or_none)
+    requests: int | None = 30
     per: float = attrs.field(default=60.0, validator=_positive)
-    active_projects: int | None = attrs.field(default=5, validator=_positive_or_none)
+    active_projects: int | None = 5
     reserve: int = attrs.field(default=2, validator=attrs.validators.ge(0))
     margin: float = attrs.field(default=0.0, validator=attrs.validators.ge(0))
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("requests", "active_projects"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1 or None (unlimited), got {value!r}")
 
     @classmethod
     def unlimited(cls) -> Limits:
@@ -97,14 +96,16 @@ class PollPolicy:
 
     queued: float = attrs.field(default=5.0, validator=_positive)
     running: float = attrs.field(default=30.0, validator=_positive)
-    generating: tuple[float, float] = (30.0, 60.0)
+    generating: tuple[float, float] = attrs.field(default=(30.0, 60.0))
     rendering: float = attrs.field(default=30.0, validator=_positive)
     unknown: float = attrs.field(default=30.0, validator=_positive)
     messages: bool = True
     max_consecutive_errors: int = attrs.field(default=5, validator=attrs.validators.ge(1))
 
     @generating.validator
-    def _check_generating(self, attribute: attrs.Attribute[tuple[float, float]], value: tuple[float, float]) -> None:
+    def _check_generating(
+        self, _: attrs.Attribute[tuple[float, float]], value: tuple[float, float]
+    ) -> None:
         low, high = value
         if not 0 < low <= high:
             raise ValueError(f"generating must be (low, high) with 0 < low <= high, got {value!r}")

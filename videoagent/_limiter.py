@@ -1,0 +1,451 @@
+"""The request budget and the active-project slots.
+
+Two limits of the account are enforced here, before the server has to:
+
+- ``RequestBudget``: at most ``Limits.requests`` requests in any sliding
+  window of ``Limits.per`` seconds. It is an exact sliding log, not a token
+  bucket: a bucket refilled at 30 a minute admits 59 requests in one window
+  after an idle spell, the log never more than 30. The server counts a
+  request when it *arrives*; we cannot know when that was, only that it was
+  before the answer came back. So a slot is held from the moment the request
+  is sent until its answer is in, and then for one more window: the server's
+  window always closes before ours does, and our count is never below its
+  count.
+- ``ActiveSlots``: at most ``Limits.active_projects`` projects in an active
+  state at once. A create (or a message or render that re-activates a
+  project) reserves a slot first; the slot comes back the moment the client
+  sees the project leave the active states.
+
+Both are FIFO within a priority, cancellable, and cost O(log n) per request.
+Every wait is real time: contract seconds multiplied by ``time_scale``.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import itertools
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Final
+
+import anyio
+import attrs
+
+from ._config import Limits
+
+__all__ = [
+    "ActiveSlots",
+    "BudgetStatistics",
+    "Priority",
+    "RequestBudget",
+    "Reservation",
+    "SlotStatistics",
+    "Ticket",
+]
+
+_INF: Final = math.inf
+
+
+class Priority(enum.IntEnum):
+    """Who asks for a request; lower values are served first.
+
+    ``USER`` calls may use every free slot; ``NOTIFY`` and ``POLL`` (the
+    watcher's) leave ``Limits.reserve`` slots of each window to the user.
+    """
+
+    USER = 0
+    NOTIFY = 1
+    POLL = 2
+
+
+@attrs.define(eq=False)
+class Ticket:
+    """Permission to send one request; hand it back with ``RequestBudget.release``."""
+
+    priority: Priority
+    _released: bool = attrs.field(default=False, alias="_released")
+
+
+@attrs.frozen
+class BudgetStatistics:
+    """A snapshot of a ``RequestBudget`` (like ``anyio.CapacityLimiter.statistics``).
+
+    Attributes:
+        limit: requests allowed per window (``None``: unlimited).
+        in_flight: requests sent whose answer is not in yet.
+        held: answered requests still inside the window (ours and, from the
+            server's headers, those of other clients on the account).
+        waiting: callers waiting for a slot.
+        paused_for: real seconds until a server ``Retry-After`` ends.
+    """
+
+    limit: int | None
+    in_flight: int
+    held: int
+    waiting: int
+    paused_for: float
+
+
+@attrs.define(eq=False, order=False)
+class _Waiter:
+    priority: int
+    seq: int
+    event: anyio.Event = attrs.field(factory=anyio.Event)
+
+    def __lt__(self, other: _Waiter) -> bool:
+        return (self.priority, self.seq) < (other.priority, other.seq)
+
+
+class _Gate:
+    """Callers queue in (priority, arrival) order; the head passes when ``delay()`` is 0.
+
+    Only the head waits on a timer (the delay it was told); the others sleep
+    until they become the head. ``wake`` makes the head look again after a
+    change that may admit it sooner than its timer.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[_Waiter] = []
+        self._seq = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def head_priority(self) -> int | None:
+        return self._heap[0].priority if self._heap else None
+
+    async def wait(self, priority: int, delay: Callable[[], float]) -> None:
+        waiter = _Waiter(priority, next(self._seq))
+        heapq.heappush(self._heap, waiter)
+        try:
+            while True:
+                if self._heap[0] is waiter:
+                    seconds = delay()
+                    if seconds <= 0:
+                        heapq.heappop(self._heap)
+                        self.wake()
+                        return
+                    with anyio.move_on_after(seconds):
+                        await waiter.event.wait()
+                else:
+                    await waiter.event.wait()
+                waiter.event = anyio.Event()
+        except BaseException:
+            if waiter in self._heap:
+                self._heap.remove(waiter)
+                heapq.heapify(self._heap)
+                self.wake()
+            raise
+
+    def wake(self) -> None:
+        if self._heap:
+            self._heap[0].event.set()
+
+
+class RequestBudget:
+    """The sliding-window request limiter every API request of a client passes.
+
+    Example::
+
+        budget = RequestBudget(Limits(), time_scale=1.0)
+        ticket = await budget.acquire()
+        try:
+            response = await send()
+        finally:
+            budget.release(ticket)
+
+    ``observe`` feeds the server's ``X-RateLimit-*`` headers back (another
+    client may share the account), ``pause`` a 429's ``Retry-After``.
+    """
+
+    def __init__(
+        self,
+        limits: Limits,
+        *,
+        time_scale: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._limit = limits.requests
+        self._window = limits.per * time_scale
+        self._hold = (limits.per + limits.margin) * time_scale
+        self._reserve = 0 if self._limit is None else min(limits.reserve, self._limit - 1)
+        self._time_scale = time_scale
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._in_flight = 0
+        self._log: deque[float] = deque()  # expiry times of answered requests, ascending
+        self._foreign: list[float] = []  # heap: expiry times of other clients' requests
+        self._paused_until = -_INF
+        self._gate = _Gate()
+
+    # -- the public protocol -------------------------------------------------
+
+    async def acquire(self, priority: Priority = Priority.USER) -> Ticket:
+        """Wait until a request may be sent; FIFO within a priority, cancellable."""
+        if self._limit is None or not (self._gate or self._admission_delay(priority) > 0):
+            return self._take(priority)
+        await self._gate.wait(priority, lambda: self._admission_delay(priority))
+        return self._take(priority)
+
+    def try_acquire(self, priority: Priority = Priority.USER) -> Ticket | None:
+        """A ticket if one is free right now and nobody waits ahead, else ``None``."""
+        if self._limit is None:
+            return self._take(priority)
+        head = self._gate.head_priority()
+        if head is not None and head <= priority:
+            return None
+        return self._take(priority) if self._admission_delay(priority) <= 0 else None
+
+    def release(self, ticket: Ticket, *, counted: bool = True) -> None:
+        """The answer (or the failure) is in; ``counted=False`` for a 429 answer.
+
+        A counted request keeps its slot for one more window from now. Releasing
+        a ticket twice is a no-op, so ``finally`` blocks may release freely.
+        """
+        if ticket._released:
+            return
+        ticket._released = True
+        self._in_flight -= 1
+        if counted and self._limit is not None:
+            self._log.append(self._clock() + self._hold)
+        self._wake_head()
+
+    def observe(self, *, remaining: int | None, reset: float | None) -> None:
+        """Correct our count with the server's ``X-RateLimit-Remaining``/``Reset``.
+
+        If the server counts more requests than we hold, another client shares
+        the account: its requests are held for a whole window (we cannot know
+        when they were sent). ``remaining == 0`` pauses until ``reset``.
+        """
+        if self._limit is None or remaining is None:
+            return
+        now = self._clock()
+        self._purge(now)
+        if remaining <= 0 and reset is not None:
+            wait = (reset - self._wall_clock()) * self._time_scale
+            if 0 < wait <= self._window:
+                self._paused_until = max(self._paused_until, now + wait)
+        deficit = (self._limit - max(remaining, 0)) - self._used()
+        for _ in range(deficit):
+            heapq.heappush(self._foreign, now + self._window)
+
+    def pause(self, retry_after: float) -> None:
+        """A 429 arrived: send nothing for ``retry_after`` contract seconds."""
+        if not retry_after > 0:  # also refuses NaN
+            return
+        self._paused_until = max(
+            self._paused_until, self._clock() + min(retry_after, 86_400.0) * self._time_scale
+        )
+
+    def statistics(self) -> BudgetStatistics:
+        """A frozen snapshot of the budget's state."""
+        now = self._clock()
+        self._purge(now)
+        return BudgetStatistics(
+            limit=self._limit,
+            in_flight=self._in_flight,
+            held=len(self._log) + len(self._foreign),
+            waiting=len(self._gate),
+            paused_for=max(0.0, self._paused_until - now),
+        )
+
+    # -- internals -----------------------------------------------------------
+
+    def _take(self, priority: Priority) -> Ticket:
+        self._in_flight += 1
+        return Ticket(priority)
+
+    def _used(self) -> int:
+        return self._in_flight + len(self._log) + len(self._foreign)
+
+    def _purge(self, now: float) -> None:
+        log = self._log
+        while log and log[0] <= now:
+            log.popleft()
+        foreign = self._foreign
+        while foreign and foreign[0] <= now:
+            heapq.heappop(foreign)
+
+    def _admission_delay(self, priority: Priority) -> float:
+        """Real seconds until a request of ``priority`` may go (0: now; inf: on release)."""
+        assert self._limit is not None
+        now = self._clock()
+        if self._paused_until > now:
+            return self._paused_until - now
+        self._purge(now)
+        need = 1 if priority is Priority.USER else self._reserve + 1
+        excess = self._used() + need - self._limit
+        if excess <= 0:
+            return 0.0
+        # The excess-th earliest expiry frees enough; in-flight requests never expire.
+        expiry = next(itertools.islice(_merged(self._log, self._foreign), excess - 1, None), None)
+        return _INF if expiry is None else expiry - now
+
+    def _wake_head(self) -> None:
+        self._gate.wake()
+
+
+def _merged(log: deque[float], foreign: list[float]) -> Iterator[float]:
+    """The expiry times of ``log`` (sorted) and ``foreign`` (a heap), ascending."""
+    return heapq.merge(log, sorted(foreign)) if foreign else iter(log)
+
+
+@attrs.frozen
+class SlotStatistics:
+    """A snapshot of ``ActiveSlots``.
+
+    Attributes:
+        limit: active projects allowed (``None``: unlimited).
+        held: projects of ours in an active state.
+        pending: reservations whose request has not answered yet.
+        foreign: active projects the server counts that we do not know.
+        waiting: callers waiting for a slot.
+    """
+
+    limit: int | None
+    held: int
+    pending: int
+    foreign: int
+    waiting: int
+
+
+@attrs.define(eq=False)
+class Reservation:
+    """A slot held for a request that may activate a project.
+
+    Call ``bind(project_id)`` when the answer names the project, or
+    ``cancel()`` if the request failed; one of them exactly once (later calls
+    are no-ops). Usable as a context manager that cancels unless bound.
+    """
+
+    _slots: ActiveSlots
+    _done: bool = False
+
+    def bind(self, project_id: str, *, active: bool = True) -> None:
+        """The request answered: ``project_id`` holds this slot while active."""
+        if not self._done:
+            self._done = True
+            self._slots._bind(project_id, active=active)
+
+    def cancel(self) -> None:
+        """The request failed without activating a project: free the slot."""
+        if not self._done:
+            self._done = True
+            self._slots._cancel()
+
+    def __enter__(self) -> Reservation:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.cancel()
+
+
+class ActiveSlots:
+    """The account's active-project slots, as this client knows them.
+
+    Example::
+
+        with await slots.reserve() as reservation:
+            project = await post_create()
+            reservation.bind(project.id, active=project.status.is_active)
+
+    ``observe`` must see every project the client parses: a project seen in a
+    non-active state frees its slot at once. ``sync`` takes the server's count
+    (``GET /account``): active projects we do not know (another client, an
+    earlier run) occupy slots for ``foreign_ttl`` real seconds, after which the
+    server's answer (a ``project_limit`` 429) is the judge again.
+    """
+
+    def __init__(
+        self,
+        limit: int | None,
+        *,
+        foreign_ttl: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._limit = limit
+        self._held: set[str] = set()
+        self._pending = 0
+        self._foreign: list[float] = []  # heap of expiry times
+        self._foreign_ttl = foreign_ttl
+        self._clock = clock
+        self._gate = _Gate()
+
+    async def reserve(self) -> Reservation:
+        """Wait (FIFO, cancellable) for a free slot and hold it."""
+        if self._limit is not None and (self._gate or self._free_in() > 0):
+            await self._gate.wait(0, self._free_in)
+        self._pending += 1
+        return Reservation(self)
+
+    def observe(self, project_id: str, *, active: bool) -> None:
+        """A project of the account was seen in an active (or other) state."""
+        if active:
+            if project_id not in self._held:
+                self._held.add(project_id)
+                if self._foreign:  # it was probably counted as foreign
+                    heapq.heappop(self._foreign)
+        elif project_id in self._held:
+            self._held.discard(project_id)
+            self._wake_head()
+
+    def sync(self, active_on_server: int) -> None:
+        """The server counts ``active_on_server`` active projects right now."""
+        now = self._clock()
+        self._purge(now)
+        unknown = active_on_server - len(self._held) - len(self._foreign)
+        for _ in range(unknown):
+            heapq.heappush(self._foreign, now + self._foreign_ttl)
+        self._wake_head()
+
+    def held(self) -> frozenset[str]:
+        """The ids of our projects that hold a slot."""
+        return frozenset(self._held)
+
+    def statistics(self) -> SlotStatistics:
+        """A frozen snapshot of the slots."""
+        self._purge(self._clock())
+        return SlotStatistics(
+            limit=self._limit,
+            held=len(self._held),
+            pending=self._pending,
+            foreign=len(self._foreign),
+            waiting=len(self._gate),
+        )
+
+    # -- internals -----------------------------------------------------------
+
+    def _bind(self, project_id: str, *, active: bool) -> None:
+        self._pending -= 1
+        if active:
+            self._held.add(project_id)
+        else:
+            self._held.discard(project_id)
+        self._wake_head()
+
+    def _cancel(self) -> None:
+        self._pending -= 1
+        self._wake_head()
+
+    def _purge(self, now: float) -> None:
+        while self._foreign and self._foreign[0] <= now:
+            heapq.heappop(self._foreign)
+
+    def _free_in(self) -> float:
+        """Real seconds until a slot is free (0: now; inf: when a project ends)."""
+        assert self._limit is not None
+        now = self._clock()
+        self._purge(now)
+        excess = len(self._held) + self._pending + len(self._foreign) - (self._limit - 1)
+        if excess <= 0:
+            return 0.0
+        if excess <= len(self._foreign):
+            return heapq.nsmallest(excess, self._foreign)[-1] - now
+        return _INF
+
+    def _wake_head(self) -> None:
+        self._gate.wake()
