@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from videoagent.simulator import BackgroundSimulator  # noqa: PLC0415 - keep plugin import cheap
+    from videoagent.simulator import BackgroundSimulator
 
 __all__ = [
     "pytest_configure",
@@ -64,7 +64,7 @@ def videoagent_simulator(
     request: pytest.FixtureRequest, videoagent_simulator_options: dict[str, Any]
 ) -> Iterator[BackgroundSimulator]:
     """A fresh simulated API on loopback, served from a background thread."""
-    from videoagent.simulator import BackgroundSimulator  # noqa: PLC0415 - keep plugin import cheap
+    from videoagent.simulator import BackgroundSimulator  # noqa: PLC0415 - keeps the plugin cheap
 
     options = dict(videoagent_simulator_options)
     marker = request.node.get_closest_marker(_MARKER)

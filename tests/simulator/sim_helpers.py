@@ -143,7 +143,9 @@ class Api:
             raw = await answer.read()
             body = None if not raw else await answer.json()
             url_path = answer.url.path
-            check_response(method, url_path, answer.status, answer.headers, body, limited=self.limited)
+            check_response(
+                method, url_path, answer.status, answer.headers, body, limited=self.limited
+            )
             return Reply(answer.status, answer.headers, body)
 
     async def get(self, path: str, **kwargs: Any) -> Reply:

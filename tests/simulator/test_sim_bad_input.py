@@ -130,7 +130,12 @@ async def test_bodies_over_one_mib_answer_413(api: Api) -> None:
 )
 async def test_bad_project_ids_answer_404(api: Api, project_id: str) -> None:
     """Traversal, very long, unicode and wrong-prefix ids answer 404 not_found."""
-    for method, suffix in [("GET", ""), ("GET", "/messages"), ("POST", "/cancel"), ("GET", "/result")]:
+    for method, suffix in [
+        ("GET", ""),
+        ("GET", "/messages"),
+        ("POST", "/cancel"),
+        ("GET", "/result"),
+    ]:
         url = api.base_url + f"/projects/{project_id}{suffix}"
         async with api.session.request(
             method, URL(url, encoded=True), headers={"Authorization": f"Bearer {api.api_key}"}
@@ -168,32 +173,39 @@ async def test_unknown_routes_and_methods(api: Api) -> None:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5)
+    ),
     max_leaves=12,
 )
-create_bodies = st.fixed_dictionaries(
-    {},
-    optional={
-        "brief": json_values | st.text(max_size=50),
-        "mode": json_values | st.sampled_from(["autonomous", "collaborative"]),
-        "idempotency_key": json_values,
-        "webhook_url": json_values,
-        "metadata": json_values,
-    },
-) | json_values
+create_bodies = (
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "brief": json_values | st.text(max_size=50),
+            "mode": json_values | st.sampled_from(["autonomous", "collaborative"]),
+            "idempotency_key": json_values,
+            "webhook_url": json_values,
+            "metadata": json_values,
+        },
+    )
+    | json_values
+)
 
 
 def test_random_bodies_never_cause_a_5xx() -> None:
     """Hypothesis-made create and message bodies get 2xx or 4xx, always in the contract's format."""
 
     async def check_all(bodies: list[Any]) -> None:
-        async with Simulator(time_scale=0.01, seed=3, request_limit=None, active_limit=None) as sim:
-            async with aiohttp.ClientSession() as session:
-                api = Api(session, sim.base_url, sim.api_key, limited=False)
-                for body in bodies:
-                    for path in ("/projects", "/projects/prj_unknown000000/messages"):
-                        reply = await api.call("POST", path, data=json.dumps(body))
-                        assert reply.status < 500
+        async with (
+            Simulator(time_scale=0.01, seed=3, request_limit=None, active_limit=None) as sim,
+            aiohttp.ClientSession() as session,
+        ):
+            api = Api(session, sim.base_url, sim.api_key, limited=False)
+            for body in bodies:
+                for path in ("/projects", "/projects/prj_unknown000000/messages"):
+                    reply = await api.call("POST", path, data=json.dumps(body))
+                    assert reply.status < 500
 
     @settings(
         max_examples=60,

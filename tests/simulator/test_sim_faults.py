@@ -86,14 +86,14 @@ async def test_faults_are_seeded(make_api: MakeApi) -> None:
 
 def test_fault_rates_are_checked() -> None:
     """Rates outside 0..1, or adding up past 1, are refused."""
-    with pytest.raises(ValueError, match="0..1"):
+    with pytest.raises(ValueError, match=r"0\.\.1"):
         Faults(drop=1.5)
     with pytest.raises(ValueError, match="add up"):
         Faults(drop=0.6, slow=0.6)
 
 
 async def test_request_log_and_request_ids(simulator: Simulator, api: Api) -> None:
-    """Every answer has a unique X-Request-Id, also in error bodies, and the log has each request."""
+    """Every answer has a unique X-Request-Id, also in its error body; the log has each request."""
     replies = [
         await api.get("/account"),
         await api.get("/projects/prj_missing0000000"),
@@ -105,7 +105,12 @@ async def test_request_log_and_request_ids(simulator: Simulator, api: Api) -> No
     log = simulator.request_log
     assert [record.request_id for record in log] == ids
     assert [record.status for record in log] == [200, 404, 401, 400]
-    assert [record.code for record in log] == [None, "not_found", "unauthorized", "validation_error"]
+    assert [record.code for record in log] == [
+        None,
+        "not_found",
+        "unauthorized",
+        "validation_error",
+    ]
     assert log[2].account is None
     assert not log[2].counted
     assert log[0].account == log[1].account

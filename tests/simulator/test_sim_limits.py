@@ -93,7 +93,7 @@ async def test_injected_faults_count_and_unauthenticated_requests_do_not(
 
 
 async def test_five_active_projects_then_project_limit(make_api: MakeApi) -> None:
-    """A sixth active project answers 429 project_limit with Retry-After; a finished one frees a slot."""
+    """A sixth active project answers 429 project_limit; a finished one frees a slot."""
     sim, api = await make_api()
     for n in range(5):
         await api.create(f"brief {n}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -69,8 +70,6 @@ async def test_urls_expire_after_24_hours_with_410(
 
 async def test_expires_at_is_24_contract_hours_ahead(simulator: Simulator, api: Api) -> None:
     """expires_at is 24 hours after now, in the contract's units."""
-    from datetime import datetime
-
     project_id = await _finished(simulator, api)
     result = (await api.get(f"/projects/{project_id}/result")).body
     expires = datetime.fromisoformat(result["expires_at"].replace("Z", "+00:00")).timestamp()

@@ -93,7 +93,9 @@ async def test_every_status_change_is_posted_once_and_signed(
         assert headers["X-Webhook-Signature"] == sign(sim.webhook_secret, timestamp, body)
 
 
-async def test_webhooks_follow_the_clock_in_real_time(make_api: MakeApi, receiver: Receiver) -> None:
+async def test_webhooks_follow_the_clock_in_real_time(
+    make_api: MakeApi, receiver: Receiver
+) -> None:
     """At time_scale 0.001 the scheduler posts each change as its time comes, unpolled."""
     _, api = await make_api(time_scale=0.001)
     await api.create(webhook_url=receiver.url)
@@ -142,7 +144,12 @@ async def test_a_webhook_added_by_settings_starts_posting(
     await api.call("PATCH", f"/projects/{project_id}/settings", json={"webhook_url": receiver.url})
     sim.advance(3 * PHASE)
     await receiver.wait_for(4)
-    assert [e["status"] for e in receiver.events()] == ["running", "generating", "rendering", "idle"]
+    assert [e["status"] for e in receiver.events()] == [
+        "running",
+        "generating",
+        "rendering",
+        "idle",
+    ]
 
 
 async def test_each_account_signs_with_its_own_secret(
