@@ -4,6 +4,7 @@
      +-- ConfigurationError           missing API key or base URL, bad option
      +-- InvalidRequestError          (also ValueError) refused before sending: a malformed id
      +-- WaitTimeoutError             (also TimeoutError) a wait() deadline passed
+     +-- WatchStoppedError            the watch ended before the project finished
      +-- APIError                     the API (or a download) failed; status, code, message,
          |                            request_id and retry_after where known
          +-- APIConnectionError       no usable answer: refused, reset, truncated
@@ -60,6 +61,7 @@ __all__ = [
     "ValidationError",
     "VideoAgentError",
     "WaitTimeoutError",
+    "WatchStoppedError",
     "error_for_status",
 ]
 
@@ -78,6 +80,14 @@ class InvalidRequestError(VideoAgentError, ValueError):
 
 class WaitTimeoutError(VideoAgentError, TimeoutError):
     """A ``wait()`` deadline passed before the project reached a terminal status."""
+
+    def __init__(self, message: str, *, project_id: str | None = None) -> None:
+        super().__init__(message)
+        self.project_id = project_id
+
+
+class WatchStoppedError(VideoAgentError):
+    """A ``wait()`` ended without a terminal status: unwatched, or the watcher closed."""
 
     def __init__(self, message: str, *, project_id: str | None = None) -> None:
         super().__init__(message)
