@@ -28,6 +28,15 @@ from ._errors import (
     ValidationError,
     VideoAgentError,
     WaitTimeoutError,
+    WatchStoppedError,
+)
+from ._events import (
+    AgentMessage,
+    CreditsLow,
+    DecisionPoint,
+    StatusChanged,
+    WatchEvent,
+    WatchFailed,
 )
 from ._models import (
     Account,
@@ -43,6 +52,7 @@ from ._models import (
     Result,
 )
 from ._types import NOT_GIVEN, NotGiven
+from ._watcher import ProjectWatcher, WatcherStatistics
 
 __all__ = [
     "NOT_GIVEN",
@@ -52,13 +62,16 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "Account",
+    "AgentMessage",
     "ApiKey",
     "ApiKeyCreated",
     "AsyncVideoAgent",
     "AuthenticationError",
     "ConfigurationError",
     "ConflictError",
+    "CreditsLow",
     "CreditsWarning",
+    "DecisionPoint",
     "DownloadError",
     "DownloadVerificationError",
     "InsufficientCreditsError",
@@ -77,12 +90,18 @@ __all__ = [
     "ProjectLimitError",
     "ProjectPage",
     "ProjectStatus",
+    "ProjectWatcher",
     "RateLimitError",
     "Result",
     "ResultExpiredError",
     "RetryPolicy",
     "ServiceUnavailableError",
+    "StatusChanged",
     "ValidationError",
     "VideoAgentError",
     "WaitTimeoutError",
+    "WatchEvent",
+    "WatchFailed",
+    "WatchStoppedError",
+    "WatcherStatistics",
 ]

@@ -19,14 +19,12 @@ from ._models import Account, ApiKey, ApiKeyCreated, CreditsWarning
 from ._projects import Projects, check_id
 from ._transport import RequestOptions, Response, Transport
 from ._types import NOT_GIVEN, NotGiven
+from ._watcher import ProjectWatcher
 
 if sys.version_info >= (3, 11):
     from typing import Self
 else:  # pragma: no cover - Python 3.10
     from typing_extensions import Self
-
-# TODO(watcher): ``from ._watcher import ProjectWatcher`` once videoagent/_watcher.py lands.
-ProjectWatcher = Any
 
 __all__ = ["AccountResource", "ApiKeys", "AsyncVideoAgent"]
 
@@ -175,10 +173,9 @@ class AsyncVideoAgent:
         return self
 
     async def _enter_watcher(self) -> None:
-        # TODO(watcher): enter the shared ProjectWatcher once videoagent/_watcher.py lands:
-        #     self._shared.watcher = await self._shared.stack.enter_async_context(
-        #         ProjectWatcher(self, policy=self._shared.poll_policy))
-        return
+        self._shared.watcher = await self._shared.stack.enter_async_context(
+            ProjectWatcher(self, policy=self._shared.poll_policy)
+        )
 
     async def __aexit__(
         self,

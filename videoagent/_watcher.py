@@ -1,0 +1,630 @@
+"""``ProjectWatcher``: one scheduler that polls many projects within the account's limits.
+
+How it works, in one pass:
+
+- Every watched project is an ``_Entry`` with a *due time*: when its status
+  next allows a poll (``PollPolicy``: 5 s queued, 30 s running, 30-60 s
+  generating, 30 s rendering; never sooner). Due times sit in one heap; a
+  single scheduler task sleeps until the earliest and costs nothing per
+  project while it waits. Terminal projects (idle, failed, cancelled) are
+  dormant: no due time until something re-activates them.
+- Pull, not push: a due project polls at once if its client's request
+  budget has a free slot (leaving ``Limits.reserve`` to the user's own
+  calls). Otherwise it *parks* in its client's lane, and the lane's drainer
+  waits for the next slot and then picks the parked project that should go
+  first: webhook-notified ones, then by due time moved ahead by a bounded
+  bonus for projects close to done (rendering > generating > running). The
+  bonus is capped, so no project starves.
+- Every ``Project`` the client parses (a poll, or the user's own ``get`` or
+  ``send_message``) updates the entry through the transport's listener: a
+  status change re-plans the next poll at once, emits events, and frees or
+  takes the active-project slot (the transport's ``ActiveSlots``).
+- One watcher may serve many clients (a backend holding many users' keys):
+  each client gets a lane over its own budget; there is still one heap and
+  one scheduler task.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import math
+import sys
+import time
+import weakref
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.abc
+import attrs
+
+from ._config import PollPolicy
+from ._errors import (
+    AuthenticationError,
+    NotFoundError,
+    PermissionDeniedError,
+    VideoAgentError,
+    WaitTimeoutError,
+    WatchStoppedError,
+)
+from ._events import (
+    AgentMessage,
+    Callback,
+    CreditsLow,
+    DecisionPoint,
+    StatusChanged,
+    Subscription,
+    WatchEvent,
+    WatchFailed,
+)
+from ._limiter import Priority, Ticket
+from ._models import CreditsWarning, Project, ProjectStatus
+
+if sys.version_info >= (3, 11):
+    from typing import Self, assert_never
+else:  # pragma: no cover - Python 3.10
+    from typing_extensions import Self, assert_never
+
+if TYPE_CHECKING:
+    from ._client import AsyncVideoAgent
+
+__all__ = ["ProjectWatcher", "WatcherStatistics"]
+
+logger = logging.getLogger("videoagent.watcher")
+
+_INF = math.inf
+#: Errors after which polling a project is pointless: it is gone or not ours.
+_FATAL = (NotFoundError, AuthenticationError, PermissionDeniedError)
+#: Contract seconds a parked poll is moved ahead, by status: projects close to
+#: done go first (their end frees an active slot). Capped, so none starves.
+_BONUS = {
+    ProjectStatus.RENDERING: 20.0,
+    ProjectStatus.GENERATING: 10.0,
+    ProjectStatus.RUNNING: 5.0,
+}
+#: Generating rarely ends sooner than this (contract: 2-8 min): until then
+#: the watcher polls at the slow end of the generating range.
+_GENERATING_TYPICAL_MIN = 120.0
+
+
+@attrs.frozen
+class WatcherStatistics:
+    """A snapshot of a watcher.
+
+    Attributes:
+        watched: projects being watched (dormant ones included).
+        polling: projects with a due time (in an active state, or notified).
+        parked: due polls waiting for a request slot.
+        polls: GET requests the watcher has made.
+        message_fetches: message-list requests the watcher has made.
+    """
+
+    watched: int
+    polling: int
+    parked: int
+    polls: int
+    message_fetches: int
+
+
+# -- internals -------------------------------------------------------------------
+
+
+@attrs.define(eq=False)
+class _Entry:
+    """One watched project. Kept small: a watcher may hold tens of thousands."""
+
+    project_id: str
+    lane: _Lane
+    project: Project | None = None
+    since: float = 0.0  # monotonic time its current status was first seen
+    due: float = _INF
+    seq: int = 0  # matches the live heap item; older items are stale
+    errors: int = 0
+    cursor: str | None = None  # newest message id seen
+    notified: bool = False
+    fetch_messages: bool = False
+    parked: bool = False
+    polling: bool = False
+    temporary: bool = False  # added by wait(): ends with it
+    done: bool = False  # unwatched or failed: nothing more happens
+    waiters: list[anyio.Event] | None = None
+    callbacks: list[Callback] | None = None
+    error: VideoAgentError | None = None
+
+    @property
+    def status(self) -> ProjectStatus | None:
+        return None if self.project is None else self.project.status
+
+    @property
+    def settled(self) -> bool:
+        """Terminal and nothing left to fetch: waiters may return."""
+        return (
+            self.project is not None
+            and self.project.status.is_terminal
+            and not self.fetch_messages
+            and not self.notified
+        )
+
+
+@attrs.define(eq=False)
+class _Lane:
+    """The due polls of one client, i.e. of one request budget."""
+
+    client: AsyncVideoAgent
+    parked: list[tuple[float, int, _Entry]] = attrs.Factory(list)
+    notified: deque[_Entry] = attrs.Factory(deque)
+    draining: bool = False
+
+
+class ProjectWatcher:
+    """Polls many projects, each at the interval its status calls for, within the limits.
+
+    Example::
+
+        async with ProjectWatcher(client) as watcher:
+            for project_id in ids:
+                watcher.watch(project_id)
+            async for event in watcher.events():
+                print(event)
+
+    ``client.projects.wait(id)`` uses the client's own shared watcher. All
+    polls go through the client's request budget (routine polls leave
+    ``Limits.reserve`` slots to other calls), so the watcher never causes a
+    429, however many projects it watches.
+
+    Args:
+        client: the client whose projects are watched (``watch(client=...)``
+            adds projects of other clients, e.g. other accounts).
+        policy: the polling intervals (default: the contract's).
+    """
+
+    def __init__(self, client: AsyncVideoAgent, *, policy: PollPolicy | None = None) -> None:
+        self._client = client
+        self._policy = policy or PollPolicy()
+        self._clock = time.monotonic
+        self._entries: dict[str, _Entry] = {}
+        self._lanes: dict[int, _Lane] = {}
+        self._heap: list[tuple[float, int, _Entry]] = []
+        self._seq = itertools.count()
+        self._wakeup: anyio.Event | None = None
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._subscribers: weakref.WeakSet[Subscription] = weakref.WeakSet()
+        self._credits_balance: int | None = None
+        self._polls = 0
+        self._message_fetches = 0
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"<ProjectWatcher watched={len(self._entries)} client={self._client!r}>"
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._task_group is not None or self._closed:
+            raise RuntimeError("a ProjectWatcher can be entered once")
+        self._wakeup = anyio.Event()
+        task_group = anyio.create_task_group()
+        await task_group.__aenter__()
+        self._task_group = task_group
+        self._lane(self._client)
+        task_group.start_soon(self._schedule_loop, name="videoagent watcher")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._task_group is not None
+        self._closed = True
+        self._task_group.cancel_scope.cancel()
+        try:
+            return await self._task_group.__aexit__(exc_type, exc, tb)
+        finally:
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        for lane in self._lanes.values():
+            transport = lane.client._transport
+            _discard(transport.project_listeners, self._observe)
+            _discard(transport.credits_listeners, self._on_credits)
+        for entry in self._entries.values():
+            if not entry.settled:
+                entry.error = entry.error or WatchStoppedError(
+                    f"the watcher closed before {entry.project_id} finished",
+                    project_id=entry.project_id,
+                )
+            self._release_waiters(entry)
+        self._entries.clear()
+        self._heap.clear()
+        for subscription in list(self._subscribers):
+            subscription.close()
+
+    # -- the public API ----------------------------------------------------------
+
+    def watch(
+        self,
+        project: str | Project,
+        *,
+        on_event: Callback | None = None,
+        client: AsyncVideoAgent | None = None,
+    ) -> None:
+        """Start watching a project (by id, or a ``Project`` you just got back).
+
+        Given a ``Project``, its state is taken as fresh: the first poll waits
+        the interval of its status. Given an id, the first poll is made as
+        soon as the budget allows. Watching a watched project only adds the
+        callback. ``on_event`` is called with each event of this project.
+        """
+        self._check_open()
+        project_id = project if isinstance(project, str) else project.id
+        entry = self._entries.get(project_id)
+        if entry is None:
+            entry = _Entry(project_id, self._lane(client or self._client))
+            self._entries[project_id] = entry
+            if isinstance(project, Project):
+                self._apply(entry, project)
+            else:
+                self._plan(entry, self._clock())
+        entry.temporary = False
+        if on_event is not None:
+            entry.callbacks = [*(entry.callbacks or ()), on_event]
+
+    def unwatch(self, project_id: str) -> None:
+        """Stop watching; a ``wait`` on it raises ``WatchStoppedError``. Unknown ids are ignored."""
+        entry = self._entries.pop(project_id, None)
+        if entry is None:
+            return
+        entry.done = True
+        entry.due = _INF
+        if not entry.settled:
+            entry.error = WatchStoppedError(
+                f"{project_id} was unwatched before it finished", project_id=project_id
+            )
+        self._release_waiters(entry)
+
+    def notify(self, project_id: str) -> None:
+        """Something happened to the project (a webhook arrived): poll it now.
+
+        The poll goes ahead of routine polls as soon as the budget allows; the
+        state always comes from the GET, never from the webhook. Unwatched
+        ids are ignored.
+        """
+        entry = self._entries.get(project_id)
+        if entry is None or entry.done:
+            return
+        entry.notified = True
+        if entry.parked:
+            entry.lane.notified.append(entry)
+            self._drain_soon(entry.lane)
+        elif not entry.polling:
+            self._set_due(entry, self._clock())
+
+    async def wait(self, project_id: str, *, timeout: float | None = None) -> Project:  # noqa: ASYNC109 - the design's name; scaled by time_scale
+        """The project once it is idle, failed or cancelled.
+
+        Watches it if it is not watched yet (and stops when this returns).
+        ``timeout`` is a deadline in contract seconds for the whole wait;
+        past it, ``WaitTimeoutError``, and the temporary watch ends.
+        """
+        self._check_open()
+        entry = self._entries.get(project_id)
+        if entry is None:
+            self.watch(project_id)
+            entry = self._entries[project_id]
+            entry.temporary = True
+        try:
+            if not entry.settled:
+                event = anyio.Event()
+                entry.waiters = [*(entry.waiters or ()), event]
+                deadline = _INF if timeout is None else timeout * entry.lane.client.time_scale
+                with anyio.move_on_after(deadline):
+                    await event.wait()
+                if not event.is_set():
+                    raise WaitTimeoutError(
+                        f"{project_id} was still {entry.status or 'unseen'} after {timeout} s",
+                        project_id=project_id,
+                    )
+            if entry.error is not None:
+                raise entry.error
+            assert entry.project is not None
+            return entry.project
+        finally:
+            if entry.temporary and self._entries.get(project_id) is entry:
+                self.unwatch(project_id)
+
+    def events(self, *project_ids: str) -> AsyncIterator[WatchEvent]:
+        """Events from now on (of the given projects, or all), as an async iterator.
+
+        Each call is its own subscription, buffered: a slow reader never
+        slows the polling. It ends when the watcher closes; drop it (or
+        ``aclose()`` it) to unsubscribe.
+        """
+        self._check_open()
+        subscription = Subscription(frozenset(project_ids))
+        self._subscribers.add(subscription)
+        return subscription
+
+    def statistics(self) -> WatcherStatistics:
+        """A frozen snapshot of the watcher's state."""
+        return WatcherStatistics(
+            watched=len(self._entries),
+            polling=sum(1 for e in self._entries.values() if e.due < _INF or e.polling),
+            parked=sum(len(lane.parked) for lane in self._lanes.values()),
+            polls=self._polls,
+            message_fetches=self._message_fetches,
+        )
+
+    # -- planning ------------------------------------------------------------------
+
+    def _interval(self, entry: _Entry, now: float) -> float:
+        """Contract seconds until the next poll of an entry in its current status."""
+        policy = self._policy
+        status = entry.status
+        if status is None:  # never seen: at once, or after a failed first poll a while
+            return policy.unknown if entry.errors else 0.0
+        match status:
+            case ProjectStatus.QUEUED:
+                return policy.queued
+            case ProjectStatus.RUNNING:
+                return policy.running
+            case ProjectStatus.GENERATING:
+                low, high = policy.generating
+                elapsed = (now - entry.since) / entry.lane.client.time_scale
+                return max(low, min(high, _GENERATING_TYPICAL_MIN - elapsed))
+            case ProjectStatus.RENDERING:
+                return policy.rendering
+            case ProjectStatus.UNKNOWN:
+                return policy.unknown
+            case ProjectStatus.IDLE | ProjectStatus.FAILED | ProjectStatus.CANCELLED:
+                return _INF
+            case _:
+                assert_never(status)
+
+    def _plan(self, entry: _Entry, now: float) -> None:
+        """Set the entry's next due time from what it needs now."""
+        if entry.done:
+            return
+        if entry.notified or entry.fetch_messages:
+            self._set_due(entry, now)
+            return
+        interval = self._interval(entry, now)
+        if interval == _INF:
+            entry.due = _INF
+            return
+        self._set_due(entry, now + interval * entry.lane.client.time_scale)
+
+    def _set_due(self, entry: _Entry, due: float) -> None:
+        entry.due = due
+        if entry.parked or entry.polling:
+            return  # it goes (again) when the current turn ends
+        entry.seq = next(self._seq)
+        heapq.heappush(self._heap, (due, entry.seq, entry))
+        if self._heap[0][2] is entry and self._wakeup is not None:
+            self._wakeup.set()
+
+    async def _schedule_loop(self) -> None:
+        """The one scheduler task: hand each due entry to its lane, sleep till the next."""
+        heap = self._heap
+        while True:
+            now = self._clock()
+            while heap and heap[0][0] <= now:
+                due, seq, entry = heapq.heappop(heap)
+                if seq == entry.seq and not entry.done and due == entry.due:
+                    self._dispatch(entry)
+            delay = heap[0][0] - now if heap else _INF
+            assert self._wakeup is not None
+            with anyio.move_on_after(delay):
+                await self._wakeup.wait()
+            self._wakeup = anyio.Event()
+
+    def _dispatch(self, entry: _Entry) -> None:
+        """Poll now if the budget has a slot and nobody is parked; else park."""
+        lane = entry.lane
+        if not lane.parked:
+            priority = Priority.NOTIFY if entry.notified else Priority.POLL
+            ticket = lane.client._transport.budget.try_acquire(priority)
+            if ticket is not None:
+                self._start_poll(entry, ticket)
+                return
+        entry.parked = True
+        heapq.heappush(lane.parked, (self._fairness_key(entry), entry.seq, entry))
+        if entry.notified:
+            lane.notified.append(entry)
+        self._drain_soon(lane)
+
+    def _fairness_key(self, entry: _Entry) -> float:
+        status = entry.status
+        bonus = _BONUS.get(status, 0.0) if status is not None else 0.0
+        return entry.due - bonus * entry.lane.client.time_scale
+
+    def _drain_soon(self, lane: _Lane) -> None:
+        if not lane.draining and self._task_group is not None:
+            lane.draining = True
+            self._task_group.start_soon(self._drain, lane)
+
+    async def _drain(self, lane: _Lane) -> None:
+        """Wait for a request slot, then poll the parked entry that should go first."""
+        budget = lane.client._transport.budget
+        try:
+            while lane.parked:
+                priority = Priority.NOTIFY if lane.notified else Priority.POLL
+                ticket = await budget.acquire(priority)
+                entry = self._pop_parked(lane)
+                if entry is None:
+                    budget.release(ticket, counted=False)
+                    return
+                self._start_poll(entry, ticket)
+        finally:
+            lane.draining = False
+
+    def _pop_parked(self, lane: _Lane) -> _Entry | None:
+        while lane.notified:
+            entry = lane.notified.popleft()
+            if entry.parked and not entry.done:
+                entry.parked = False
+                return entry
+        while lane.parked:
+            _, _, entry = heapq.heappop(lane.parked)
+            if entry.parked and not entry.done:
+                entry.parked = False
+                return entry
+        return None
+
+    def _start_poll(self, entry: _Entry, ticket: Ticket) -> None:
+        entry.polling = True
+        assert self._task_group is not None
+        self._task_group.start_soon(self._poll, entry, ticket)
+
+    # -- polling -------------------------------------------------------------------
+
+    async def _poll(self, entry: _Entry, ticket: Ticket) -> None:
+        """One turn of an entry: fetch new messages if due, else GET the project."""
+        client = entry.lane.client
+        priority = Priority.NOTIFY if entry.notified else Priority.POLL
+        entry.notified = False
+        try:
+            if entry.fetch_messages:
+                await self._fetch_messages(entry, ticket)
+            else:
+                self._polls += 1
+                await client.projects._get(entry.project_id, priority=priority, ticket=ticket)
+            entry.errors = 0
+        except VideoAgentError as exc:
+            self._poll_failed(entry, exc)
+        except Exception as exc:  # a bug must not end the other projects' watches
+            logger.exception("polling %s raised", entry.project_id)
+            self._poll_failed(entry, VideoAgentError(f"polling {entry.project_id} raised {exc!r}"))
+        finally:
+            client._transport.budget.release(ticket, counted=False)  # no-op once sent
+            entry.polling = False
+        if not entry.done:
+            self._plan(entry, self._clock())
+            if entry.settled:
+                self._release_waiters(entry)
+
+    async def _fetch_messages(self, entry: _Entry, ticket: Ticket | None) -> None:
+        """New messages since the cursor, as ``AgentMessage`` events."""
+        projects = entry.lane.client.projects
+        while True:
+            self._message_fetches += 1
+            page = await projects._messages_page(
+                entry.project_id,
+                after=entry.cursor,
+                limit=100,
+                priority=Priority.POLL,
+                ticket=ticket,
+            )
+            ticket = None
+            for message in page.data:
+                entry.cursor = message.id
+                if message.role != "user":
+                    self._emit(entry, AgentMessage(entry.project_id, message))
+            if not page.has_more or not page.data:
+                break
+        entry.fetch_messages = False
+
+    def _poll_failed(self, entry: _Entry, error: VideoAgentError) -> None:
+        entry.errors += 1
+        fatal = isinstance(error, _FATAL) or entry.errors >= self._policy.max_consecutive_errors
+        logger.log(
+            logging.WARNING if fatal else logging.DEBUG,
+            "polling %s failed (%d in a row%s): %s",
+            entry.project_id,
+            entry.errors,
+            ", watch ended" if fatal else "",
+            error,
+        )
+        if not fatal:
+            entry.fetch_messages = False  # retried at the next state change
+            return
+        entry.error = error
+        entry.done = True
+        entry.due = _INF
+        self._emit(entry, WatchFailed(entry.project_id, error))
+        self._release_waiters(entry)
+        self._entries.pop(entry.project_id, None)
+
+    # -- what the client sees ------------------------------------------------------
+
+    def _observe(self, project: Project) -> None:
+        """Transport listener: every Project the client parses."""
+        entry = self._entries.get(project.id)
+        if entry is not None and not entry.done:
+            self._apply(entry, project)
+
+    def _apply(self, entry: _Entry, project: Project) -> None:
+        now = self._clock()
+        previous = entry.status
+        entry.project = project
+        if project.status is not previous:
+            entry.since = now
+            self._emit(entry, StatusChanged(project, previous))
+            if _is_decision_point(project):
+                self._emit(entry, DecisionPoint(project))
+            if project.status.is_terminal and self._wants_messages(entry):
+                entry.fetch_messages = True
+        if not entry.polling and not entry.parked:
+            self._plan(entry, now)
+        if entry.settled:
+            self._release_waiters(entry)
+
+    def _on_credits(self, warning: CreditsWarning) -> None:
+        if warning.balance != self._credits_balance:
+            self._credits_balance = warning.balance
+            self._publish(CreditsLow(warning), None)
+
+    def _wants_messages(self, entry: _Entry) -> bool:
+        return self._policy.messages and bool(entry.callbacks or self._subscribers)
+
+    # -- events --------------------------------------------------------------------
+
+    def _emit(self, entry: _Entry, event: WatchEvent) -> None:
+        for callback in entry.callbacks or ():
+            try:
+                callback(event)
+            except Exception:
+                logger.exception("an on_event callback of %s raised", entry.project_id)
+        self._publish(event, entry.project_id)
+
+    def _publish(self, event: WatchEvent, project_id: str | None) -> None:
+        for subscription in list(self._subscribers):
+            subscription.offer(event, project_id)
+
+    def _release_waiters(self, entry: _Entry) -> None:
+        waiters, entry.waiters = entry.waiters, None
+        for event in waiters or ():
+            event.set()
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _lane(self, client: AsyncVideoAgent) -> _Lane:
+        lane = self._lanes.get(id(client._transport))
+        if lane is None:
+            lane = _Lane(client)
+            self._lanes[id(client._transport)] = lane
+            client._transport.project_listeners.append(self._observe)
+            client._transport.credits_listeners.append(self._on_credits)
+        return lane
+
+    def _check_open(self) -> None:
+        if self._task_group is None or self._closed:
+            raise RuntimeError("use the ProjectWatcher inside `async with`")
+
+
+def _is_decision_point(project: Project) -> bool:
+    return (
+        project.status is ProjectStatus.IDLE
+        and not project.has_result
+        and project.agent_message is not None
+    )
+
+
+def _discard(listeners: list[Callable[..., object]], listener: Callable[..., object]) -> None:
+    if listener in listeners:
+        listeners.remove(listener)
