@@ -115,3 +115,19 @@ async def test_request_log_and_request_ids(simulator: Simulator, api: Api) -> No
     assert not log[2].counted
     assert log[0].account == log[1].account
     assert log[1].path == "/v1/projects/prj_missing0000000"
+
+
+async def test_faults_can_target_one_route_a_set_number_of_times(make_api: MakeApi) -> None:
+    """Faults(only=..., count=1) drops exactly the next create and nothing else."""
+    sim, api = await make_api()
+    sim.set_faults(drop=1.0, only="POST /v1/projects", count=1)
+    assert (await api.get("/account")).status == 200
+    with pytest.raises(aiohttp.ClientError):
+        await api.session.post(
+            api.base_url + "/projects",
+            json={"brief": "dropped answer"},
+            headers={"Authorization": f"Bearer {api.api_key}"},
+        )
+    assert (await api.post("/projects", {"brief": "fine"})).status == 202
+    assert sim.stats().faults_injected == 1
+    assert [record.fault for record in sim.request_log] == [None, "drop", None]

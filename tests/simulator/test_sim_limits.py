@@ -239,3 +239,13 @@ async def test_idempotency_keys_are_kept_24_hours(make_api: MakeApi) -> None:
     again = await api.post("/projects", {"brief": "teaser", "idempotency_key": "job"})
     assert again.status == 202
     assert again.body["id"] != first["id"]
+
+
+async def test_keys_made_by_the_simulator_share_the_account(make_api: MakeApi) -> None:
+    """add_key gives the same account another key, within the same 10-key limit."""
+    sim, api = await make_api(request_limit=None)
+    extra = api.as_key(sim.add_key(sim.api_key, name="ops"))
+    assert (await extra.post("/projects", {"brief": "by the second key"})).status == 202
+    assert len(sim.projects(sim.api_key)) == 1
+    names = [key["name"] for key in (await api.get("/api-keys")).body["data"]]
+    assert names == ["default", "ops"]

@@ -103,3 +103,18 @@ async def test_no_result_before_the_project_has_one(simulator: Simulator, api: A
     project_id = (await api.create())["id"]
     reply = await api.get(f"/projects/{project_id}/result")
     assert (reply.status, reply.code) == (409, "conflict")
+
+
+async def test_byte_ranges_resume_a_download(
+    simulator: Simulator, api: Api, session: aiohttp.ClientSession
+) -> None:
+    """A Range request gets 206 and exactly those bytes; an impossible range gets 416."""
+    project_id = await _finished(simulator, api)
+    url = (await api.get(f"/projects/{project_id}/result")).body["video_url"]
+    whole = (await _download(session, url))[1]
+    async with session.get(url, headers={"Range": "bytes=1000-"}) as answer:
+        assert answer.status == 206
+        assert answer.headers["Content-Range"] == f"bytes 1000-{len(whole) - 1}/{len(whole)}"
+        assert await answer.read() == whole[1000:]
+    async with session.get(url, headers={"Range": f"bytes={len(whole)}-"}) as answer:
+        assert answer.status == 416

@@ -140,7 +140,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
                 )
         counted = True
         account.requests += 1
-        fault = sim.faults.draw()
+        fault = sim.faults.draw(request.method, request.path)
         if fault == "error_500":
             raise ApiError("internal_error", "injected fault: internal error")
         if fault == "error_503":

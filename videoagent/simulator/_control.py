@@ -75,6 +75,14 @@ async def add_account(request: web.Request) -> web.Response:
     return json_response({"account_id": account.id, "api_key": key}, 201)
 
 
+@routes.post("/_sim/keys")
+async def add_key(request: web.Request) -> web.Response:
+    """Another key for an account: ``{api_key, name?}`` -> the new key."""
+    body = await _body(request)
+    key = request.app[SIMULATION].add_key(body["api_key"], name=body.get("name", "extra"))
+    return json_response({"api_key": key}, 201)
+
+
 @routes.get("/_sim/faults")
 async def get_faults(request: web.Request) -> web.Response:
     """The current fault rates."""

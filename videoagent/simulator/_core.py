@@ -17,7 +17,7 @@ from ._ids import IdFactory
 from ._model import Account, Project
 from ._records import ProjectSnapshot, RequestRecord, SimulatorStats
 from ._settings import Settings
-from ._state import Registry
+from ._state import KeyLimitError, Registry
 from ._webhooks import WebhookDispatcher
 
 __all__ = ["Simulation"]
@@ -60,6 +60,13 @@ class Simulation:
             api_key=api_key,
             webhook_secret=webhook_secret or self.webhook_secret,
         )
+
+    def add_key(self, api_key: str, *, name: str) -> str:
+        """A new key of ``api_key``'s account (``ValueError`` past ``max_keys``)."""
+        try:
+            return self.registry.add_key(self.account(api_key), name=name).secret
+        except KeyLimitError as exc:
+            raise ValueError(str(exc)) from exc
 
     def account(self, api_key: str) -> Account:
         """The account of an active key (``KeyError`` if there is none)."""

@@ -44,6 +44,11 @@ class Faults:
         non_json: the request takes effect; the body is an HTML page, not JSON.
         retry_after: the ``Retry-After`` of injected 503s, contract seconds.
         slow_seconds: the delay of slow answers, contract seconds.
+        only: inject only into requests whose ``"METHOD /v1/path"`` starts
+            with this (e.g. ``"POST /v1/projects"``); None: every request.
+        count: inject at most this many faults, then none; None: no cap.
+            ``Faults(drop=1.0, only="POST /v1/projects", count=1)`` drops
+            exactly the next create.
     """
 
     error_500: float = attrs.field(default=0.0, validator=_rate)
@@ -54,6 +59,10 @@ class Faults:
     non_json: float = attrs.field(default=0.0, validator=_rate)
     retry_after: int = attrs.field(default=2, converter=int, validator=attrs.validators.ge(1))
     slow_seconds: float = attrs.field(default=60.0, validator=attrs.validators.ge(0))
+    only: str | None = None
+    count: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.ge(0))
+    )
 
     def __attrs_post_init__(self) -> None:
         if sum(getattr(self, kind) for kind in FAULT_KINDS) > 1.0 + 1e-9:
@@ -62,7 +71,7 @@ class Faults:
     @property
     def any(self) -> bool:
         """Whether any fault can happen."""
-        return any(getattr(self, kind) for kind in FAULT_KINDS)
+        return self.count != 0 and any(getattr(self, kind) for kind in FAULT_KINDS)
 
 
 class FaultInjector:
@@ -70,18 +79,37 @@ class FaultInjector:
 
     def __init__(self, seed: int | None) -> None:
         self._random = random.Random(None if seed is None else f"faults/{seed}")
-        self.faults = Faults()
+        self._faults = Faults()
+        self._armed = False
+        self._left: int | None = None
+        #: faults injected so far
         self.injected = 0
 
-    def draw(self) -> FaultKind | None:
-        """The fault of the next request, or None."""
-        faults = self.faults
-        if not faults.any:
+    @property
+    def faults(self) -> Faults:
+        """The rates in force."""
+        return self._faults
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        self._faults = faults
+        self._armed = faults.any
+        self._left = faults.count
+
+    def draw(self, method: str, path: str) -> FaultKind | None:
+        """The fault of the next request (``method`` and ``path``), or None."""
+        if not self._armed:
+            return None
+        faults = self._faults
+        if faults.only is not None and not f"{method} {path}".startswith(faults.only):
             return None
         point = self._random.random()
         for kind in FAULT_KINDS:
             point -= getattr(faults, kind)
             if point < 0:
                 self.injected += 1
+                if self._left is not None:
+                    self._left -= 1
+                    self._armed = self._left > 0
                 return kind
         return None

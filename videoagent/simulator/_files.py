@@ -6,7 +6,8 @@ resolution, so two projects never share bytes and a mix-up is detectable.
 
 URLs are stateless and pre-signed: ``/files/<project>/<version>/<resolution>.mp4
 ?e=<expiry>&n=<nonce>&s=<HMAC>``, served on their own origin (a second loopback
-port) with no authentication; a stale ``e`` answers 410.
+port) with no authentication; a stale ``e`` answers 410. A ``Range`` header
+gets that byte range (206), so interrupted downloads can resume.
 """
 
 from __future__ import annotations
@@ -88,4 +89,24 @@ class VideoStore:
         if float(expires) <= self._clock.unix():
             return json_response(error_body("gone", "this URL has expired", ""), 410)
         data = video_bytes(match["project_id"], int(match["version"]), match["resolution"])
-        return web.Response(body=data, content_type="video/mp4")
+        return _ranged(request, data)
+
+
+def _ranged(request: web.Request, data: bytes) -> web.Response:
+    """The whole video, or the one byte range asked for (206; 416 if unsatisfiable)."""
+    headers = {"Accept-Ranges": "bytes"}
+    size = len(data)
+    try:
+        asked = request.http_range
+    except ValueError:
+        asked = slice(size, size)
+    if "Range" not in request.headers:
+        return web.Response(body=data, content_type="video/mp4", headers=headers)
+    start, stop, _ = asked.indices(size)
+    if start >= stop:
+        headers["Content-Range"] = f"bytes */{size}"
+        return web.Response(status=416, headers=headers)
+    headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+    return web.Response(
+        body=data[start:stop], status=206, content_type="video/mp4", headers=headers
+    )

@@ -216,7 +216,11 @@ class Simulator:
             credits=credits, plan=plan, api_key=api_key, webhook_secret=webhook_secret
         )[1]
 
-    def set_faults(self, faults: Faults | None = None, **rates: float) -> Faults:
+    def add_key(self, api_key: str, *, name: str = "extra") -> str:
+        """A new key of the account ``api_key`` belongs to (``ValueError`` past 10 keys)."""
+        return self._sim.add_key(api_key, name=name)
+
+    def set_faults(self, faults: Faults | None = None, **rates: Any) -> Faults:
         """Replace the fault rates: a :class:`Faults`, or its fields as keywords.
 
         ``set_faults()`` turns every fault off. Returns the rates now in force.

@@ -130,7 +130,11 @@ class BackgroundSimulator:
         """See :meth:`Simulator.add_account`."""
         return self._call(self.simulator.add_account, **kwargs)
 
-    def set_faults(self, faults: Faults | None = None, **rates: float) -> Faults:
+    def add_key(self, api_key: str, *, name: str = "extra") -> str:
+        """See :meth:`Simulator.add_key`."""
+        return self._call(self.simulator.add_key, api_key, name=name)
+
+    def set_faults(self, faults: Faults | None = None, **rates: Any) -> Faults:
         """See :meth:`Simulator.set_faults`."""
         return self._call(self.simulator.set_faults, faults, **rates)
 
