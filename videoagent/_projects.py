@@ -153,13 +153,23 @@ class Projects:
                     continue
                 project = project_of(outcome)
                 reservation.bind(project.id, active=project.status.is_active)
+                watcher = self._client._shared.watcher
+                if watcher is not None and project.status.is_active:
+                    watcher._track(project)  # its slot frees when it is seen to finish
                 return outcome
         finally:
             reservation.cancel()
 
     async def _reserve(self) -> Reservation:
-        """A slot; while none frees, re-check our own active projects now and then."""
+        """A slot. The shared watcher tracks every project holding one, so slots free
+        the moment a project is seen to finish; without a watcher (no ``async with``)
+        our active projects are re-checked now and then while we wait."""
         transport = self._client._transport
+        watcher = self._client._shared.watcher
+        if watcher is not None:
+            for project_id in transport.slots.held():
+                watcher._track(project_id)
+            return await transport.slots.reserve()
         while True:
             with anyio.move_on_after(_SLOT_RECHECK * transport.time_scale):
                 return await transport.slots.reserve()

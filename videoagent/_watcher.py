@@ -275,6 +275,17 @@ class ProjectWatcher:
         if on_event is not None:
             entry.callbacks = [*(entry.callbacks or ()), on_event]
 
+    def _track(self, project: str | Project) -> None:
+        """Watch a project that holds an active slot until it settles, then forget it.
+
+        (The client calls this so that slots free on time; a user's ``watch``
+        of the same project makes the watch permanent.)
+        """
+        project_id = project if isinstance(project, str) else project.id
+        if project_id not in self._entries and not self._closed and self._task_group:
+            self.watch(project)
+            self._entries[project_id].temporary = True
+
     def unwatch(self, project_id: str) -> None:
         """Stop watching; a ``wait`` on it raises ``WatchStoppedError``. Unknown ids are ignored."""
         entry = self._entries.pop(project_id, None)
@@ -505,8 +516,7 @@ class ProjectWatcher:
             entry.polling = False
         if not entry.done:
             self._plan(entry, self._clock())
-            if entry.settled:
-                self._release_waiters(entry)
+            self._settle(entry)
 
     async def _fetch_messages(self, entry: _Entry, ticket: Ticket | None) -> None:
         """New messages since the cursor, as ``AgentMessage`` events."""
@@ -571,8 +581,7 @@ class ProjectWatcher:
                 entry.fetch_messages = True
         if not entry.polling and not entry.parked:
             self._plan(entry, now)
-        if entry.settled:
-            self._release_waiters(entry)
+        self._settle(entry)
 
     def _on_credits(self, warning: CreditsWarning) -> None:
         if warning.balance != self._credits_balance:
@@ -595,6 +604,15 @@ class ProjectWatcher:
     def _publish(self, event: WatchEvent, project_id: str | None) -> None:
         for subscription in list(self._subscribers):
             subscription.offer(event, project_id)
+
+    def _settle(self, entry: _Entry) -> None:
+        """A settled entry releases its waiters; a temporary one is then forgotten."""
+        if not entry.settled:
+            return
+        self._release_waiters(entry)
+        if entry.temporary and self._entries.get(entry.project_id) is entry:
+            del self._entries[entry.project_id]
+            entry.done = True
 
     def _release_waiters(self, entry: _Entry) -> None:
         waiters, entry.waiters = entry.waiters, None
