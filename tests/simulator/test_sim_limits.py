@@ -249,3 +249,20 @@ async def test_keys_made_by_the_simulator_share_the_account(make_api: MakeApi) -
     assert len(sim.projects(sim.api_key)) == 1
     names = [key["name"] for key in (await api.get("/api-keys")).body["data"]]
     assert names == ["default", "ops"]
+
+
+async def test_answers_429_for_other_reasons_do_not_count_either(make_api: MakeApi) -> None:
+    """A request answered 429 project_limit is taken back out of the request window."""
+    sim, api = await make_api(time_scale=1.0)
+    for n in range(5):
+        await api.create(f"brief {n}")
+    for _ in range(10):
+        refused = await api.post("/projects", {"brief": "no slot"})
+        assert (refused.status, refused.code) == (429, "project_limit")
+        assert refused.headers["X-RateLimit-Remaining"] == "25"
+    for _ in range(25):
+        assert (await api.get("/account")).status == 200
+    assert (await api.get("/account")).status == 429
+    stats = sim.stats(sim.api_key)
+    assert (stats.requests, stats.max_window_requests, stats.project_limit) == (30, 30, 10)
+    assert [record.counted for record in sim.request_log[5:15]] == [False] * 10

@@ -1,10 +1,14 @@
 """The ``/v1`` pipeline every request goes through, and the helpers handlers share.
 
 In order: a request id; authentication (401); the request limit (429, the
-request is counted when admitted); an injected fault, if one is drawn; the
+request is counted when it arrives); an injected fault, if one is drawn; the
 handler; then the contract's headers, the request log, and the faults that
 act on the answer (slow, truncated, non-JSON, dropped). Any error becomes the
 one error format; nothing escapes as a traceback.
+
+"Every authenticated request counts, except those answered 429": a request
+that passed the window but is answered 429 anyway (``project_limit``, the
+daily render limit) is taken back out of the window when its answer is known.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from aiohttp import web
 from ._core import Simulation
 from ._http import ApiError, error_body, json_response
 from ._model import Account, Project
+from ._ratelimit import SlidingWindow
 from ._records import RequestRecord
 
 __all__ = [
@@ -121,50 +126,39 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     request_id = sim.ids.request_id()
     arrived, arrived_unix = clock.now(), clock.unix()
     account: Account | None = None
-    counted = False
-    fault = None
-    limit = sim.settings.request_limit
-    remaining, reset_in = limit, 0.0
+    admitted = False
+    fault: str | None = None
     try:
         account = _authenticate(sim, request)
         _CALLER.set(account)
-        if account.window is not None:
-            answer = account.window.arrive(arrived)
-            remaining, reset_in = answer.remaining, answer.reset_in
-            if not answer.admitted:
-                account.rate_limited += 1
-                raise ApiError(
-                    "rate_limited",
-                    f"more than {limit} requests in {sim.settings.request_window:g} s",
-                    retry_after=max(1, clock.contract(reset_in)),
-                )
-        counted = True
-        account.requests += 1
-        fault = sim.faults.draw(request.method, request.path)
-        if fault == "error_500":
-            raise ApiError("internal_error", "injected fault: internal error")
-        if fault == "error_503":
-            raise ApiError(
-                "service_unavailable",
-                "injected fault: temporarily unavailable",
-                retry_after=sim.faults.faults.retry_after,
-            )
+        admitted = _admit(sim, account, arrived)
+        fault = _inject(sim, request)
         response: web.StreamResponse = await handler(request)
+        code = None
     except ApiError as exc:
-        response = _error_response(exc, request_id)
+        response, code = _error_response(exc, request_id), exc.code
     except web.HTTPException as exc:
-        response = _error_response(_http_error(exc), request_id)
+        error = _http_error(exc)
+        response, code = _error_response(error, request_id), error.code
         if exc.status == 405 and "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
     except Exception:
         _log.exception("simulator bug answering %s %s", request.method, request.path)
-        response = _error_response(ApiError("internal_error", "internal error"), request_id)
-    headers = response.headers
-    headers["X-Request-Id"] = request_id
-    if limit is not None:
-        headers["X-RateLimit-Limit"] = str(limit)
-        headers["X-RateLimit-Remaining"] = str(remaining)
-        headers["X-RateLimit-Reset"] = str(math.ceil(clock.unix_after(reset_in)))
+        response, code = (
+            _error_response(ApiError("internal_error", "internal error"), request_id),
+            "internal_error",
+        )
+    counted = admitted and response.status != 429
+    if account is not None and account.window is not None:
+        _settle(sim, account.window, response, arrived, counted=counted, admitted=admitted)
+    elif sim.settings.request_limit is not None:  # no account: a full, untouched window
+        limit = str(sim.settings.request_limit)
+        response.headers["X-RateLimit-Limit"] = response.headers["X-RateLimit-Remaining"] = limit
+        response.headers["X-RateLimit-Reset"] = str(math.ceil(clock.unix()))
+    if counted:
+        assert account is not None
+        account.requests += 1
+    response.headers["X-Request-Id"] = request_id
     if sim.log_requests:
         sim.request_log.append(
             RequestRecord(
@@ -173,7 +167,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
                 method=request.method,
                 path=request.path,
                 status=None if fault == "drop" else response.status,
-                code=getattr(response, "error_code", None),
+                code=code,
                 request_id=request_id,
                 fault=fault,
                 counted=counted,
@@ -184,11 +178,61 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     return response
 
 
+def _admit(sim: Simulation, account: Account, arrived: float) -> bool:
+    """Count the arrival against the account's window; 429 ``rate_limited`` if it is full."""
+    window = account.window
+    if window is None:
+        return True
+    answer = window.arrive(arrived)
+    if not answer.admitted:
+        account.rate_limited += 1
+        raise ApiError(
+            "rate_limited",
+            f"more than {window.limit} requests in {sim.settings.request_window:g} s",
+            retry_after=max(1, sim.clock.contract(answer.reset_in)),
+        )
+    return True
+
+
+def _inject(sim: Simulation, request: web.Request) -> str | None:
+    """Draw this request's fault; the 500 and 503 kinds answer at once."""
+    fault = sim.faults.draw(request.method, request.path)
+    if fault == "error_500":
+        raise ApiError("internal_error", "injected fault: internal error")
+    if fault == "error_503":
+        raise ApiError(
+            "service_unavailable",
+            "injected fault: temporarily unavailable",
+            retry_after=sim.faults.faults.retry_after,
+        )
+    return fault
+
+
+def _settle(
+    sim: Simulation,
+    window: SlidingWindow,
+    response: web.StreamResponse,
+    arrived: float,
+    *,
+    counted: bool,
+    admitted: bool,
+) -> None:
+    """Un-count an admitted request answered 429; write the ``X-RateLimit-*`` headers."""
+    if admitted and not counted:
+        window.retract(arrived)
+    elif counted:
+        window.settle(arrived)
+    figures = window.peek(sim.clock.now())
+    headers = response.headers
+    headers["X-RateLimit-Limit"] = str(window.limit)
+    headers["X-RateLimit-Remaining"] = str(figures.remaining)
+    headers["X-RateLimit-Reset"] = str(math.ceil(sim.clock.unix_after(figures.reset_in)))
+
+
 def _error_response(exc: ApiError, request_id: str) -> web.Response:
     response = json_response(error_body(exc.code, exc.message, request_id), exc.status)
     if exc.retry_after is not None:
         response.headers["Retry-After"] = str(exc.retry_after)
-    response.error_code = exc.code  # type: ignore[attr-defined]
     return response
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 
 __all__ = ["SlidingWindow", "WindowAnswer"]
@@ -21,10 +22,12 @@ class WindowAnswer:
 
 
 class SlidingWindow:
-    """At most ``limit`` admitted arrivals in any window of ``window`` real seconds.
+    """At most ``limit`` counted arrivals in any window of ``window`` real seconds.
 
-    Every admitted arrival is logged; refused arrivals (answered 429) are not.
-    ``peak`` is the largest number of admitted arrivals ever inside one window.
+    Every admitted arrival is logged at once (so concurrent requests see it);
+    refused ones are not, and :meth:`retract` takes one back out when its
+    answer turns out to be a 429 after all. ``peak`` is the most counted
+    arrivals ever seen inside one window (updated by :meth:`settle`).
     """
 
     __slots__ = ("_log", "limit", "peak", "window")
@@ -47,8 +50,18 @@ class SlidingWindow:
         if len(log) >= self.limit:
             return WindowAnswer(False, 0, log[0] + self.window - now)
         log.append(now)
-        self.peak = max(self.peak, len(log))
         return WindowAnswer(True, self.limit - len(log), log[0] + self.window - now)
+
+    def retract(self, at: float) -> None:
+        """Un-count the arrival logged at ``at`` (it was answered 429)."""
+        with contextlib.suppress(ValueError):
+            self._log.remove(at)
+
+    def settle(self, at: float) -> None:
+        """The arrival at ``at`` stays counted: update ``peak`` with its window."""
+        horizon = at - self.window
+        inside = sum(1 for t in self._log if horizon < t <= at)
+        self.peak = max(self.peak, inside)
 
     def peek(self, now: float) -> WindowAnswer:
         """The window's figures at ``now`` without counting anything."""
