@@ -117,6 +117,7 @@ class Simulation:
                         idempotency_key=project.idempotency_key,
                         runs=project.runs,
                         renders=project.renders,
+                        history=tuple(project.history),
                     )
                 )
         return tuple(snapshots)

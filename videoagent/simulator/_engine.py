@@ -180,6 +180,7 @@ class Engine:
         project.status = status
         project.phase_started = at
         project.updated_at = self._unix(at)
+        project.history.append((status, project.updated_at))
         active = project.account.active
         if status in ACTIVE:
             project.next_at = at + project.durations[status]

@@ -77,6 +77,8 @@ class Project:
     decisions_taken: int = 0
     messages: list[Message] = attrs.Factory(list)
     message_index: dict[str, int] = attrs.Factory(dict)
+    #: every status entered, with its unix time (for benchmarks' lower bounds)
+    history: list[tuple[str, float]] = attrs.Factory(list)
 
     def add_message(self, message: Message) -> None:
         """Append ``message`` to the conversation."""

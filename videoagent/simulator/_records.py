@@ -65,7 +65,11 @@ class SimulatorStats:
 
 @attrs.frozen
 class ProjectSnapshot:
-    """A project as the simulator holds it right now."""
+    """A project as the simulator holds it right now.
+
+    ``history`` lists every status it entered, with the unix time it did
+    (simulator clock), oldest first: the realised durations of its phases.
+    """
 
     id: str
     account: str
@@ -77,3 +81,4 @@ class ProjectSnapshot:
     idempotency_key: str | None
     runs: int
     renders: int
+    history: tuple[tuple[str, float], ...] = ()

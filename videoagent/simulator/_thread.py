@@ -13,9 +13,12 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
+from ._clock import Clock
 from ._faults import Faults
 from ._records import ProjectSnapshot, RequestRecord, SimulatorStats
 from ._server import Simulator
+from ._settings import Settings
+from ._webhooks import Delivery
 
 __all__ = ["BackgroundSimulator"]
 
@@ -122,9 +125,33 @@ class BackgroundSimulator:
         return self.simulator.time_scale
 
     @property
+    def files_url(self) -> str:
+        """The origin result videos are served from."""
+        return self.simulator.files_url
+
+    @property
+    def clock(self) -> Clock:
+        """The simulator's clock (read it freely; move it with :meth:`advance`)."""
+        return self.simulator.clock
+
+    @property
+    def settings(self) -> Settings:
+        """The limits and behaviour of the simulator."""
+        return self.simulator.settings
+
+    @property
     def request_log(self) -> list[RequestRecord]:
         """A copy of the request log."""
         return self._call(lambda: list(self.simulator.request_log))
+
+    @property
+    def webhook_deliveries(self) -> list[Delivery]:
+        """A copy of the webhook deliveries so far."""
+        return self._call(lambda: list(self.simulator.webhook_deliveries))
+
+    def account(self, api_key: str) -> dict[str, Any]:
+        """See :meth:`Simulator.account`."""
+        return self._call(self.simulator.account, api_key)
 
     def add_account(self, **kwargs: Any) -> str:
         """See :meth:`Simulator.add_account`."""
