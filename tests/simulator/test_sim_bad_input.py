@@ -219,3 +219,12 @@ def test_random_bodies_never_cause_a_5xx() -> None:
         asyncio.run(check_all(bodies))
 
     run()
+
+
+async def test_oversized_bodies_are_refused_on_every_route(simulator: Simulator, api: Api) -> None:
+    """A declared body over 1 MiB answers 413 even where the route reads no body."""
+    project_id = (await api.create())["id"]
+    big = io.BytesIO(b" " * ((1 << 20) + 1))
+    reply = await api.call("POST", f"/projects/{project_id}/cancel", data=big)
+    assert (reply.status, reply.code) == (413, "payload_too_large")
+    assert (await api.project(project_id))["status"] == "queued"

@@ -7,6 +7,7 @@ against a 60 s window, and no test waits.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 
@@ -266,3 +267,20 @@ async def test_answers_429_for_other_reasons_do_not_count_either(make_api: MakeA
     stats = sim.stats(sim.api_key)
     assert (stats.requests, stats.max_window_requests, stats.project_limit) == (30, 30, 10)
     assert [record.counted for record in sim.request_log[5:15]] == [False] * 10
+
+
+async def test_retry_after_is_in_contract_seconds_and_waiting_it_scaled_works(
+    make_api: MakeApi,
+) -> None:
+    """At time_scale 0.01 Retry-After is ~60 and waiting retry_after * 0.01 real s suffices."""
+    _, api = await make_api(time_scale=0.01)
+    for _ in range(30):
+        await api.get("/account")
+    refused = await api.get("/account")
+    assert refused.status == 429
+    retry_after = int(refused.headers["Retry-After"])
+    assert 45 <= retry_after <= 60
+    reset = int(refused.headers["X-RateLimit-Reset"])
+    assert abs(reset - (time.time() + retry_after)) <= 2
+    await asyncio.sleep(retry_after * 0.01)
+    assert (await api.get("/account")).status == 200

@@ -133,6 +133,8 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         _CALLER.set(account)
         admitted = _admit(sim, account, arrived)
         fault = _inject(sim, request)
+        if request.method not in ("GET", "HEAD") and (request.content_length or 0) > MAX_BODY:
+            raise ApiError("payload_too_large", f"request body exceeds {MAX_BODY} bytes")
         response: web.StreamResponse = await handler(request)
         code = None
     except ApiError as exc:
