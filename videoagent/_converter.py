@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 import attrs
 import cattrs
@@ -79,8 +80,25 @@ def _structure_str(value: object, _: type[str]) -> str:
     return value
 
 
+def _is_optional(type_: Any) -> bool:
+    args = get_args(type_)
+    return get_origin(type_) in (Union, UnionType) and len(args) == 2 and type(None) in args
+
+
+def _optional_hook(type_: Any, converter: cattrs.Converter) -> Any:
+    # One dispatch when the hook is built, not one per value (cattrs' default).
+    (inner_type,) = (arg for arg in type_.__args__ if arg is not type(None))
+    inner = converter.get_structure_hook(inner_type)
+
+    def structure_optional(value: Any, _: object) -> Any:
+        return None if value is None else inner(value, inner_type)
+
+    return structure_optional
+
+
 def configure_converter(converter: cattrs.Converter) -> None:
     """Install the SDK's hooks on ``converter``."""
+    converter.register_structure_hook_factory(_is_optional, _optional_hook)
     converter.register_structure_hook(datetime, lambda v, _: parse_datetime(v))
     converter.register_structure_hook(ProjectStatus, _structure_status)
     converter.register_structure_hook_func(lambda t: t == Mapping[str, Any], _passthrough)
@@ -93,16 +111,69 @@ def configure_converter(converter: cattrs.Converter) -> None:
         if "request_id" in names:
             overrides["request_id"] = override(rename=_REQUEST_ID_KEY)
         base = make_dict_structure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
-        converter.register_structure_hook(cls, _with_raw(base) if "raw" in names else base)
+        hook = _with_raw(base) if "raw" in names else base
+        converter.register_structure_hook(cls, _fast_project(hook) if cls is Project else hook)
 
 
 def _with_raw(base: Any) -> Any:
     def structure_with_raw(data: Any, cls: type[Any]) -> Any:
         if not isinstance(data, Mapping):
             raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+        if _RAW_KEY in data:  # structure() already added it (and the request id)
+            return base(data, cls)
         return base({**data, _RAW_KEY: data}, cls)
 
     return structure_with_raw
+
+
+def _fast_project(checked: Any) -> Any:
+    """Project is parsed on every poll: a direct path for well-typed answers.
+
+    Anything unusual (a wrong type, a credits warning, a non-dict) takes the
+    generated ``checked`` hook, which also explains what is wrong.
+    """
+    text = str
+    none = type(None)
+
+    def structure_project(data: Any, cls: type[Project]) -> Project:
+        if type(data) is dict:
+            get = data.get
+            pid, status, mode, brief = get("id"), get("status"), get("mode"), get("brief")
+            agent, error, webhook = get("agent_message"), get("error_message"), get("webhook_url")
+            progress, metadata = get("progress"), get("metadata")
+            has_result = get("has_result", False)
+            if (
+                type(pid) is text
+                and type(status) is text
+                and type(mode) is text
+                and type(brief) is text
+                and type(agent) in (text, none)
+                and type(error) in (text, none)
+                and type(webhook) in (text, none)
+                and type(progress) in (float, int, none)
+                and type(has_result) is bool
+                and (metadata is None or (type(metadata) is dict and not metadata))
+                and get("credits_warning") is None
+            ):
+                return Project(
+                    id=pid,
+                    status=ProjectStatus.parse(status),
+                    mode=mode,
+                    brief=brief,
+                    created_at=parse_datetime(get("created_at")),
+                    updated_at=parse_datetime(get("updated_at")),
+                    agent_message=agent,
+                    error_message=error,
+                    progress=None if progress is None else float(progress),
+                    webhook_url=webhook,
+                    metadata={},
+                    has_result=has_result,
+                    request_id=get(_REQUEST_ID_KEY),
+                    raw=get(_RAW_KEY, data),
+                )
+        return checked(data, cls)  # type: ignore[no-any-return]
+
+    return structure_project
 
 
 def make_converter() -> cattrs.Converter:
@@ -117,15 +188,15 @@ CONVERTER = make_converter()
 
 def structure(data: object, cls: type[T], *, request_id: str | None = None) -> T:
     """``data`` (a parsed JSON answer) as a ``cls``; a wrong shape is an APIResponseError."""
-    if not isinstance(data, Mapping):
+    if type(data) is not dict and not isinstance(data, Mapping):
         raise APIResponseError(
             f"expected a JSON object for {cls.__name__}, got {type(data).__name__}",
             request_id=request_id,
         )
-    payload = {**data, _REQUEST_ID_KEY: request_id} if request_id is not None else data
+    payload = {**data, _RAW_KEY: data, _REQUEST_ID_KEY: request_id}
     try:
         return CONVERTER.structure(payload, cls)
-    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
         details = (
             "; ".join(cattrs.transform_error(exc))
             if isinstance(exc, cattrs.BaseValidationError)

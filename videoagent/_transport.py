@@ -118,17 +118,28 @@ class _Failure(Exception):
         self.retry_after = retry_after
 
 
-@attrs.frozen
 class _Request:
-    """What every attempt of one call sends."""
+    """What every attempt of one call sends (a plain slotted class: built per call)."""
 
-    method: str
-    url: URL
-    path: str
-    data: bytes | None
-    params: Mapping[str, str] | None
-    options: RequestOptions
-    priority: Priority
+    __slots__ = ("data", "method", "options", "params", "path", "priority", "url")
+
+    def __init__(  # noqa: PLR0917 - built on every call: positional is the cheapest
+        self,
+        method: str,
+        url: URL,
+        path: str,
+        data: bytes | None,
+        params: Mapping[str, str] | None,
+        options: RequestOptions,
+        priority: Priority,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.path = path
+        self.data = data
+        self.params = params
+        self.options = options
+        self.priority = priority
 
 
 class _Secret:
@@ -306,15 +317,8 @@ class Transport:
                 f"{MAX_BODY_BYTES:,} (nothing was sent)",
                 code="payload_too_large",
             )
-        request = _Request(
-            method=method,
-            url=URL(self._base_url + path, encoded=True),
-            path=path,
-            data=data,
-            params=params,
-            options=options,
-            priority=priority,
-        )
+        url = URL(self._base_url + path, encoded=True)
+        request = _Request(method, url, path, data, params, options, priority)
         retry = options.retry
         attempt = 0
         while True:
@@ -343,8 +347,10 @@ class Transport:
 
     async def _attempt(self, request: _Request, ticket: Ticket | None, attempt: int) -> Response:
         method, path, data, options = request.method, request.path, request.data, request.options
-        if ticket is None:
-            ticket = await self.budget.acquire(request.priority)
+        if ticket is None:  # the fast path skips a coroutine when a slot is free
+            ticket = self.budget.try_acquire(request.priority) or await self.budget.acquire(
+                request.priority
+            )
         counted = True
         session = self._get_session()
         headers = self._auth_headers
@@ -367,10 +373,12 @@ class Transport:
                 status = resp.status
                 resp_headers = resp.headers
                 request_id = resp_headers.get("X-Request-Id")
-                self.budget.observe(
-                    remaining=_header_int(resp_headers.get("X-RateLimit-Remaining")),
-                    reset=_header_float(resp_headers.get("X-RateLimit-Reset")),
-                )
+                remaining = resp_headers.get("X-RateLimit-Remaining")
+                if remaining is not None:
+                    self.budget.observe(
+                        remaining=_header_int(remaining),
+                        reset=_header_float(resp_headers.get("X-RateLimit-Reset")),
+                    )
                 raw = await resp.read()
             if status < 300:
                 return Response(status, self._decode_success(raw, status, request_id), request_id)

@@ -100,3 +100,32 @@ def test_new_key_repr_redacts_the_secret() -> None:
     assert created.key == secret
     assert secret not in repr(created)
     assert "es_live_…WXYZ" in repr(created)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"status": "idle", "has_result": True, "progress": 1, "agent_message": "done"},
+        {"metadata": {}, "webhook_url": "https://example.com/hook", "error_message": "x"},
+        {"metadata": {"team": "red"}},
+        {"credits_warning": {"balance": 90, "threshold": 100}},
+        {"progress": None, "brand_new_field": [1, 2]},
+    ],
+)
+def test_fast_and_checked_paths_agree(changes: dict[str, Any]) -> None:
+    """The direct Project path gives exactly what the generated cattrs path gives."""
+    from videoagent._converter import _RAW_KEY, _REQUEST_ID_KEY, CONVERTER  # noqa: PLC0415
+
+    data = project_json(**changes)
+    fast = structure(data, Project, request_id="req_7")
+    checked = CONVERTER.get_structure_hook(Project).__closure__[0].cell_contents  # type: ignore[union-attr]
+    slow = checked({**data, _RAW_KEY: data, _REQUEST_ID_KEY: "req_7"}, Project)
+    assert fast == slow
+    assert (fast.request_id, fast.raw, fast.credits_warning) == (
+        slow.request_id,
+        slow.raw,
+        slow.credits_warning,
+    )
+    assert fast.raw == data
+    assert type(fast.progress) in (float, type(None))

@@ -12,10 +12,12 @@ import pytest
 from videoagent import (
     AsyncVideoAgent,
     AuthenticationError,
+    ConfigurationError,
     ConflictError,
     MessageAccepted,
     Project,
     ProjectStatus,
+    WaitTimeoutError,
 )
 from videoagent.simulator import Simulator
 
@@ -155,3 +157,32 @@ async def test_api_keys(client: AsyncVideoAgent, simulator: Simulator) -> None:
         with pytest.raises(AuthenticationError):
             await other.account.get()
     assert created.id not in {key.id for key in await client.api_keys.list()}
+
+
+async def test_wait_polls_to_a_terminal_status(
+    client: AsyncVideoAgent, simulator: Simulator
+) -> None:
+    """wait() returns the project once it is idle, polling through the shared watcher."""
+    project = await client.projects.create("wait for me")
+    simulator.advance(3_600)
+    done = await client.projects.wait(project.id, timeout=3_600.0)
+    assert done.status is ProjectStatus.IDLE
+    assert done.has_result
+
+
+async def test_wait_deadline(client: AsyncVideoAgent) -> None:
+    """A wait deadline (contract seconds, scaled) raises WaitTimeoutError, a TimeoutError."""
+    project = await client.projects.create("too slow")
+    with pytest.raises(WaitTimeoutError) as info:
+        await client.projects.wait(project.id, timeout=1.0)
+    assert isinstance(info.value, TimeoutError)
+
+
+async def test_wait_needs_async_with(simulator: Simulator) -> None:
+    """A client never entered has no watcher: wait() says to use ``async with``."""
+    client = AsyncVideoAgent(simulator.api_key, simulator.base_url, time_scale=0.01)
+    try:
+        with pytest.raises(ConfigurationError, match="async with"):
+            await client.projects.wait("prj_abcdefgh12")
+    finally:
+        await client.aclose()
