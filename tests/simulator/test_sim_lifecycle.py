@@ -43,7 +43,7 @@ async def test_autonomous_runs_through_every_active_status_to_a_result(
 
 async def test_phases_last_the_contract_durations_scaled(make_api: MakeApi) -> None:
     """Each phase lasts within the contract's range: not over before its minimum."""
-    sim, api = await make_api(request_limit=None)
+    sim, api = await make_api(request_limit=None, time_scale=1.0)  # real ms are negligible
     created = await api.create()
     sim.advance(4.9)  # queued lasts at least 5 s
     assert (await api.project(created["id"]))["status"] == "queued"
@@ -142,7 +142,7 @@ async def test_failed_project_is_retried_by_a_message(make_api: MakeApi) -> None
 
 async def test_forced_failure_hits_the_current_phase(make_api: MakeApi) -> None:
     """fail_project on a running project fails it when running ends, not before."""
-    sim, api = await make_api(request_limit=None)
+    sim, api = await make_api(request_limit=None, time_scale=1.0)
     project_id = (await api.create())["id"]
     sim.advance(61.0)
     assert (await api.project(project_id))["status"] == "running"
