@@ -118,3 +118,17 @@ async def test_byte_ranges_resume_a_download(
         assert await answer.read() == whole[1000:]
     async with session.get(url, headers={"Range": f"bytes={len(whole)}-"}) as answer:
         assert answer.status == 416
+
+
+async def test_downloads_carrying_the_api_key_are_refused(
+    simulator: Simulator, api: Api, session: aiohttp.ClientSession
+) -> None:
+    """A download with an Authorization header answers 400; the download log records it."""
+    project_id = await _finished(simulator, api)
+    url = (await api.get(f"/projects/{project_id}/result")).body["video_url"]
+    async with session.get(url, headers={"Authorization": f"Bearer {api.api_key}"}) as answer:
+        assert answer.status == 400
+    assert (await _download(session, url))[0] == 200
+    log = simulator.download_log
+    assert [(r.status, r.authorization) for r in log] == [(400, True), (200, False)]
+    assert log[0].path == f"/files/{project_id}/1/1080p.mp4"

@@ -32,7 +32,8 @@ its ``Retry-After`` runs to that clock's next UTC midnight.
 
 Results are served, unauthenticated, from a second loopback port
 (:attr:`Simulator.files_url`), at pre-signed URLs that expire after 24
-contract hours (410) and honour ``Range``.
+contract hours (410), honour ``Range``, and refuse (400) any request that
+carries an ``Authorization`` header; :attr:`Simulator.download_log` lists them.
 
 Control routes (loopback only, never under ``/v1``)::
 
@@ -46,7 +47,7 @@ Control routes (loopback only, never under ``/v1``)::
 
 from ._clock import Clock
 from ._faults import Faults
-from ._records import ProjectSnapshot, RequestRecord, SimulatorStats
+from ._records import DownloadRecord, ProjectSnapshot, RequestRecord, SimulatorStats
 from ._server import Simulator
 from ._settings import CONTRACT_DURATIONS, Settings
 from ._thread import BackgroundSimulator
@@ -57,6 +58,7 @@ __all__ = [
     "BackgroundSimulator",
     "Clock",
     "Delivery",
+    "DownloadRecord",
     "Faults",
     "ProjectSnapshot",
     "RequestRecord",

@@ -7,7 +7,9 @@ resolution, so two projects never share bytes and a mix-up is detectable.
 URLs are stateless and pre-signed: ``/files/<project>/<version>/<resolution>.mp4
 ?e=<expiry>&n=<nonce>&s=<HMAC>``, served on their own origin (a second loopback
 port) with no authentication; a stale ``e`` answers 410. A ``Range`` header
-gets that byte range (206), so interrupted downloads can resume.
+gets that byte range (206), so interrupted downloads can resume. A request
+carrying an ``Authorization`` header answers 400, as object stores do: the
+client must not send its API key to the file host.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from aiohttp import web
 from ._clock import Clock
 from ._http import error_body, json_response
 from ._ids import IdFactory
+from ._records import DownloadRecord
 
 __all__ = ["VideoStore", "video_bytes"]
 
@@ -54,6 +57,8 @@ class VideoStore:
         self._key = ids.token(32).encode()
         #: the file server's origin, e.g. ``http://127.0.0.1:45678`` (set at start)
         self.origin = ""
+        #: every request the file server answered
+        self.downloads: list[DownloadRecord] = []
 
     def describe(self, project_id: str, version: int, resolution: str) -> tuple[int, str]:
         """``(size_bytes, sha256)`` of a video."""
@@ -80,10 +85,26 @@ class VideoStore:
         return app
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
+        response = self._answer(request)
+        self.downloads.append(
+            DownloadRecord(
+                at=self._clock.unix(),
+                path=request.path,
+                status=response.status,
+                authorization="Authorization" in request.headers,
+                range=request.headers.get("Range"),
+            )
+        )
+        return response
+
+    def _answer(self, request: web.Request) -> web.Response:
         match, query = request.match_info, request.query
-        path = request.path
+        if "Authorization" in request.headers:
+            # as object stores do: a pre-signed URL is the only credential
+            message = "pre-signed URL: send no Authorization header"
+            return json_response(error_body("invalid_request", message, ""), 400)
         expires, nonce, signature = query.get("e", ""), query.get("n", ""), query.get("s", "")
-        expected = self._signature(path, expires, nonce)
+        expected = self._signature(request.path, expires, nonce)
         if not hmac.compare_digest(expected, signature) or not match["version"].isdigit():
             return json_response(error_body("not_found", "no such file", ""), 404)
         if float(expires) <= self._clock.unix():

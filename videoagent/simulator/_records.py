@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-__all__ = ["ProjectSnapshot", "RequestRecord", "SimulatorStats"]
+__all__ = ["DownloadRecord", "ProjectSnapshot", "RequestRecord", "SimulatorStats"]
 
 
 @attrs.frozen
@@ -31,6 +31,25 @@ class RequestRecord:
     request_id: str
     fault: str | None
     counted: bool
+
+
+@attrs.frozen
+class DownloadRecord:
+    """One request to the file server (result downloads).
+
+    Attributes:
+        at: unix seconds of the answer (simulator clock).
+        path: the file path (without the signed query).
+        status: 200, 206, 400 (sent an Authorization header), 404, 410 or 416.
+        authorization: whether the request carried an ``Authorization`` header.
+        range: its ``Range`` header, if any.
+    """
+
+    at: float
+    path: str
+    status: int
+    authorization: bool
+    range: str | None
 
 
 @attrs.frozen

@@ -17,7 +17,7 @@ from ._control import control_middleware
 from ._control import routes as control_routes
 from ._core import Simulation
 from ._faults import Faults
-from ._records import ProjectSnapshot, RequestRecord, SimulatorStats
+from ._records import DownloadRecord, ProjectSnapshot, RequestRecord, SimulatorStats
 from ._settings import Settings
 from ._views import account_view
 from ._webhooks import Delivery
@@ -197,6 +197,11 @@ class Simulator:
     def request_log(self) -> list[RequestRecord]:
         """Every ``/v1`` request seen so far, in arrival order."""
         return self._sim.request_log
+
+    @property
+    def download_log(self) -> list[DownloadRecord]:
+        """Every request the file server answered (result downloads)."""
+        return self._sim.videos.downloads
 
     @property
     def webhook_deliveries(self) -> list[Delivery]:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from ._clock import Clock
 from ._faults import Faults
-from ._records import ProjectSnapshot, RequestRecord, SimulatorStats
+from ._records import DownloadRecord, ProjectSnapshot, RequestRecord, SimulatorStats
 from ._server import Simulator
 from ._settings import Settings
 from ._webhooks import Delivery
@@ -143,6 +143,11 @@ class BackgroundSimulator:
     def request_log(self) -> list[RequestRecord]:
         """A copy of the request log."""
         return self._call(lambda: list(self.simulator.request_log))
+
+    @property
+    def download_log(self) -> list[DownloadRecord]:
+        """A copy of the file server's log."""
+        return self._call(lambda: list(self.simulator.download_log))
 
     @property
     def webhook_deliveries(self) -> list[Delivery]:
