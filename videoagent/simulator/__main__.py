@@ -21,6 +21,11 @@ def _limit(text: str) -> int | None:
     return None if text.lower() in ("none", "off", "0") else int(text)
 
 
+def _range(text: str) -> tuple[int, int]:
+    low, _, high = text.partition("-")
+    return int(low), int(high or low)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """The command's arguments."""
     parser = argparse.ArgumentParser(
@@ -44,7 +49,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="requests per account per 60 s window ('none' turns it off)",
     )
     parser.add_argument(
+        "--active-limit",
+        type=_limit,
+        default=5,
+        help="active projects per account ('none' turns it off)",
+    )
+    parser.add_argument(
         "--failure-rate", type=float, default=0.0, help="probability that a run fails"
+    )
+    parser.add_argument(
+        "--decision-points",
+        type=_range,
+        default=(1, 2),
+        metavar="LOW-HIGH",
+        help="decision points of a collaborative project (default 1-2)",
     )
     parser.add_argument(
         "--no-request-log", action="store_true", help="keep no request log (long benchmarks)"
@@ -66,7 +84,9 @@ async def serve(args: argparse.Namespace) -> None:
         api_key=args.api_key,
         webhook_secret=args.webhook_secret,
         request_limit=args.request_limit,
+        active_limit=args.active_limit,
         failure_rate=args.failure_rate,
+        decision_points=args.decision_points,
         log_requests=not args.no_request_log,
     ) as sim:
         sys.stdout.write(f"{sim.base_url} {sim.api_key}\n")

@@ -118,6 +118,9 @@ class Simulator:
         self.base_url = ""
         self.files_url = ""
 
+    def __repr__(self) -> str:
+        return f"Simulator(base_url={self.base_url!r}, time_scale={self.time_scale!r})"
+
     # -- lifecycle -------------------------------------------------------
 
     async def start(self) -> None:
