@@ -24,57 +24,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from benchmarks._simproc import simulator_process
 from videoagent import AsyncVideoAgent, Limits, __version__
 
 RESULTS = Path(__file__).parent / "results"
 TARGET = 0.90
-
-
-@contextlib.asynccontextmanager
-async def simulator_process() -> AsyncIterator[tuple[str, str]]:
-    """``(base_url, api_key)`` of a simulator in a child process, stopped afterwards."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "videoagent.simulator",
-        "--port",
-        "0",
-        "--request-limit",
-        "none",
-        "--no-request-log",
-        "--seed",
-        "1",
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        assert process.stdout is not None
-        line = await asyncio.wait_for(process.stdout.readline(), timeout=30)
-        base_url, api_key = line.decode().split()
-        yield base_url, api_key
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), timeout=10)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
 
 
 async def run_round(
@@ -101,7 +68,8 @@ async def run_round(
 
 async def measure(requests: int, concurrency: int, rounds: int) -> dict[str, Any]:
     """Run the comparison; the report as a JSON-ready dict."""
-    async with simulator_process() as (base_url, api_key):
+    async with simulator_process(request_limit=None, log_requests=False, seed=1) as sim:
+        base_url, api_key = sim.base_url, sim.api_key
         client = AsyncVideoAgent(api_key, base_url, limits=Limits.unlimited())
         async with client, aiohttp.ClientSession() as session:
             project = await client.projects.create("benchmark target")

@@ -32,7 +32,7 @@ from ._models import (
     Result,
 )
 
-__all__ = ["CONVERTER", "make_converter", "parse_datetime", "structure"]
+__all__ = ["CONVERTER", "make_converter", "parse_datetime", "structure", "structure_project"]
 
 T = TypeVar("T")
 
@@ -57,10 +57,9 @@ _MODELS: tuple[type[Any], ...] = (
 
 def parse_datetime(value: object) -> datetime:
     """An ISO 8601 string as an aware datetime; no offset means UTC."""
-    if not isinstance(value, str):
+    if type(value) is not str:
         raise TypeError(f"expected an ISO 8601 string, got {type(value).__name__}")
-    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
-    parsed = datetime.fromisoformat(text)
+    parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value[-1:] in "Zz" else value)
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
 
 
@@ -126,51 +125,60 @@ def _with_raw(base: Any) -> Any:
     return structure_with_raw
 
 
-def _fast_project(checked: Any) -> Any:
+def _direct_project(data: dict[str, Any], request_id: str | None) -> Project | None:
     """Project is parsed on every poll: a direct path for well-typed answers.
 
-    Anything unusual (a wrong type, a credits warning, a non-dict) takes the
-    generated ``checked`` hook, which also explains what is wrong.
+    ``None`` for anything unusual (a wrong type, metadata, a credits warning):
+    the generated hook takes those, and explains what is wrong.
     """
-    text = str
-    none = type(None)
+    get = data.get
+    pid, status, mode, brief = get("id"), get("status"), get("mode"), get("brief")
+    agent, error, webhook = get("agent_message"), get("error_message"), get("webhook_url")
+    progress, metadata, has_result = get("progress"), get("metadata"), get("has_result", False)
+    if not (
+        type(pid) is str
+        and type(status) is str
+        and type(mode) is str
+        and type(brief) is str
+        and type(agent) in _OPTIONAL_STR
+        and type(error) in _OPTIONAL_STR
+        and type(webhook) in _OPTIONAL_STR
+        and type(progress) in _OPTIONAL_NUMBER
+        and type(has_result) is bool
+        and not metadata
+        and type(metadata) in _EMPTY_METADATA
+        and get("credits_warning") is None
+    ):
+        return None
+    return Project(
+        id=pid,
+        status=ProjectStatus.parse(status),
+        mode=mode,
+        brief=brief,
+        created_at=parse_datetime(get("created_at")),
+        updated_at=parse_datetime(get("updated_at")),
+        agent_message=agent,
+        error_message=error,
+        progress=None if progress is None else float(progress),
+        webhook_url=webhook,
+        metadata={},
+        has_result=has_result,
+        request_id=request_id,
+        raw=get(_RAW_KEY, data),
+    )
 
+
+_OPTIONAL_STR = frozenset({str, type(None)})
+_OPTIONAL_NUMBER = frozenset({float, int, type(None)})
+_EMPTY_METADATA = frozenset({dict, type(None)})
+
+
+def _fast_project(checked: Any) -> Any:
     def structure_project(data: Any, cls: type[Project]) -> Project:
         if type(data) is dict:
-            get = data.get
-            pid, status, mode, brief = get("id"), get("status"), get("mode"), get("brief")
-            agent, error, webhook = get("agent_message"), get("error_message"), get("webhook_url")
-            progress, metadata = get("progress"), get("metadata")
-            has_result = get("has_result", False)
-            if (
-                type(pid) is text
-                and type(status) is text
-                and type(mode) is text
-                and type(brief) is text
-                and type(agent) in (text, none)
-                and type(error) in (text, none)
-                and type(webhook) in (text, none)
-                and type(progress) in (float, int, none)
-                and type(has_result) is bool
-                and (metadata is None or (type(metadata) is dict and not metadata))
-                and get("credits_warning") is None
-            ):
-                return Project(
-                    id=pid,
-                    status=ProjectStatus.parse(status),
-                    mode=mode,
-                    brief=brief,
-                    created_at=parse_datetime(get("created_at")),
-                    updated_at=parse_datetime(get("updated_at")),
-                    agent_message=agent,
-                    error_message=error,
-                    progress=None if progress is None else float(progress),
-                    webhook_url=webhook,
-                    metadata={},
-                    has_result=has_result,
-                    request_id=get(_REQUEST_ID_KEY),
-                    raw=get(_RAW_KEY, data),
-                )
+            project = _direct_project(data, data.get(_REQUEST_ID_KEY))
+            if project is not None:
+                return project
         return checked(data, cls)  # type: ignore[no-any-return]
 
     return structure_project
@@ -184,6 +192,15 @@ def make_converter() -> cattrs.Converter:
 
 
 CONVERTER = make_converter()
+
+
+def structure_project(data: object, *, request_id: str | None = None) -> Project:
+    """``structure(data, Project)``, taking the direct path first (the polling hot path)."""
+    if type(data) is dict:
+        project = _direct_project(data, request_id)
+        if project is not None:
+            return project
+    return structure(data, Project, request_id=request_id)
 
 
 def structure(data: object, cls: type[T], *, request_id: str | None = None) -> T:

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import anyio
 
-from ._converter import structure
+from ._converter import structure, structure_project
 from ._errors import (
     APIError,
     DownloadError,
@@ -55,11 +55,22 @@ _SLOT_RECHECK = 30.0
 
 def check_id(value: str, prefix: str, name: str) -> str:
     """``value`` URL-quoted for a path, after checking it looks like ``{prefix}_...``."""
+    try:
+        return _checked_ids[value, prefix]
+    except (KeyError, TypeError):
+        pass
     if not isinstance(value, str) or _ID_PATTERNS[prefix].fullmatch(value) is None:
         raise InvalidRequestError(
             f"{name} must look like {prefix}_ followed by letters and digits, got {value!r}"
         )
-    return quote(value, safe="")
+    quoted = quote(value, safe="")
+    if len(_checked_ids) >= 4096:  # ids repeat (polling): remember the recent ones
+        _checked_ids.clear()
+    _checked_ids[value, prefix] = quoted
+    return quoted
+
+
+_checked_ids: dict[tuple[str, str], str] = {}
 
 
 class Projects:
@@ -75,7 +86,9 @@ class Projects:
         return project
 
     def _parse_project(self, response: Response) -> Project:
-        return self._seen(structure(response.data, Project, request_id=response.request_id))
+        project = structure_project(response.data, request_id=response.request_id)
+        self._client._transport.observe_project(project)
+        return project
 
     def _parse_accepted(self, response: Response) -> MessageAccepted:
         accepted = structure(response.data, MessageAccepted, request_id=response.request_id)

@@ -77,7 +77,8 @@ class RequestOptions:
 
     Attributes:
         retry: backoff, retry count and the longest ``Retry-After`` worth waiting.
-        timeout: contract seconds one attempt may take, answer included.
+        timeout: contract seconds one attempt may take, answer included (for a
+            download: the connect and each read, not the whole transfer).
         time_scale: the client's; the real deadline is ``timeout * time_scale``.
     """
 
@@ -85,10 +86,17 @@ class RequestOptions:
     timeout: float = 30.0
     time_scale: float = 1.0
     client_timeout: aiohttp.ClientTimeout = attrs.field(init=False, eq=False, repr=False)
+    download_timeout: aiohttp.ClientTimeout = attrs.field(init=False, eq=False, repr=False)
 
     @client_timeout.default
     def _client_timeout(self) -> aiohttp.ClientTimeout:
         return aiohttp.ClientTimeout(total=self.timeout * self.time_scale)
+
+    @download_timeout.default
+    def _download_timeout(self) -> aiohttp.ClientTimeout:
+        # A video may take long as a whole: bound the connect and each read instead.
+        seconds = self.timeout * self.time_scale
+        return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
 
 
 @attrs.frozen
@@ -327,16 +335,22 @@ class Transport:
                 return parse(response)
             except _Failure as failure:
                 ticket = None
-                if not failure.retryable or attempt >= retry.max_retries:
-                    raise failure.error from failure.error.__cause__
-                if failure.ambiguous and not idempotent and reconcile is None:
-                    raise failure.error from failure.error.__cause__
-                await anyio.sleep(self._backoff(retry, attempt, failure.retry_after))
-                attempt += 1
-                if failure.ambiguous and not idempotent and reconcile is not None:
+                exhausted = not failure.retryable or attempt >= retry.max_retries
+                if failure.ambiguous and not idempotent:
+                    if reconcile is None:
+                        raise failure.error from failure.error.__cause__
+                    # Did it take effect? Look before sending again (or giving up).
+                    await anyio.sleep(self._backoff(retry, attempt, failure.retry_after))
                     settled = await reconcile()
                     if settled is not None:
                         return settled
+                    if exhausted:
+                        raise failure.error from failure.error.__cause__
+                else:
+                    if exhausted:
+                        raise failure.error from failure.error.__cause__
+                    await anyio.sleep(self._backoff(retry, attempt, failure.retry_after))
+                attempt += 1
 
     def _backoff(self, retry: RetryPolicy, attempt: int, retry_after: float | None) -> float:
         ceiling = min(retry.backoff_max, retry.backoff_base * 2.0**attempt)
@@ -489,7 +503,7 @@ class Transport:
                         ambiguous=False,
                     )
                 async with session.get(
-                    url, headers=headers, timeout=options.client_timeout, allow_redirects=False
+                    url, headers=headers, timeout=options.download_timeout, allow_redirects=False
                 ) as resp:
                     if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
                         url = url.join(URL(resp.headers["Location"]))

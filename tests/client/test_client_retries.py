@@ -70,6 +70,20 @@ async def test_send_message_after_a_lost_answer_is_sent_once(
     assert fault in {r.fault or ANSWER_CODES.get(r.code or "") for r in posts}
 
 
+async def test_lost_answer_is_reconciled_even_without_retries(
+    simulator: Simulator, settle: Settle
+) -> None:
+    """With retries off, a message whose answer was dropped is still found, not reported lost."""
+    async with make_client(simulator, max_retries=0) as client:
+        project_id = (await client.projects.create("c", mode="collaborative")).id
+        await settle(simulator, client, project_id)
+        simulator.set_faults(drop=1.0, only="POST /v1/projects/", count=1)
+        accepted = await client.projects.send_message(project_id, "ship it")
+    assert accepted.message.content == "ship it"
+    posts = [r for r in simulator.request_log if r.method == "POST" and "messages" in r.path]
+    assert [r.fault for r in posts] == ["drop"]
+
+
 async def test_render_and_cancel_after_lost_answers(simulator: Simulator, settle: Settle) -> None:
     """Render and cancel survive dropped answers without a 409 or a second render."""
     async with make_client(simulator) as client:
