@@ -8,6 +8,7 @@ source object in ``raw``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from types import UnionType
@@ -55,11 +56,22 @@ _MODELS: tuple[type[Any], ...] = (
 )
 
 
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def _six_digits(match: re.Match[str]) -> str:
+    return "." + match.group(1)[:6].ljust(6, "0")
+
+
 def parse_datetime(value: object) -> datetime:
     """An ISO 8601 string as an aware datetime; no offset means UTC."""
     if type(value) is not str:
         raise TypeError(f"expected an ISO 8601 string, got {type(value).__name__}")
-    parsed = datetime.fromisoformat(value[:-1] + "+00:00" if value[-1:] in "Zz" else value)
+    text = value[:-1] + "+00:00" if value[-1:] in "Zz" else value
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:  # Python 3.10 takes only 3 or 6 fraction digits
+        parsed = datetime.fromisoformat(_FRACTION.sub(_six_digits, text))
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=timezone.utc)
 
 

@@ -129,3 +129,14 @@ def test_fast_and_checked_paths_agree(changes: dict[str, Any]) -> None:
     )
     assert fast.raw == data
     assert type(fast.progress) in (float, type(None))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2026-11-30T10:00:00.5Z", "2026-11-30T10:00:00.123456789+00:00", "2026-11-30T10:00:00.12Z"],
+)
+def test_any_fraction_length_parses(text: str) -> None:
+    """Fractions of any length parse (Python 3.10's fromisoformat takes only 3 or 6 digits)."""
+    parsed = parse_datetime(text)
+    assert parsed.tzinfo is not None
+    assert parsed.replace(microsecond=0) == datetime(2026, 11, 30, 10, tzinfo=timezone.utc)
