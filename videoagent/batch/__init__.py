@@ -1,0 +1,104 @@
+"""Batch generation: many briefs to verified videos, resumable after a crash.
+
+Example::
+
+    from videoagent.batch import load_briefs, run_batch
+
+    summary = await run_batch(load_briefs("briefs.txt"), out="videos/", retries=2)
+    print(f"{len(summary.done)} done, {len(summary.failed)} failed")
+
+Running the same batch again (same ``out``) resumes it from its journal
+(``out/.videoagent-batch.sqlite``): no project is created twice, no video is
+lost or half-written, and no brief is done twice.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from videoagent._client import AsyncVideoAgent
+
+from ._briefs import (
+    Brief,
+    BriefFileError,
+    BriefProblem,
+    BriefSet,
+    briefs_from,
+    load_briefs,
+    safe_file_name,
+)
+from ._journal import (
+    JOURNAL_NAME,
+    Journal,
+    JournalEntry,
+    JournalMismatchError,
+    JournalStatistics,
+    NullJournal,
+    idempotency_key,
+)
+from ._runner import (
+    CREATE_COST,
+    DEFAULT_REPLY,
+    RETRY_MESSAGE,
+    BatchCreditsError,
+    BatchRunner,
+    ReplyPolicy,
+)
+from ._session import RequestCounter, counted_client
+from ._summary import BatchSummary, BriefOutcome, BriefUpdate
+
+__all__ = [
+    "CREATE_COST",
+    "DEFAULT_REPLY",
+    "JOURNAL_NAME",
+    "RETRY_MESSAGE",
+    "BatchCreditsError",
+    "BatchRunner",
+    "BatchSummary",
+    "Brief",
+    "BriefFileError",
+    "BriefOutcome",
+    "BriefProblem",
+    "BriefSet",
+    "BriefUpdate",
+    "Journal",
+    "JournalEntry",
+    "JournalMismatchError",
+    "JournalStatistics",
+    "NullJournal",
+    "ReplyPolicy",
+    "RequestCounter",
+    "briefs_from",
+    "counted_client",
+    "idempotency_key",
+    "load_briefs",
+    "run_batch",
+    "safe_file_name",
+]
+
+
+async def run_batch(
+    briefs: BriefSet | Iterable[str | Brief | Mapping[str, Any]],
+    *,
+    out: str | os.PathLike[str],
+    client: AsyncVideoAgent | None = None,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    time_scale: float = 1.0,
+    on_update: Callable[[BriefUpdate], object] | None = None,
+    **options: Any,
+) -> BatchSummary:
+    """Run a batch to the end and return its summary (see ``BatchRunner`` for ``options``).
+
+    Without ``client``, one is made from ``api_key`` / ``base_url`` (default
+    ``VIDEOAGENT_API_KEY`` / ``VIDEOAGENT_BASE_URL``) and ``time_scale``, and
+    the summary counts its requests.
+    """
+    if client is not None:
+        runner = BatchRunner(client, out=out, on_update=on_update, **options)
+        return await runner.run(briefs)
+    async with counted_client(api_key, base_url, time_scale=time_scale) as (own, counter):
+        runner = BatchRunner(own, out=out, on_update=on_update, count_requests=counter, **options)
+        return await runner.run(briefs)

@@ -1,0 +1,343 @@
+"""The crash-safe journal of a batch: one SQLite file (stdlib ``sqlite3``, WAL).
+
+It records every brief before anything is sent, then each fact as soon as it
+is known: the project id, the last status seen, retries, the file path and its
+sha256. Each write is one transaction, so a ``kill -9`` at any instant leaves
+the file consistent; a re-run reads it and resumes.
+
+Durability: WAL with ``synchronous=NORMAL`` survives a crash of the process
+(the committed pages are in the OS cache); after a power cut the last few
+commits may roll back, which is still safe: the idempotency key brings back
+the same project, and a lost ``done`` only means one more verified download.
+
+The blocking ``sqlite3`` calls run off the event loop (``anyio.to_thread``),
+one at a time on one connection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import anyio
+import attrs
+
+from videoagent._errors import VideoAgentError
+
+from ._briefs import Brief
+
+__all__ = [
+    "JOURNAL_NAME",
+    "Journal",
+    "JournalEntry",
+    "JournalLike",
+    "JournalMismatchError",
+    "JournalStatistics",
+    "NullJournal",
+    "idempotency_key",
+]
+
+T = TypeVar("T")
+
+#: The journal's file name inside the output folder.
+JOURNAL_NAME = ".videoagent-batch.sqlite"
+_SCHEMA_VERSION = "1"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS briefs (
+    idx INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    brief TEXT NOT NULL,
+    file_name TEXT NOT NULL,
+    source TEXT,
+    state TEXT NOT NULL DEFAULT 'pending',
+    project_id TEXT,
+    status TEXT,
+    retries INTEGER NOT NULL DEFAULT 0,
+    replies INTEGER NOT NULL DEFAULT 0,
+    rendered INTEGER NOT NULL DEFAULT 0,
+    path TEXT,
+    sha256 TEXT,
+    size INTEGER,
+    error TEXT,
+    request_id TEXT,
+    updated_at REAL NOT NULL
+);
+"""
+_COLUMNS = frozenset(
+    {
+        "state",
+        "project_id",
+        "status",
+        "retries",
+        "replies",
+        "rendered",
+        "path",
+        "sha256",
+        "size",
+        "error",
+        "request_id",
+    }
+)
+
+
+def idempotency_key(batch_id: str, index: int, text: str) -> str:
+    """The brief's create key: the same batch, index and text always give the same key."""
+    digest = hashlib.sha256(f"{batch_id}\x00{index}\x00{text}".encode()).hexdigest()
+    return f"vab_{digest[:48]}"
+
+
+@attrs.frozen
+class JournalEntry:
+    """One brief as the journal knows it.
+
+    ``state`` is ``pending`` (nothing sent, or no answer recorded), ``created``
+    (``project_id`` known), ``done`` (verified file at ``path``) or ``failed``.
+    """
+
+    index: int
+    key: str
+    file_name: str
+    state: str = "pending"
+    project_id: str | None = None
+    status: str | None = None
+    retries: int = 0
+    replies: int = 0
+    rendered: bool = False
+    path: str | None = None
+    sha256: str | None = None
+    size: int | None = None
+    error: str | None = None
+    request_id: str | None = None
+
+
+@attrs.frozen
+class JournalStatistics:
+    """What the journal cost: ``writes`` transactions, ``seconds`` spent awaiting them."""
+
+    writes: int
+    seconds: float
+
+
+class JournalMismatchError(VideoAgentError):
+    """The journal belongs to other briefs (or another batch id): resuming would mix them."""
+
+
+class JournalLike(Protocol):
+    """What the runner needs of a journal (``Journal`` or ``NullJournal``)."""
+
+    batch_id: str
+
+    async def register(self, briefs: Sequence[Brief]) -> list[JournalEntry]: ...
+    async def record(self, index: int, **fields: Any) -> None: ...
+    def statistics(self) -> JournalStatistics: ...
+    async def aclose(self) -> None: ...
+
+
+class Journal:
+    """A batch's SQLite journal; open it with ``await Journal.open(path)``.
+
+    Example::
+
+        journal = await Journal.open("videos/.videoagent-batch.sqlite")
+        entries = await journal.register(briefs)
+        await journal.record(0, state="created", project_id="prj_...")
+        await journal.aclose()
+    """
+
+    def __init__(self, path: Path, connection: sqlite3.Connection, batch_id: str) -> None:
+        self.path = path
+        self.batch_id = batch_id
+        self._db = connection
+        self._limiter = anyio.CapacityLimiter(1)
+        self._writes = 0
+        self._seconds = 0.0
+
+    def __repr__(self) -> str:
+        return f"<Journal {str(self.path)!r} batch_id={self.batch_id!r}>"
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str], *, batch_id: str | None = None) -> Journal:
+        """Open (or create) the journal at ``path``; its batch id is kept from the first run.
+
+        ``batch_id`` given and different from the journal's: ``JournalMismatchError``.
+        """
+        file = Path(path)
+        await anyio.Path(file.parent).mkdir(parents=True, exist_ok=True)
+
+        def connect() -> tuple[sqlite3.Connection, str]:
+            db = sqlite3.connect(file, check_same_thread=False, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute("PRAGMA busy_timeout=5000")
+                db.executescript(_SCHEMA)
+                with db:
+                    db.execute("BEGIN IMMEDIATE")
+                    row = db.execute("SELECT value FROM meta WHERE key='batch_id'").fetchone()
+                    if row is None:
+                        chosen = batch_id or uuid.uuid4().hex[:16]
+                        db.executemany(
+                            "INSERT INTO meta VALUES (?, ?)",
+                            [("batch_id", chosen), ("schema", _SCHEMA_VERSION)],
+                        )
+                    else:
+                        chosen = row[0]
+                if batch_id is not None and batch_id != chosen:
+                    raise JournalMismatchError(
+                        f"the journal {file} belongs to batch {chosen!r}, not {batch_id!r}"
+                    )
+            except BaseException:
+                db.close()
+                raise
+            return db, chosen
+
+        try:
+            db, chosen = await anyio.to_thread.run_sync(connect)
+        except sqlite3.DatabaseError as exc:
+            raise JournalMismatchError(f"{file} is not a batch journal: {exc}") from exc
+        return cls(file, db, chosen)
+
+    async def _run(self, function: Callable[[], T]) -> T:
+        started = time.perf_counter()
+        try:
+            return await anyio.to_thread.run_sync(function, limiter=self._limiter)
+        finally:
+            self._writes += 1
+            self._seconds += time.perf_counter() - started
+
+    async def register(self, briefs: Sequence[Brief]) -> list[JournalEntry]:
+        """Record every brief not recorded yet (one transaction); each brief's entry.
+
+        A brief whose index the journal holds with other text (or another file
+        name) raises ``JournalMismatchError``: the input changed under the journal.
+        """
+        now = time.time()
+        rows = [
+            (
+                b.index,
+                idempotency_key(self.batch_id, b.index, b.text),
+                b.text,
+                b.file_name,
+                b.source,
+            )
+            for b in briefs
+        ]
+
+        def register() -> list[JournalEntry]:
+            db = self._db
+            with db:
+                db.execute("BEGIN IMMEDIATE")
+                known = {r["idx"]: r for r in _rows(db, "SELECT * FROM briefs")}
+                for index, key, text, file_name, source in rows:
+                    row = known.get(index)
+                    if row is None:
+                        db.execute(
+                            "INSERT INTO briefs (idx, key, brief, file_name, source, updated_at)"
+                            " VALUES (?, ?, ?, ?, ?, ?)",
+                            (index, key, text, file_name, source, now),
+                        )
+                    elif row["key"] != key or row["file_name"] != file_name:
+                        where = source or f"brief {index + 1}"
+                        raise JournalMismatchError(
+                            f"{where} is not the brief the journal {self.path} recorded at this "
+                            f"place ({row['brief'][:60]!r} -> {row['file_name']}); write the "
+                            "changed batch to another folder, or restore the input"
+                        )
+                wanted = [r[0] for r in rows]
+                found = {
+                    r["idx"]: _entry(r)
+                    for r in _rows(db, "SELECT * FROM briefs")
+                    if r["idx"] in set(wanted)
+                }
+            return [found[index] for index in wanted]
+
+        return await self._run(register)
+
+    async def record(self, index: int, **fields: Any) -> None:
+        """Update a brief's entry (one transaction): ``state=``, ``project_id=``, ``path=``..."""
+        unknown = set(fields) - _COLUMNS
+        if unknown:
+            raise ValueError(f"not journal columns: {sorted(unknown)}")
+        names = sorted(fields)
+        assignments = ", ".join(f"{name} = ?" for name in names)  # names from _COLUMNS only
+        sql = f"UPDATE briefs SET {assignments}, updated_at = ? WHERE idx = ?"
+        values = [*(int(v) if isinstance(v, bool) else v for v in (fields[n] for n in names))]
+        params = (*values, time.time(), index)
+
+        def record() -> None:
+            with self._db:
+                self._db.execute(sql, params)
+
+        await self._run(record)
+
+    async def entries(self) -> list[JournalEntry]:
+        """Every brief the journal holds, by index."""
+        return await self._run(
+            lambda: [_entry(r) for r in _rows(self._db, "SELECT * FROM briefs ORDER BY idx")]
+        )
+
+    def statistics(self) -> JournalStatistics:
+        """Transactions made and seconds spent awaiting them."""
+        return JournalStatistics(self._writes, self._seconds)
+
+    async def aclose(self) -> None:
+        """Close the connection (a checkpoint folds the WAL back into the file)."""
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self._db.close, limiter=self._limiter)
+
+
+class NullJournal:
+    """A journal that remembers nothing (``journal=False``; the benchmark's baseline)."""
+
+    def __init__(self, batch_id: str | None = None) -> None:
+        self.batch_id = batch_id or uuid.uuid4().hex[:16]
+        self.path: Path | None = None
+
+    async def register(self, briefs: Sequence[Brief]) -> list[JournalEntry]:
+        """A fresh pending entry per brief."""
+        return [
+            JournalEntry(b.index, idempotency_key(self.batch_id, b.index, b.text), b.file_name)
+            for b in briefs
+        ]
+
+    async def record(self, index: int, **fields: Any) -> None:
+        """Nothing."""
+
+    def statistics(self) -> JournalStatistics:
+        """Always zero."""
+        return JournalStatistics(0, 0.0)
+
+    async def aclose(self) -> None:
+        """Nothing."""
+
+
+def _rows(db: sqlite3.Connection, sql: str) -> list[Mapping[str, Any]]:
+    cursor = db.execute(sql)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=False)) for row in cursor.fetchall()]
+
+
+def _entry(row: Mapping[str, Any]) -> JournalEntry:
+    return JournalEntry(
+        index=row["idx"],
+        key=row["key"],
+        file_name=row["file_name"],
+        state=row["state"],
+        project_id=row["project_id"],
+        status=row["status"],
+        retries=row["retries"],
+        replies=row["replies"],
+        rendered=bool(row["rendered"]),
+        path=row["path"],
+        sha256=row["sha256"],
+        size=row["size"],
+        error=row["error"],
+        request_id=row["request_id"],
+    )

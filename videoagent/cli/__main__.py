@@ -1,0 +1,7 @@
+"""``python -m videoagent.cli``: the same as the ``videoagent`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())

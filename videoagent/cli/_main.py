@@ -1,0 +1,191 @@
+"""The argument parser and ``main``: dispatch, exit statuses, errors as sentences."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from videoagent import APIError, ConfigurationError, VideoAgentError, __version__
+
+from ._config import UsageError
+
+__all__ = ["build_parser", "main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _common() -> argparse.ArgumentParser:
+    """Options every command takes (after its name, or before it)."""
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("connection and output")
+    group.add_argument("--api-key", help="the API key (default: $VIDEOAGENT_API_KEY)")
+    group.add_argument("--base-url", help="the API's base URL (default: $VIDEOAGENT_BASE_URL)")
+    group.add_argument(
+        "--time-scale",
+        help="real seconds per contract second, to drive a fast simulator "
+        "(default: $VIDEOAGENT_TIME_SCALE or 1)",
+    )
+    group.add_argument("--json", action="store_true", help="machine-readable output")
+    group.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    group.add_argument(
+        "-v", "--verbose", action="store_true", help="log every request (never the key)"
+    )
+    return common
+
+
+def _batch_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--retries", type=int, default=2, help="retries of a failed project")
+    parser.add_argument(
+        "--reply",
+        default="Looks good: go ahead.",
+        help="the answer to every decision point of collaborative briefs",
+    )
+    parser.add_argument(
+        "--allow-partial",
+        action="store_true",
+        help="when credits cannot cover every brief, run those they cover",
+    )
+    parser.add_argument("--seed", type=int, default=None, help=argparse.SUPPRESS)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``videoagent`` parser with its subcommands."""
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="videoagent",
+        description="Make videos with the video-agent API: a demo, batches, every call.",
+    )
+    parser.add_argument("--version", action="version", version=f"videoagent {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+
+    demo = add("demo", "run a mixed batch against the embedded simulator, with live progress")
+    demo.add_argument("--out", help="folder for the videos (default: a new temporary folder)")
+    demo.add_argument("--seed", type=int, default=7, help="the simulator's seed")
+
+    batch = add("batch", "turn a file of briefs into verified videos (resumable)")
+    batch.add_argument("file", help="briefs: .txt (one a line), .jsonl or .csv")
+    batch.add_argument("--out", required=True, help="folder for the videos and the journal")
+    batch.add_argument("--mode", choices=("autonomous", "collaborative"), help="default mode")
+    batch.add_argument("--simulate", action="store_true", help="run against an embedded simulator")
+    batch.add_argument(
+        "--webhook-listen",
+        metavar="HOST:PORT",
+        help="receive the API's webhooks here (they trigger polls; needs the webhook secret)",
+    )
+    batch.add_argument(
+        "--webhook-secret",
+        help="the account's webhook secret (default: $VIDEOAGENT_WEBHOOK_SECRET)",
+    )
+    batch.add_argument("--skip-invalid", action="store_true", help="send the valid briefs only")
+    batch.add_argument(
+        "--journal", help="the journal's path (default: OUT/.videoagent-batch.sqlite)"
+    )
+    _batch_options(batch)
+
+    _add_resource_commands(add, common)
+    sub.add_parser(
+        "simulate",
+        help="serve the simulated API locally (python -m videoagent.simulator)",
+        add_help=False,
+    )
+    return parser
+
+
+def _add_resource_commands(
+    add: Callable[[str, str], argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    create = add("create", "create a project")
+    create.add_argument("brief")
+    create.add_argument("--mode", choices=("autonomous", "collaborative"))
+    create.add_argument("--metadata", action="append", metavar="KEY=VALUE")
+    create.add_argument("--idempotency-key")
+    create.add_argument("--wait", action="store_true", help="wait until it is idle or failed")
+
+    add("get", "show a project").add_argument("id")
+    listing = add("list", "list projects, newest first")
+    listing.add_argument("--status", help="only projects in this status")
+    listing.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
+    add("watch", "follow projects until each is idle, failed or cancelled").add_argument(
+        "id", nargs="+"
+    )
+    msgs = add("messages", "print a project's messages")
+    msgs.add_argument("id")
+    msgs.add_argument("--follow", "-f", action="store_true", help="keep printing new ones")
+    send = add("send", "send a message (feedback, or a retry of a failed project)")
+    send.add_argument("id")
+    send.add_argument("text")
+    add("cancel", "cancel a project").add_argument("id")
+    render = add("render", "render an idle project again")
+    render.add_argument("id")
+    render.add_argument("--resolution", choices=("1080p", "4k"))
+    render.add_argument("--wait", action="store_true")
+    download = add("download", "download a project's video, verified")
+    download.add_argument("id")
+    download.add_argument("path", nargs="?", help="where to save it (default: ID.mp4)")
+    download.add_argument("--wait", action="store_true", help="wait for the project first")
+    add("account", "show credits, plan and today's usage")
+    keys = add("keys", "list, create or revoke API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    keys_sub.add_parser("list", help="list the account's keys", parents=[common])
+    keys_sub.add_parser("create", help="create a key", parents=[common]).add_argument("name")
+    keys_sub.add_parser("revoke", help="revoke a key", parents=[common]).add_argument("key_id")
+
+
+def _configure_logging(verbose: bool) -> None:
+    if verbose:
+        logging.basicConfig(
+            level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
+        )
+        logging.getLogger("videoagent").setLevel(logging.DEBUG)
+
+
+async def _dispatch(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    if args.command == "demo":
+        from ._batch import run_demo_command  # noqa: PLC0415 - loads the simulator
+
+        return await run_demo_command(args, argv)
+    if args.command == "batch":
+        from ._batch import run_batch_command  # noqa: PLC0415
+
+        return await run_batch_command(args, argv)
+    from ._commands import run_command  # noqa: PLC0415
+
+    return await run_command(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; its exit status (0 done, 1 failed, 2 usage, 130 interrupted)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "simulate":
+        from videoagent.simulator.__main__ import main as simulate  # noqa: PLC0415
+
+        try:
+            simulate(argv[1:])
+        except KeyboardInterrupt:
+            return EXIT_INTERRUPTED
+        return EXIT_OK
+    args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
+    try:
+        return asyncio.run(_dispatch(args, argv))
+    except UsageError as exc:
+        sys.stderr.write(f"videoagent: {exc}\n")
+        return EXIT_USAGE
+    except ConfigurationError as exc:
+        sys.stderr.write(f"videoagent: {exc}\n")
+        return EXIT_USAGE
+    except APIError as exc:
+        sys.stderr.write(f"videoagent: {exc}\n")
+        return EXIT_FAILED
+    except VideoAgentError as exc:
+        sys.stderr.write(f"videoagent: {exc}\n")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        sys.stderr.write("\ninterrupted\n")
+        return EXIT_INTERRUPTED

@@ -1,0 +1,199 @@
+"""Live progress of a batch: a rich display on a terminal, plain log lines elsewhere.
+
+On a terminal: one line per brief in progress (name, project, status, elapsed
+time) under an overall bar. Not a terminal (a pipe, a CI log): one line per
+change. ``--quiet``: nothing. All of it goes to stderr; results go to stdout.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Protocol
+
+from videoagent.batch import BriefUpdate
+
+if TYPE_CHECKING:
+    from rich.console import Group
+
+__all__ = ["Display", "LiveDisplay", "LogDisplay", "NullDisplay", "make_display"]
+
+_FINISHED = frozenset({"done", "failed", "stopped"})
+
+
+class Display(Protocol):
+    """Shows ``BriefUpdate``s while a batch runs (a context manager)."""
+
+    def __enter__(self) -> Display: ...
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+    def set_total(self, total: int) -> None: ...
+    def update(self, update: BriefUpdate) -> None: ...
+    def note(self, text: str) -> None: ...
+
+
+class NullDisplay:
+    """Shows nothing (``--quiet``, ``--json``)."""
+
+    def __enter__(self) -> NullDisplay:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def set_total(self, total: int) -> None:
+        """Nothing."""
+
+    def update(self, update: BriefUpdate) -> None:
+        """Nothing."""
+
+    def note(self, text: str) -> None:
+        """Nothing."""
+
+
+class LogDisplay:
+    """One plain line per change: ``[ 3/30] 0003-teaser.mp4 prj_... running``."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._total = 0
+        self._finished: set[int] = set()
+        self._last: dict[int, str] = {}
+
+    def __enter__(self) -> LogDisplay:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stream.flush()
+
+    def set_total(self, total: int) -> None:
+        """The number of briefs in the run."""
+        self._total = total
+
+    def update(self, update: BriefUpdate) -> None:
+        """Print the change (repeats of the same state are dropped)."""
+        if self._last.get(update.index) == update.state:
+            return
+        self._last[update.index] = update.state
+        if update.state in ("done", "failed"):
+            self._finished.add(update.index)
+        width = len(str(self._total))
+        line = f"[{len(self._finished):>{width}}/{self._total}] {update.name}"
+        if update.project_id:
+            line += f" {update.project_id}"
+        line += f" {update.state}"
+        if update.detail and update.state in ("failed", "retrying", "done"):
+            line += f": {update.detail}"
+        self._stream.write(line + "\n")
+        self._stream.flush()
+
+    def note(self, text: str) -> None:
+        """Print a line."""
+        self._stream.write(text + "\n")
+        self._stream.flush()
+
+
+class LiveDisplay:
+    """A rich live view: the active briefs and an overall bar, redrawn in place."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        from rich.console import Console  # noqa: PLC0415 - rich is the cli extra
+
+        self._console = Console(file=stream, highlight=False)
+        self._lock = threading.Lock()  # rich redraws from its own thread
+        self._total = 0
+        self._done = 0
+        self._failed = 0
+        self._active: dict[int, tuple[BriefUpdate, float]] = {}
+        self._live: object | None = None
+
+    def __enter__(self) -> LiveDisplay:
+        from rich.live import Live  # noqa: PLC0415
+
+        live = Live(
+            get_renderable=self._render,
+            console=self._console,
+            refresh_per_second=8,
+            transient=False,
+        )
+        live.__enter__()
+        self._live = live
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        from rich.live import Live  # noqa: PLC0415
+
+        if isinstance(self._live, Live):
+            self._live.__exit__(t, e, tb)
+        self._live = None
+
+    def set_total(self, total: int) -> None:
+        """The number of briefs in the run."""
+        with self._lock:
+            self._total = total
+
+    def update(self, update: BriefUpdate) -> None:
+        """Record the change; the next redraw shows it."""
+        with self._lock:
+            if update.state in _FINISHED:
+                self._active.pop(update.index, None)
+                if update.state == "done":
+                    self._done += 1
+                elif update.state == "failed":
+                    self._failed += 1
+                    self._console.print(f"[red]failed[/] {update.name}: {update.detail}")
+                return
+            if update.state == "waiting":
+                return
+            previous = self._active.get(update.index)
+            started = previous[1] if previous else time.monotonic()
+            self._active[update.index] = (update, started)
+
+    def note(self, text: str) -> None:
+        """Print a line above the live view."""
+        self._console.print(text)
+
+    def _render(self) -> Group:
+        from rich.progress_bar import ProgressBar  # noqa: PLC0415
+        from rich.table import Table  # noqa: PLC0415
+
+        with self._lock:
+            now = time.monotonic()
+            table = Table.grid(padding=(0, 2))
+            for update, started in sorted(self._active.values(), key=lambda a: a[0].index):
+                table.add_row(
+                    update.name,
+                    update.project_id or "",
+                    f"[cyan]{update.state}[/]",
+                    f"{now - started:5.1f}s",
+                )
+            finished = self._done + self._failed
+            bar = Table.grid(padding=(0, 1))
+            bar.add_row(
+                ProgressBar(total=max(self._total, 1), completed=finished, width=40),
+                f"{finished}/{self._total}",
+                f"[green]{self._done} done[/]",
+                f"[red]{self._failed} failed[/]" if self._failed else "",
+                f"{len(self._active)} active",
+            )
+            from rich.console import Group  # noqa: PLC0415
+
+            return Group(table, bar)
+
+
+def make_display(*, quiet: bool, stream: IO[str] | None = None) -> Display:
+    """The right display for ``stream`` (default stderr): live on a terminal, else lines."""
+    stream = stream or sys.stderr
+    if quiet:
+        return NullDisplay()
+    if stream.isatty():
+        try:
+            return LiveDisplay(stream)
+        except ImportError:  # rich missing: the cli extra is not installed
+            return LogDisplay(stream)
+    return LogDisplay(stream)
