@@ -167,7 +167,11 @@ class Projects:
                 project = project_of(outcome)
                 reservation.bind(project.id, active=project.status.is_active)
                 watcher = self._client._shared.watcher
-                if watcher is not None and project.status.is_active:
+                if (
+                    watcher is not None
+                    and project.status.is_active
+                    and transport.limits.active_projects
+                ):
                     watcher._track(project)  # its slot frees when it is seen to finish
                 return outcome
         finally:
