@@ -113,6 +113,20 @@ async def test_retry_after_is_honoured(simulator: Simulator) -> None:
     assert second.at - first.at >= 20 * simulator.time_scale
 
 
+async def test_a_429_waits_its_retry_after_then_succeeds(simulator: Simulator) -> None:
+    """With the limiter off, the server's 429 is waited out (Retry-After) and retried."""
+    async with make_client(simulator, limits=Limits.unlimited()) as client:
+        for _ in range(31):
+            await client.account.get()
+    log = simulator.request_log
+    limited = [i for i, record in enumerate(log) if record.code == "rate_limited"]
+    assert limited
+    first = limited[0]
+    # 30 requests in a few contract seconds: the first slot frees ~60 s after the first one
+    assert log[first + 1].at - log[first].at >= 50 * simulator.time_scale
+    assert log[-1].status == 200
+
+
 async def test_limiter_keeps_every_window_at_30(simulator: Simulator) -> None:
     """75 concurrent calls never put more than 30 requests in any 60 s window."""
     async with make_client(simulator) as client, anyio.create_task_group() as tg:
