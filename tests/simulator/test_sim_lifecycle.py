@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from conftest import MakeApi
 from sim_helpers import Api
 
@@ -233,3 +236,28 @@ async def test_status_never_moves_backwards_without_a_user_action(make_api: Make
             assert rank >= last[project_id]
             last[project_id] = rank
     assert set(last.values()) == {ORDER.index("idle")}
+
+
+async def test_the_real_protocol_runs_in_scaled_time_without_advancing(make_api: MakeApi) -> None:
+    """At time_scale 0.001 a whole autonomous run (at most 810 contract s) ends within ~1 s."""
+    _, api = await make_api(time_scale=0.001, request_limit=None)
+    project_id = (await api.create())["id"]
+    started = time.perf_counter()
+    while (await api.project(project_id))["status"] != "idle":
+        assert time.perf_counter() - started < 3.0
+        await asyncio.sleep(0.02)
+    assert time.perf_counter() - started >= (5 + 60 + 120 + 30) * 0.001
+
+
+async def test_the_same_seed_replays_the_same_run(make_api: MakeApi) -> None:
+    """Two simulators with one seed give the same ids, decisions and timings to the same calls."""
+    runs = []
+    for _ in range(2):
+        sim, api = await make_api(seed=99, request_limit=None, time_scale=1.0)
+        ids = [(await api.create(f"b{n}", mode="collaborative"))["id"] for n in range(3)]
+        trace = []
+        for _ in range(12):
+            sim.advance(40.0)
+            trace.append([(await api.project(i))["status"] for i in ids])
+        runs.append((ids, trace))
+    assert runs[0] == runs[1]
