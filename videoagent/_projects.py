@@ -182,6 +182,8 @@ class Projects:
         the moment a project is seen to finish; without a watcher (no ``async with``)
         our active projects are re-checked now and then while we wait."""
         transport = self._client._transport
+        if transport.limits.active_projects is None:  # no slot accounting: never waits
+            return await transport.slots.reserve()
         watcher = self._client._shared.watcher
         if watcher is not None:
             for project_id in transport.slots.held():
@@ -206,7 +208,13 @@ class Projects:
 
     async def get(self, project_id: str) -> Project:
         """The project as it is now."""
-        return await self._get(project_id)
+        # (not via _get: one coroutine less on the polling hot path)
+        return await self._client._transport.call(
+            "GET",
+            f"/projects/{check_id(project_id, 'prj', 'project_id')}",
+            self._parse_project,
+            options=self._client._options,
+        )
 
     async def _get(
         self,

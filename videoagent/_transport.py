@@ -218,6 +218,7 @@ class Transport:
         self._owns_session = session is None
         self._closed = False
         self.budget = RequestBudget(limits, time_scale=time_scale)
+        self._limited = limits.requests is not None  # else the budget is skipped entirely
         #: Unknown active projects of the account hold a slot 30 contract seconds.
         self.slots = ActiveSlots(limits.active_projects, foreign_ttl=30.0 * time_scale)
         self.credits_listeners: list[Callable[[CreditsWarning], object]] = []
@@ -361,7 +362,7 @@ class Transport:
 
     async def _attempt(self, request: _Request, ticket: Ticket | None, attempt: int) -> Response:
         method, path, data, options = request.method, request.path, request.data, request.options
-        if ticket is None:  # the fast path skips a coroutine when a slot is free
+        if ticket is None and self._limited:  # try_acquire: no coroutine when a slot is free
             ticket = self.budget.try_acquire(request.priority) or await self.budget.acquire(
                 request.priority
             )
@@ -387,7 +388,7 @@ class Transport:
                 status = resp.status
                 resp_headers = resp.headers
                 request_id = resp_headers.get("X-Request-Id")
-                remaining = resp_headers.get("X-RateLimit-Remaining")
+                remaining = resp_headers.get("X-RateLimit-Remaining") if self._limited else None
                 if remaining is not None:
                     self.budget.observe(
                         remaining=_header_int(remaining),
@@ -416,7 +417,8 @@ class Transport:
             )
             raise _Failure(_caused(error, exc), retryable=True, ambiguous=True) from exc
         finally:
-            self.budget.release(ticket, counted=counted)
+            if ticket is not None:
+                self.budget.release(ticket, counted=counted)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
                     "%s %s -> %s attempt=%d elapsed=%.1fms request_id=%s",
@@ -432,7 +434,7 @@ class Transport:
         if not raw:
             return None
         try:
-            data = json.loads(raw)
+            data = json.loads(raw.decode())  # UTF-8 by contract (a bad byte is a ValueError)
         except ValueError as exc:
             error = APIResponseError(
                 f"HTTP {status} with a body that is not JSON", status=status, request_id=request_id
