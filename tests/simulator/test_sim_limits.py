@@ -284,3 +284,15 @@ async def test_retry_after_is_in_contract_seconds_and_waiting_it_scaled_works(
     assert abs(reset - (time.time() + retry_after)) <= 2
     await asyncio.sleep(retry_after * 0.01)
     assert (await api.get("/account")).status == 200
+
+
+async def test_project_limit_retry_after_is_when_the_soonest_run_ends(make_api: MakeApi) -> None:
+    """Retry-After of project_limit covers the rest of the busy project's run (here a render)."""
+    sim, api = await make_api(time_scale=1.0, active_limit=1, decision_points=(1, 1))
+    project_id = (await api.create())["id"]
+    sim.advance(1_500)
+    await api.call("PATCH", f"/projects/{project_id}/settings", json={"mode": "collaborative"})
+    assert (await api.post(f"/projects/{project_id}/render")).status == 202
+    refused = await api.post("/projects", {"brief": "waits for the render"})
+    assert (refused.status, refused.code) == (429, "project_limit")
+    assert 30 <= int(refused.headers["Retry-After"]) <= 90

@@ -115,7 +115,8 @@ class Engine:
             return 0.0
         statuses = _PLAN if project.run_kind == "plan" else _RENDER
         later = statuses[statuses.index(project.status) :]
-        if project.mode == "collaborative" and project.decision_points_left > 0:
+        deciding = project.mode == "collaborative" and project.decision_points_left > 0
+        if project.run_kind == "plan" and deciding:
             later = tuple(s for s in later if s in ("queued", "running"))
         return sum(project.durations[s] for s in later)
 
