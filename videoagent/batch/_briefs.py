@@ -114,7 +114,7 @@ def safe_file_name(name: str, *, suffix: str = ".mp4") -> str:
     """
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     stem = _UNSAFE.sub("-", ascii_name).strip("-.")
-    stem = re.sub(r"-{2,}", "-", stem)[:_MAX_STEM].rstrip("-.") or "video"
+    stem = re.sub(r"[-.]{2,}", "-", stem)[:_MAX_STEM].rstrip("-.") or "video"
     if stem.lower().endswith(suffix):
         stem = stem[: -len(suffix)].rstrip("-.") or "video"
     return f"{stem}{suffix}"

@@ -367,7 +367,7 @@ class BatchRunner:
             await self._journal.record(
                 brief.index, state="created", project_id=project.id, status=project.status.value
             )
-            self._update(item, project.status.value)
+            self._update(item, _state_of(project))
             first = project
         else:
             self._update(item, "resuming")
@@ -376,7 +376,7 @@ class BatchRunner:
 
         def on_event(event: WatchEvent) -> None:
             if isinstance(event, StatusChanged):
-                self._update(item, event.project.status.value)
+                self._update(item, _state_of(event.project))
 
         watcher.watch(first, on_event=on_event)
         try:
@@ -512,6 +512,11 @@ class BatchRunner:
             journal_writes=statistics.writes,
             journal_seconds=statistics.seconds,
         )
+
+
+def _state_of(project: Project) -> str:
+    """A project's status as a ``BriefUpdate`` state (a failed *run* is not a failed brief)."""
+    return "run failed" if project.status is ProjectStatus.FAILED else project.raw_status
 
 
 def _hash_file(path: Path) -> tuple[int, str]:

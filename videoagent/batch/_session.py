@@ -56,10 +56,14 @@ async def counted_client(
     """An entered ``AsyncVideoAgent`` on a session that counts its requests.
 
     ``options`` go to the client; ``poll_policy`` defaults to the contract's
-    intervals without message fetching (a batch needs only the statuses).
+    intervals without message fetching (a batch needs only the statuses), and
+    ``timeout`` to 30 contract seconds but at least 5 real ones.
     """
     key, url = resolve_api_key(api_key), resolve_base_url(base_url)
     options.setdefault("poll_policy", PollPolicy(messages=False))
+    # A fast simulator still answers in real milliseconds: keep each attempt's
+    # deadline at least 5 real seconds however small the time scale.
+    options.setdefault("timeout", max(30.0, 5.0 / options.get("time_scale", 1.0)))
     counter = RequestCounter(url)
     session = aiohttp.ClientSession(
         cookie_jar=aiohttp.DummyCookieJar(),

@@ -19,7 +19,8 @@ class BriefUpdate:
 
     Steps: ``waiting`` (for a turn), ``creating``, ``replying`` (a decision
     point), ``retrying`` (a failed run), ``downloading``, ``done``, ``failed``,
-    ``stopped`` (left running by a graceful stop); else the project's status.
+    ``stopped`` (left running by a graceful stop); else the project's status
+    (``run failed`` for a failed run, which may yet be retried).
     """
 
     index: int

@@ -20,6 +20,7 @@ from videoagent.batch import (
     BatchRunner,
     BatchSummary,
     BriefFileError,
+    BriefOutcome,
     BriefSet,
     BriefUpdate,
     JournalMismatchError,
@@ -109,7 +110,7 @@ def _print_summary(summary: BatchSummary, *, as_json: bool, resume: str | None) 
         + "\n"
     )
     rows = [("", "brief", "project", "result")]
-    rows += [("done", o.name, o.project_id or "", o.path or "") for o in summary.done]
+    rows += [("done", o.name, o.project_id or "", (o.path or "") + _notes(o)) for o in summary.done]
     for o in summary.failed:
         detail = o.error or ""
         if o.request_id:
@@ -133,6 +134,17 @@ def _print_summary(summary: BatchSummary, *, as_json: bool, resume: str | None) 
     if summary.interrupted or summary.pending:
         out.write(f"Projects not finished keep running on the service. Resume with:\n  {resume}\n")
     out.flush()
+
+
+def _notes(outcome: BriefOutcome) -> str:
+    notes = []
+    if outcome.resumed:
+        notes.append("earlier run")
+    if outcome.retries:
+        notes.append(f"{outcome.retries} retr{'y' if outcome.retries == 1 else 'ies'}")
+    if outcome.replies:
+        notes.append(f"{outcome.replies} repl{'y' if outcome.replies == 1 else 'ies'}")
+    return f"  ({', '.join(notes)})" if notes else ""
 
 
 @contextlib.asynccontextmanager

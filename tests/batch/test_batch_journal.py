@@ -1,0 +1,96 @@
+"""The journal: briefs recorded up front, facts as they come, the same batch on reopening."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from videoagent.batch import Brief, Journal, JournalMismatchError, NullJournal, idempotency_key
+
+
+def briefs(*texts: str) -> list[Brief]:
+    return [Brief(text, index=i) for i, text in enumerate(texts)]
+
+
+def test_idempotency_key_is_deterministic() -> None:
+    """The key depends on batch id, index and text only, and fits the API's 255 characters."""
+    key = idempotency_key("b1", 0, "teaser")
+    assert key == idempotency_key("b1", 0, "teaser")
+    assert (
+        len(
+            {
+                key,
+                idempotency_key("b2", 0, "teaser"),
+                idempotency_key("b1", 1, "teaser"),
+                idempotency_key("b1", 0, "teaser!"),
+            }
+        )
+        == 4
+    )
+    assert len(key) <= 255
+
+
+async def test_records_survive_reopening(tmp_path: Path) -> None:
+    """What one run recorded, the next run reads back, under the same batch id."""
+    path = tmp_path / "j.sqlite"
+    journal = await Journal.open(path)
+    entries = await journal.register(briefs("a", "b"))
+    assert [e.state for e in entries] == ["pending", "pending"]
+    await journal.record(1, state="created", project_id="prj_x", status="queued")
+    await journal.record(0, state="done", path="/v/a.mp4", sha256="ab", size=3, rendered=True)
+    batch_id = journal.batch_id
+    await journal.aclose()
+
+    again = await Journal.open(path)
+    assert again.batch_id == batch_id
+    first, second, _ = await again.register(briefs("a", "b", "c"))
+    assert (first.state, first.path, first.size, first.rendered) == ("done", "/v/a.mp4", 3, True)
+    assert (second.state, second.project_id) == ("created", "prj_x")
+    assert second.key == idempotency_key(batch_id, 1, "b")
+    assert len(await again.entries()) == 3
+    assert again.statistics().writes >= 2
+    await again.aclose()
+
+
+async def test_changed_input_is_refused(tmp_path: Path) -> None:
+    """A brief whose text changed at a recorded index raises instead of mixing two batches."""
+    path = tmp_path / "j.sqlite"
+    journal = await Journal.open(path)
+    await journal.register(briefs("a", "b"))
+    await journal.aclose()
+    again = await Journal.open(path)
+    with pytest.raises(JournalMismatchError, match="brief 2 is not the brief"):
+        await again.register(briefs("a", "B"))
+    await again.aclose()
+    with pytest.raises(JournalMismatchError, match="belongs to batch"):
+        await Journal.open(path, batch_id="another")
+
+
+async def test_journal_is_wal_sqlite(tmp_path: Path) -> None:
+    """The journal is a WAL-mode SQLite file any sqlite3 tool can read."""
+    path = tmp_path / "j.sqlite"
+    journal = await Journal.open(path)
+    await journal.register(briefs("a"))
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("SELECT brief, state FROM briefs").fetchall() == [("a", "pending")]
+    await journal.aclose()
+
+
+async def test_not_a_journal(tmp_path: Path) -> None:
+    """A file that is not SQLite is a clear JournalMismatchError."""
+    path = tmp_path / "j.sqlite"
+    path.write_bytes(b"hello, I am not a database" * 100)
+    with pytest.raises(JournalMismatchError, match="not a batch journal"):
+        await Journal.open(path)
+
+
+async def test_null_journal_records_nothing() -> None:
+    """The no-op journal gives fresh entries and costs nothing."""
+    journal = NullJournal("b")
+    (entry,) = await journal.register(briefs("a"))
+    await journal.record(0, state="done")
+    assert (entry.state, entry.key) == ("pending", idempotency_key("b", 0, "a"))
+    assert journal.statistics().writes == 0
