@@ -97,6 +97,18 @@ async def test_payload_too_large_before_sending(
     assert simulator.request_log == []
 
 
+@pytest.mark.filterwarnings("ignore:Sending a large body:ResourceWarning")  # aiohttp, > 1 MiB
+async def test_payload_too_large_from_the_server(
+    client: AsyncVideoAgent, simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the client-side check lifted, the server's 413 maps to the same class."""
+    monkeypatch.setattr("videoagent._transport.MAX_BODY_BYTES", 4 << 20)
+    with pytest.raises(PayloadTooLargeError) as info:
+        await client.projects.create("x" * 1_100_000)
+    assert (info.value.status, info.value.code) == (413, "payload_too_large")
+    assert info.value.request_id == simulator.request_log[-1].request_id
+
+
 async def test_daily_project_limit_raises_at_once() -> None:
     """The daily project limit answers hours of Retry-After: raised, not slept."""
     sim = Simulator(time_scale=0.01, seed=7, projects_per_day=1)
