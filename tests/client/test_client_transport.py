@@ -226,3 +226,22 @@ async def test_ids_are_url_quoted_in_paths(odd_server: OddServer, odd_client: Od
         assert [m async for m in c.projects.messages("prj_abcdefgh12", after="msg_x1")] == []
     request = odd_server.requests[0]
     assert request.raw_path == "/v1/projects/prj_abcdefgh12/messages?after=msg_x1"
+
+
+async def test_a_body_of_exactly_one_mib_is_sent(
+    odd_server: OddServer, odd_client: OddClient
+) -> None:
+    """The 1 MiB limit is inclusive: a body of exactly 1,048,576 bytes goes out."""
+    sizes: list[int] = []
+
+    async def handler(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        sizes.append(len(await request.read()))
+        return answer(202)
+
+    odd_server.route("POST", "/v1/projects", handler)
+    overhead = len(json.dumps({"brief": "", "idempotency_key": "k"}, separators=(",", ":")))
+    async with odd_client(await odd_server.start()) as c:
+        await c.projects.create("x" * (1_048_576 - overhead), idempotency_key="k")
+        with pytest.raises(PayloadTooLargeError):
+            await c.projects.create("x" * (1_048_577 - overhead), idempotency_key="k")
+    assert sizes == [1_048_576]
