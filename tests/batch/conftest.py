@@ -1,4 +1,4 @@
-"""Fixtures of the batch tests: a fast simulator (short phases, scaled time) and a counted client."""
+"""Batch test fixtures: a fast simulator (short phases, scaled time) and a counted client."""
 
 from __future__ import annotations
 
@@ -34,6 +34,16 @@ async def counted(
         fast_simulator.api_key, fast_simulator.base_url, time_scale=SCALE
     ) as pair:
         yield pair
+
+
+def names_in(folder: Path) -> list[str]:
+    """The sorted names of a folder's entries."""
+    return sorted(p.name for p in folder.iterdir())
+
+
+def remove(path: str | Path) -> None:
+    """Delete a file."""
+    Path(path).unlink()
 
 
 def sha256_of(path: str | Path) -> str:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import sha256_of
+from conftest import names_in, remove, sha256_of
 
 from videoagent import AsyncVideoAgent, Project, Result
 from videoagent.batch import (
@@ -51,10 +51,8 @@ async def test_thirty_briefs_become_verified_files(
         assert sha256_of(outcome.path) == outcome.sha256
     result: Result = await client.projects.result(summary.done[7].project_id or "")
     assert result.sha256 == summary.done[7].sha256
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [JOURNAL_NAME, *(o.name for o in summary.done)]
-        + [n for n in (f"{JOURNAL_NAME}-wal", f"{JOURNAL_NAME}-shm") if (tmp_path / n).exists()]
-    )
+    videos = [n for n in names_in(tmp_path) if not n.startswith(JOURNAL_NAME)]
+    assert videos == sorted(o.name for o in summary.done)
 
 
 async def test_decision_points_are_answered_and_renders_made(
@@ -115,9 +113,11 @@ async def test_retries_run_out(fast_simulator: Simulator, counted: Counted, tmp_
     assert [o.name for o in summary.done] == ["0002-fine.mp4"]
     (failure,) = summary.failed
     assert failure.retries == 2
-    assert failure.error is not None and "The agent failed" in failure.error
+    assert failure.error is not None
+    assert "The agent failed" in failure.error
     assert "after 2 retries" in failure.error
-    assert failure.request_id is not None and failure.request_id.startswith("req_")
+    assert failure.request_id is not None
+    assert failure.request_id.startswith("req_")
     assert summary.exit_code == 1
 
 
@@ -151,7 +151,8 @@ async def test_allow_partial_runs_what_credits_cover(
     )
     assert [o.index for o in summary.done] == [0, 1]
     (skip,) = summary.skipped
-    assert skip.index == 2 and "not enough credits" in skip.message
+    assert skip.index == 2
+    assert "not enough credits" in skip.message
     assert summary.exit_code == 1
     assert len(fast_simulator.projects(key)) == 2
 
@@ -225,12 +226,15 @@ async def test_stop_then_resume_does_each_brief_once(
     done: set[int] = set()
     first = runner(counted, tmp_path, on_update=stop_after_two)
     stopped = await first.run(texts)
-    assert stopped.interrupted and stopped.exit_code == 130
-    assert len(stopped.done) >= 2 and stopped.pending
+    assert stopped.interrupted
+    assert stopped.exit_code == 130
+    assert len(stopped.done) >= 2
+    assert stopped.pending
     assert {o.index for o in stopped.done} | {o.index for o in stopped.pending} == set(range(8))
 
     resumed = await runner(counted, tmp_path).run(texts)
-    assert len(resumed.done) == 8 and resumed.exit_code == 0
+    assert len(resumed.done) == 8
+    assert resumed.exit_code == 0
     assert {o.index for o in resumed.done if o.resumed} == {o.index for o in stopped.done}
     projects = fast_simulator.projects()
     assert len(projects) == 8
@@ -243,7 +247,7 @@ async def test_deleted_video_is_downloaded_again(
     """A done brief whose file is gone is downloaded again from its project, nothing recreated."""
     first = await runner(counted, tmp_path).run(["a", "b"])
     gone = Path(first.done[0].path or "")
-    gone.unlink()
+    remove(gone)
     again = await runner(counted, tmp_path).run(["a", "b"])
     assert [o.resumed for o in again.done] == [False, True]
     assert sha256_of(gone) == first.done[0].sha256
@@ -261,5 +265,6 @@ async def test_changed_brief_is_refused(counted: Counted, tmp_path: Path) -> Non
 async def test_without_journal_nothing_is_written(counted: Counted, tmp_path: Path) -> None:
     """journal=False runs the batch with no journal file."""
     summary = await runner(counted, tmp_path, journal=False).run(briefs_from(["a"]))
-    assert len(summary.done) == 1 and summary.journal is None
+    assert len(summary.done) == 1
+    assert summary.journal is None
     assert not (tmp_path / JOURNAL_NAME).exists()
