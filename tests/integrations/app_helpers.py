@@ -172,6 +172,19 @@ class SSEStream:
                 self.events.append((self.clock(), kind, parsed))
                 return kind, parsed
 
+    async def heartbeat(self) -> None:
+        """Read lines until a comment line (a keep-alive) comes."""
+        before = self.comments
+        while self.comments == before:
+            raw = await self.response.content.readline()
+            if not raw:
+                raise EOFError("the stream ended")
+            line = raw.decode()
+            if line.startswith(":"):
+                self.comments += 1
+            elif line.startswith("retry:"):
+                self.retry = int(line.split(":", 1)[1])
+
     async def until(self, predicate: Callable[[str, dict[str, Any]], bool]) -> dict[str, Any]:
         """Read events until one matches; its data."""
         while True:

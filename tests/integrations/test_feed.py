@@ -1,0 +1,117 @@
+"""``ProjectFeed``: one watcher's events fanned out to many readers, snapshot first."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime, timezone
+
+import anyio
+import anyio.abc
+import attrs
+import pytest
+
+from videoagent import AsyncVideoAgent, Message, Project, ProjectStatus, ProjectWatcher
+from videoagent.integrations import FeedEvent, ProjectFeed, sse_format
+from videoagent.simulator import Simulator
+
+QUICK = dict.fromkeys(("queued", "running", "generating", "rendering"), (10.0, 10.0))
+
+
+@pytest.fixture
+async def quick_client() -> AsyncIterator[AsyncVideoAgent]:
+    """A client on a simulator whose phases last 10 contract seconds (0.1 s)."""
+    async with (
+        Simulator(time_scale=0.01, seed=7, durations=QUICK) as sim,
+        AsyncVideoAgent(sim.api_key, sim.base_url, time_scale=sim.time_scale) as client,
+    ):
+        yield client
+
+
+@pytest.fixture
+async def project(quick_client: AsyncVideoAgent) -> Project:
+    """A freshly created project (a real one, from the simulator)."""
+    return await quick_client.projects.create("a teaser")
+
+
+def _message(project_id: str, content: str, message_id: str = "msg_1") -> Message:
+    return Message(message_id, project_id, "agent", content, datetime.now(timezone.utc))
+
+
+async def _drain(events: AsyncIterator[FeedEvent]) -> list[FeedEvent]:
+    return [event async for event in events]
+
+
+async def test_a_reader_falling_a_buffer_behind_is_dropped(
+    quick_client: AsyncVideoAgent, project: Project
+) -> None:
+    """A reader that does not keep up loses its stream (it reconnects), others are unaffected."""
+    feed = ProjectFeed(quick_client._require_watcher(), buffer=2)
+    async with feed.subscribe(project.id) as slow, feed.subscribe(project.id) as other:
+        for progress in (0.1, 0.2):
+            feed.update(attrs.evolve(project, progress=progress))
+        assert [e.data["progress"] for e in [await anext(aiter(other)) for _ in range(2)]] == [
+            0.1,
+            0.2,
+        ]
+        feed.update(attrs.evolve(project, progress=0.3))  # slow already holds two
+        assert [e.data["progress"] for e in await _drain(slow)] == [0.1, 0.2]
+        assert feed.dropped == 1
+        assert (await anext(aiter(other))).data["progress"] == 0.3
+        assert feed.reader_count == 1
+    assert feed.reader_count == 0
+
+
+async def test_a_new_reader_gets_state_messages_and_the_open_decision(
+    quick_client: AsyncVideoAgent, project: Project
+) -> None:
+    """The snapshot is the latest state, the remembered messages (once each), then the question."""
+    feed = ProjectFeed(quick_client._require_watcher())
+    asking = attrs.evolve(project, status=ProjectStatus.IDLE, agent_message="Go ahead?")
+    feed.update(asking)
+    feed.update(asking)  # unchanged: no second event
+    feed.record(_message(project.id, "Go ahead?"))
+    feed.record(_message(project.id, "Go ahead?"))  # the same id: kept once
+    async with feed.subscribe(project.id) as events:
+        kinds = []
+        with anyio.move_on_after(0.05):
+            async for event in events:
+                kinds.append((event.kind, event.data.get("question")))
+    assert kinds == [("project", None), ("message", None), ("decision", "Go ahead?")]
+    assert feed.get(project.id) == asking
+    assert feed.projects() == [asking]
+    frame = sse_format(FeedEvent("decision", project.id, {"question": "a\nb"}))
+    assert frame == b'event: decision\ndata: {"question":"a\\nb"}\n\n'
+
+
+async def test_running_feed_relays_a_watched_project_to_the_end(
+    quick_client: AsyncVideoAgent, project: Project
+) -> None:
+    """Status, progress and the agent's summary reach a reader; stopping the feed ends readers."""
+    watcher = ProjectWatcher(quick_client)
+    feed = ProjectFeed(watcher, client=quick_client)
+    feed_scope = anyio.CancelScope()
+
+    async def run_feed(*, task_status: anyio.abc.TaskStatus[None]) -> None:
+        with feed_scope:
+            await feed.run(task_status=task_status)
+
+    async with watcher, anyio.create_task_group() as tasks:
+        await tasks.start(run_feed)
+        watcher.watch(project.id)
+        seen: list[FeedEvent] = []
+        async with feed.subscribe(project.id) as events:
+            async for event in events:
+                seen.append(event)
+                if event.kind == "message":
+                    break
+        async with feed.subscribe(project.id) as late:
+            feed_scope.cancel()
+            after_stop = await _drain(late)
+    statuses = [e.data["status"] for e in seen if e.kind == "project"]
+    assert statuses[0] in ("queued", "running")
+    assert statuses[-1] == "idle"
+    assert seen[-1].data["content"].startswith("Done")
+    assert [e.kind for e in after_stop] == ["project", "message"]  # the snapshot, then the end
+    assert feed.reader_count == 0
+    with pytest.raises(RuntimeError, match="runs once"):
+        await feed.run()
