@@ -148,17 +148,14 @@ def _direct_project(data: dict[str, Any], request_id: str | None) -> Project | N
     agent, error, webhook = get("agent_message"), get("error_message"), get("webhook_url")
     progress, metadata, has_result = get("progress"), get("metadata"), get("has_result", False)
     if not (
-        type(pid) is str
-        and type(status) is str
-        and type(mode) is str
-        and type(brief) is str
-        and type(agent) in _OPTIONAL_STR
-        and type(error) in _OPTIONAL_STR
-        and type(webhook) in _OPTIONAL_STR
-        and type(progress) in _OPTIONAL_NUMBER
+        type(pid) is type(status) is type(mode) is type(brief) is str
+        and (agent is None or type(agent) is str)
+        and (error is None or type(error) is str)
+        and (webhook is None or type(webhook) is str)
+        and (progress is None or type(progress) is float or type(progress) is int)
         and type(has_result) is bool
         and not metadata
-        and type(metadata) in _EMPTY_METADATA
+        and (metadata is None or type(metadata) is dict)
         and get("credits_warning") is None
     ):
         return None
@@ -178,11 +175,6 @@ def _direct_project(data: dict[str, Any], request_id: str | None) -> Project | N
         request_id=request_id,
         raw=get(_RAW_KEY, data),
     )
-
-
-_OPTIONAL_STR = frozenset({str, type(None)})
-_OPTIONAL_NUMBER = frozenset({float, int, type(None)})
-_EMPTY_METADATA = frozenset({dict, type(None)})
 
 
 def _fast_project(checked: Any) -> Any:
