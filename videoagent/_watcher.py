@@ -22,6 +22,14 @@ How it works, in one pass:
 - One watcher may serve many clients (a backend holding many users' keys):
   each client gets a lane over its own budget; there is still one heap and
   one scheduler task.
+- Webhooks: ``notify`` polls a project ahead of routine polls. A project
+  whose changes arrive by webhook keeps routine polls only as a safety net
+  (webhooks are delivered once), at ``_HOOKED_STRETCH`` times its status
+  interval; a notify naming a status already seen costs no request.
+- Several watchers on one client (the client's shared watcher tracks every
+  project holding a slot; a user's watcher may watch it too) do not poll a
+  project twice: a routine poll is skipped while another watcher's poll of
+  it is in flight, and any fresh answer re-plans every watcher's entry.
 """
 
 from __future__ import annotations
@@ -89,6 +97,12 @@ _BONUS = {
 #: Generating rarely ends sooner than this (contract: 2-8 min): until then
 #: the watcher polls at the slow end of the generating range.
 _GENERATING_TYPICAL_MIN = 120.0
+#: A project whose changes arrive by webhook is still polled (webhooks are
+#: delivered once, so one may be lost), at this many times its status interval.
+_HOOKED_STRETCH = 2.0
+#: Project ids with a watcher poll in flight, per transport (shared by every
+#: watcher of a client, so two watchers never poll one project at once).
+_IN_FLIGHT: weakref.WeakKeyDictionary[object, set[str]] = weakref.WeakKeyDictionary()
 
 
 @attrs.frozen
@@ -126,6 +140,8 @@ class _Entry:
     errors: int = 0
     cursor: str | None = None  # newest message id seen
     notified: bool = False
+    hooked: bool = False  # its changes arrive by webhook: routine polls stretch
+    hint: ProjectStatus | None = None  # the status the last notify announced
     fetch_messages: bool = False
     parked: bool = False
     polling: bool = False
@@ -158,6 +174,7 @@ class _Lane:
     parked: list[tuple[float, int, _Entry]] = attrs.Factory(list)
     notified: deque[_Entry] = attrs.Factory(deque)
     draining: bool = False
+    in_flight: set[str] = attrs.Factory(set)  # shared by the watchers of this client
 
 
 class ProjectWatcher:
@@ -264,16 +281,18 @@ class ProjectWatcher:
         self._check_open()
         project_id = project if isinstance(project, str) else project.id
         entry = self._entries.get(project_id)
+        fresh = entry is None
         if entry is None:
             entry = _Entry(project_id, self._lane(client or self._client))
             self._entries[project_id] = entry
+        entry.temporary = False
+        if on_event is not None:  # before the first event, so that it sees it
+            entry.callbacks = [*(entry.callbacks or ()), on_event]
+        if fresh:
             if isinstance(project, Project):
                 self._apply(entry, project)
             else:
                 self._plan(entry, self._clock())
-        entry.temporary = False
-        if on_event is not None:
-            entry.callbacks = [*(entry.callbacks or ()), on_event]
 
     def _track(self, project: str | Project) -> None:
         """Watch a project that holds an active slot until it settles, then forget it.
@@ -299,16 +318,26 @@ class ProjectWatcher:
             )
         self._release_waiters(entry)
 
-    def notify(self, project_id: str) -> None:
+    def notify(self, project_id: str, *, status: str | ProjectStatus | None = None) -> None:
         """Something happened to the project (a webhook arrived): poll it now.
 
         The poll goes ahead of routine polls as soon as the budget allows; the
-        state always comes from the GET, never from the webhook. Unwatched
-        ids are ignored.
+        state always comes from the GET, never from the webhook. ``status``
+        (the webhook's) saves the poll if a GET already showed that status.
+        From the first notify on, routine polls of the project are only a
+        safety net and come at twice the status interval. Unwatched ids are
+        ignored.
         """
         entry = self._entries.get(project_id)
         if entry is None or entry.done:
             return
+        entry.hooked = True
+        hint = None if status is None else ProjectStatus.parse(str(status))
+        if hint is ProjectStatus.UNKNOWN:
+            hint = None
+        if hint is not None and hint is entry.status and not entry.polling:
+            return  # already seen (e.g. the create's own "queued")
+        entry.hint = hint
         entry.notified = True
         if entry.parked:
             entry.lane.notified.append(entry)
@@ -366,7 +395,7 @@ class ProjectWatcher:
         return WatcherStatistics(
             watched=len(self._entries),
             polling=sum(1 for e in self._entries.values() if e.due < _INF or e.polling),
-            parked=sum(len(lane.parked) for lane in self._lanes.values()),
+            parked=sum(e.parked for lane in self._lanes.values() for _, _, e in lane.parked),
             polls=self._polls,
             message_fetches=self._message_fetches,
         )
@@ -397,6 +426,13 @@ class ProjectWatcher:
             case _:
                 assert_never(status)
 
+    def _interval_seconds(self, entry: _Entry) -> float:
+        """Real seconds of the entry's routine interval (the unknown one if none)."""
+        interval = self._interval(entry, self._clock())
+        if interval in (0.0, _INF):
+            interval = self._policy.unknown
+        return interval * entry.lane.client.time_scale
+
     def _plan(self, entry: _Entry, now: float) -> None:
         """Set the entry's next due time from what it needs now."""
         if entry.done:
@@ -408,6 +444,8 @@ class ProjectWatcher:
         if interval == _INF:
             entry.due = _INF
             return
+        if entry.hooked:
+            interval *= _HOOKED_STRETCH
         self._set_due(entry, now + interval * entry.lane.client.time_scale)
 
     def _set_due(self, entry: _Entry, due: float) -> None:
@@ -437,6 +475,11 @@ class ProjectWatcher:
     def _dispatch(self, entry: _Entry) -> None:
         """Poll now if the budget has a slot and nobody is parked; else park."""
         lane = entry.lane
+        if entry.project_id in lane.in_flight and not (entry.notified or entry.fetch_messages):
+            # Another watcher of this client is polling it: its answer re-plans
+            # this entry too; if it fails, poll a whole interval from now.
+            self._set_due(entry, self._clock() + self._interval_seconds(entry))
+            return
         if not lane.parked:
             priority = Priority.NOTIFY if entry.notified else Priority.POLL
             ticket = lane.client._transport.budget.try_acquire(priority)
@@ -489,6 +532,7 @@ class ProjectWatcher:
 
     def _start_poll(self, entry: _Entry, ticket: Ticket) -> None:
         entry.polling = True
+        entry.lane.in_flight.add(entry.project_id)
         assert self._task_group is not None
         self._task_group.start_soon(self._poll, entry, ticket)
 
@@ -514,6 +558,9 @@ class ProjectWatcher:
         finally:
             client._transport.budget.release(ticket, counted=False)  # no-op once sent
             entry.polling = False
+            entry.lane.in_flight.discard(entry.project_id)
+        if entry.notified and entry.hint is not None and entry.hint is entry.status:
+            entry.notified = False  # this poll already showed what the webhook announced
         if not entry.done:
             self._plan(entry, self._clock())
             self._settle(entry)
@@ -579,6 +626,10 @@ class ProjectWatcher:
                 self._emit(entry, DecisionPoint(project))
             if project.status.is_terminal and self._wants_messages(entry):
                 entry.fetch_messages = True
+        if entry.notified and entry.hint is not None and entry.hint is project.status:
+            entry.notified = False  # a fresh answer showed what the webhook announced
+        if entry.parked and not (entry.notified or entry.fetch_messages):
+            entry.parked = False  # a fresh answer makes its due poll moot (lazily dropped)
         if not entry.polling and not entry.parked:
             self._plan(entry, now)
         self._settle(entry)
@@ -624,7 +675,8 @@ class ProjectWatcher:
     def _lane(self, client: AsyncVideoAgent) -> _Lane:
         lane = self._lanes.get(id(client._transport))
         if lane is None:
-            lane = _Lane(client)
+            in_flight = _IN_FLIGHT.setdefault(client._transport, set())
+            lane = _Lane(client, in_flight=in_flight)
             self._lanes[id(client._transport)] = lane
             client._transport.project_listeners.append(self._observe)
             client._transport.credits_listeners.append(self._on_credits)
