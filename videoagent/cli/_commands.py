@@ -274,6 +274,10 @@ async def run_command(args: argparse.Namespace) -> int:
     """Connect with the configured settings and run one of ``COMMANDS``."""
     settings = resolve(args)
     async with AsyncVideoAgent(
-        settings.api_key, settings.base_url, time_scale=settings.time_scale
+        settings.api_key,
+        settings.base_url,
+        time_scale=settings.time_scale,
+        # a fast simulator still answers in real milliseconds: at least 5 real seconds
+        timeout=max(30.0, 5.0 / settings.time_scale),
     ) as client:
         return await COMMANDS[args.command](client, args)
