@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 from pathlib import Path
@@ -46,8 +47,6 @@ def test_demo_as_in_the_readme() -> None:
 
 def test_demo_json_into_a_given_folder(tmp_path: Path) -> None:
     """`demo --out DIR --json` prints a machine-readable summary whose checksums match the files."""
-    import json
-
     done = videoagent("demo", "--out", str(tmp_path), "--json", "--time-scale", "0.002")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
