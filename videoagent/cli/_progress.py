@@ -139,20 +139,23 @@ class LiveDisplay:
 
     def update(self, update: BriefUpdate) -> None:
         """Record the change; the next redraw shows it."""
-        with self._lock:
+        line = None
+        with self._lock:  # never print while holding it: rich's redraw thread takes it
             if update.state in _FINISHED:
-                self._active.pop(update.index, None)
+                entry = self._active.pop(update.index, None)
+                took = f" in {time.monotonic() - entry[1]:.1f}s" if entry else ""
                 if update.state == "done":
                     self._done += 1
+                    line = f"[green]done[/]    {update.name}{took}"
                 elif update.state == "failed":
                     self._failed += 1
-                    self._console.print(f"[red]failed[/] {update.name}: {update.detail}")
-                return
-            if update.state == "waiting":
-                return
-            previous = self._active.get(update.index)
-            started = previous[1] if previous else time.monotonic()
-            self._active[update.index] = (update, started)
+                    line = f"[red]failed[/]  {update.name}: {update.detail}"
+            elif update.state != "waiting":
+                previous = self._active.get(update.index)
+                started = previous[1] if previous else time.monotonic()
+                self._active[update.index] = (update, started)
+        if line is not None:
+            self._console.print(line)
 
     def note(self, text: str) -> None:
         """Print a line above the live view."""
