@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.request
 from pathlib import Path
 
 from conftest import SCALE, clean_env, sim_env, videoagent
@@ -146,3 +147,43 @@ def test_verbose_logs_never_show_the_key(simulator: BackgroundSimulator, tmp_pat
     assert "POST /projects" in done.stderr
     assert simulator.api_key not in done.stdout + done.stderr
     assert simulator.api_key[8:] not in done.stdout + done.stderr
+
+
+def test_webhook_listen_receives_and_finishes(
+    simulator: BackgroundSimulator, tmp_path: Path
+) -> None:
+    """With --webhook-listen the projects carry our URL, webhooks are accepted, the batch ends."""
+    env = {**sim_env(simulator), "VIDEOAGENT_WEBHOOK_SECRET": simulator.webhook_secret}
+    done = videoagent(
+        "batch",
+        str(briefs_file(tmp_path)),
+        "--out",
+        str(tmp_path / "v"),
+        "--webhook-listen",
+        "127.0.0.1:0",
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "webhooks: listening at http://127.0.0.1:" in done.stderr
+    base = simulator.base_url.removesuffix("/v1")
+    with urllib.request.urlopen(f"{base}/_sim/webhooks") as answer:  # noqa: S310 - loopback
+        deliveries = json.load(answer)["data"]
+    assert deliveries
+    assert {d["status"] for d in deliveries} <= {200, 202, 204, None}
+    assert any(d["status"] in (200, 202, 204) for d in deliveries)
+
+
+def test_webhook_listen_needs_the_secret(simulator: BackgroundSimulator, tmp_path: Path) -> None:
+    """--webhook-listen without a webhook secret is a usage error naming the variable."""
+    done = videoagent(
+        "batch",
+        str(briefs_file(tmp_path)),
+        "--out",
+        str(tmp_path / "v"),
+        "--webhook-listen",
+        "127.0.0.1:0",
+        env=sim_env(simulator),
+    )
+    assert done.returncode == 2
+    assert "VIDEOAGENT_WEBHOOK_SECRET" in done.stderr
+    assert simulator.stats().requests == 0
