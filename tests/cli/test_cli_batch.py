@@ -166,7 +166,7 @@ def test_webhook_listen_receives_and_finishes(
     assert done.returncode == 0, done.stderr
     assert "webhooks: listening at http://127.0.0.1:" in done.stderr
     base = simulator.base_url.removesuffix("/v1")
-    with urllib.request.urlopen(f"{base}/_sim/webhooks") as answer:  # noqa: S310 - loopback
+    with urllib.request.urlopen(f"{base}/_sim/webhooks") as answer:
         deliveries = json.load(answer)["data"]
     assert deliveries
     assert {d["status"] for d in deliveries} <= {200, 202, 204, None}
