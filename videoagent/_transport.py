@@ -224,11 +224,13 @@ class Transport:
         self.credits_listeners: list[Callable[[CreditsWarning], object]] = []
         self.project_listeners: list[Callable[[Project], object]] = []
         self._random = random.Random()
-        self._auth_headers = {
+        auth = {
             "Authorization": f"Bearer {api_key}",
             "Accept": "application/json",
             "User-Agent": _USER_AGENT,
         }
+        self._auth_headers = auth
+        self._json_headers = {**auth, "Content-Type": "application/json"}
 
     def __repr__(self) -> str:
         return f"Transport(base_url={self._base_url!r}, api_key={self._key!r})"
@@ -368,9 +370,7 @@ class Transport:
             )
         counted = True
         session = self._get_session()
-        headers = self._auth_headers
-        if data is not None:
-            headers = {**headers, "Content-Type": "application/json"}
+        headers = self._auth_headers if data is None else self._json_headers
         started = time.perf_counter()
         status: int | None = None
         request_id: str | None = None
