@@ -119,10 +119,17 @@ class JournalEntry:
 
 @attrs.frozen
 class JournalStatistics:
-    """What the journal cost: ``writes`` transactions, ``seconds`` spent awaiting them."""
+    """What the journal cost.
+
+    Attributes:
+        writes: transactions (and reads) made.
+        seconds: time the batch spent awaiting them (thread hops included).
+        sqlite_seconds: time SQLite itself took, in the worker thread.
+    """
 
     writes: int
     seconds: float
+    sqlite_seconds: float = 0.0
 
 
 class JournalMismatchError(VideoAgentError):
@@ -158,6 +165,7 @@ class Journal:
         self._limiter = anyio.CapacityLimiter(1)
         self._writes = 0
         self._seconds = 0.0
+        self._sqlite_seconds = 0.0
 
     def __repr__(self) -> str:
         return f"<Journal {str(self.path)!r} batch_id={self.batch_id!r}>"
@@ -205,9 +213,16 @@ class Journal:
         return cls(file, db, chosen)
 
     async def _run(self, function: Callable[[], T]) -> T:
+        def timed() -> T:
+            began = time.perf_counter()
+            try:
+                return function()
+            finally:
+                self._sqlite_seconds += time.perf_counter() - began
+
         started = time.perf_counter()
         try:
-            return await anyio.to_thread.run_sync(function, limiter=self._limiter)
+            return await anyio.to_thread.run_sync(timed, limiter=self._limiter)
         finally:
             self._writes += 1
             self._seconds += time.perf_counter() - started
@@ -284,8 +299,8 @@ class Journal:
         )
 
     def statistics(self) -> JournalStatistics:
-        """Transactions made and seconds spent awaiting them."""
-        return JournalStatistics(self._writes, self._seconds)
+        """Transactions made, seconds spent awaiting them, seconds inside SQLite."""
+        return JournalStatistics(self._writes, self._seconds, self._sqlite_seconds)
 
     async def aclose(self) -> None:
         """Close the connection (a checkpoint folds the WAL back into the file)."""

@@ -31,7 +31,14 @@ from videoagent._events import StatusChanged, WatchEvent
 from videoagent._models import Project, ProjectStatus
 
 from ._briefs import Brief, BriefFileError, BriefProblem, BriefSet, briefs_from
-from ._journal import JOURNAL_NAME, Journal, JournalEntry, JournalLike, NullJournal
+from ._journal import (
+    JOURNAL_NAME,
+    Journal,
+    JournalEntry,
+    JournalLike,
+    JournalStatistics,
+    NullJournal,
+)
 from ._summary import BatchSummary, BriefOutcome, BriefUpdate
 
 if TYPE_CHECKING:
@@ -187,6 +194,10 @@ class BatchRunner:
         self._stopping = True
         if self._scope is not None:
             self._scope.cancel()
+
+    def journal_statistics(self) -> JournalStatistics:
+        """What the journal of the current (or last) run has cost so far."""
+        return self._journal.statistics()
 
     # -- the run ------------------------------------------------------------------
 
