@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import FAST, SCALE, sha256_of
+from batch_helpers import FAST, SCALE, sha256_of
 
 from videoagent.batch import JOURNAL_NAME
 from videoagent.simulator import BackgroundSimulator

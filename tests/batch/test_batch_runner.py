@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import names_in, remove, sha256_of
+from batch_helpers import names_in, remove, sha256_of
 
 from videoagent import AsyncVideoAgent, Project, Result
 from videoagent.batch import (

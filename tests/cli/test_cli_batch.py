@@ -6,7 +6,7 @@ import json
 import urllib.request
 from pathlib import Path
 
-from conftest import SCALE, clean_env, sim_env, videoagent
+from cli_helpers import SCALE, clean_env, sim_env, videoagent
 
 from videoagent.simulator import BackgroundSimulator
 

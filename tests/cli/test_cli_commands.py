@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import FAST, SCALE, VIDEOAGENT, sim_env
+from cli_helpers import FAST, SCALE, VIDEOAGENT, sim_env
 
 from videoagent.cli import main
 from videoagent.simulator import BackgroundSimulator

@@ -8,7 +8,7 @@ import re
 import shutil
 from pathlib import Path
 
-from conftest import videoagent
+from cli_helpers import videoagent
 
 DEMO_FILES = {
     "ebike-teaser.mp4",

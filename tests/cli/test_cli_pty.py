@@ -9,7 +9,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from conftest import VIDEOAGENT, clean_env
+from cli_helpers import VIDEOAGENT, clean_env
 
 
 def run_in_pty(args: list[str], timeout: float = 60) -> tuple[int, str]:
