@@ -268,3 +268,31 @@ async def test_without_journal_nothing_is_written(counted: Counted, tmp_path: Pa
     assert len(summary.done) == 1
     assert summary.journal is None
     assert not (tmp_path / JOURNAL_NAME).exists()
+
+
+async def test_failed_brief_gets_new_retries_on_the_next_run(
+    fast_simulator: Simulator, counted: Counted, tmp_path: Path
+) -> None:
+    """A brief that failed for good is retried on the same project when the batch runs again."""
+    broken: set[str] = set()
+
+    def break_once(update: BriefUpdate) -> None:
+        if update.project_id and update.project_id not in broken:
+            broken.add(update.project_id)
+            fast_simulator.fail_project(update.project_id)
+
+    first = await runner(counted, tmp_path, retries=0, on_update=break_once).run(["flaky"])
+    (failure,) = first.failed
+    second = await runner(counted, tmp_path, retries=1).run(["flaky"])
+    (outcome,) = second.done
+    assert outcome.project_id == failure.project_id
+    assert outcome.retries == 1
+    assert len(fast_simulator.projects()) == 1
+
+
+def test_public_names_are_sorted_and_resolve() -> None:
+    """videoagent.batch exports a sorted __all__ whose every name exists."""
+    from videoagent import batch  # noqa: PLC0415 - the module under test
+
+    assert batch.__all__ == sorted(batch.__all__, key=lambda n: (not n.isupper(), n))
+    assert all(hasattr(batch, name) for name in batch.__all__)
