@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from batch_helpers import names_in, remove, sha256_of
 
-from videoagent import AsyncVideoAgent, Project, Result
+from videoagent import AsyncVideoAgent, Project, Result, batch
 from videoagent.batch import (
     JOURNAL_NAME,
     BatchCreditsError,
@@ -292,7 +292,5 @@ async def test_failed_brief_gets_new_retries_on_the_next_run(
 
 def test_public_names_are_sorted_and_resolve() -> None:
     """videoagent.batch exports a sorted __all__ whose every name exists."""
-    from videoagent import batch  # noqa: PLC0415 - the module under test
-
     assert batch.__all__ == sorted(batch.__all__, key=lambda n: (not n.isupper(), n))
     assert all(hasattr(batch, name) for name in batch.__all__)
