@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ from videoagent import (
     ProjectStatus,
     ProjectWatcher,
     StatusChanged,
+    VideoAgentError,
+    WatchEvent,
     WatchFailed,
 )
 from videoagent.batch import safe_file_name
@@ -123,42 +125,52 @@ async def list_(client: AsyncVideoAgent, args: argparse.Namespace) -> int:
 async def watch(client: AsyncVideoAgent, args: argparse.Namespace) -> int:
     """Follow projects until each is idle, failed or cancelled, printing what happens."""
     failed = False
-    async with ProjectWatcher(client) as watcher:
-        events = watcher.events(*args.id)
+
+    async def show(events: AsyncIterator[WatchEvent]) -> None:
+        async for event in events:
+            _show_event(args, event)
+
+    async with anyio.create_task_group() as group, ProjectWatcher(client) as watcher:
+        group.start_soon(show, watcher.events(*args.id))
         for project_id in args.id:
             watcher.watch(project_id)
-        waiting = set(args.id)
-        async for event in events:
-            if isinstance(event, StatusChanged):
-                project = event.project
-                _emit(
-                    args,
-                    {"event": "status", "project": _raw(project)},
-                    f"{project.id}  {project.raw_status}",
-                )
-                if project.status.is_terminal:
-                    failed |= project.status is ProjectStatus.FAILED
-                    waiting.discard(project.id)
-            elif isinstance(event, DecisionPoint):
-                _emit(
-                    args,
-                    {"event": "decision_point", "project_id": event.project_id},
-                    f"{event.project_id}  asks: {event.question}",
-                )
-            elif isinstance(event, AgentMessage):
-                if not args.json:
-                    _emit(args, None, f"{event.project_id}  agent: {event.message.content}")
-            elif isinstance(event, WatchFailed):
-                failed = True
-                waiting.discard(event.project_id)
-                _emit(
-                    args,
-                    {"event": "watch_failed", "project_id": event.project_id},
-                    f"{event.project_id}  watch failed: {event.error}",
-                )
-            if not waiting:
-                break
+        for project_id in args.id:
+            try:
+                project = await watcher.wait(project_id)
+            except VideoAgentError:
+                failed = True  # shown as a WatchFailed event
+                continue
+            failed |= project.status is ProjectStatus.FAILED
+        # the watcher closed its event stream: show() prints what is left, then ends
     return 1 if failed else 0
+
+
+def _show_event(args: argparse.Namespace, event: WatchEvent) -> None:
+    if isinstance(event, StatusChanged):
+        project = event.project
+        _emit(
+            args,
+            {"event": "status", "project": _raw(project)},
+            f"{project.id}  {project.raw_status}",
+        )
+    elif isinstance(event, DecisionPoint):
+        _emit(
+            args,
+            {"event": "decision_point", "project_id": event.project_id},
+            f"{event.project_id}  asks: {event.question}",
+        )
+    elif isinstance(event, AgentMessage):
+        _emit(
+            args,
+            {"event": "message", "message": _raw(event.message)},
+            f"{event.project_id}  agent: {event.message.content}",
+        )
+    elif isinstance(event, WatchFailed):
+        _emit(
+            args,
+            {"event": "watch_failed", "project_id": event.project_id, "error": str(event.error)},
+            f"{event.project_id}  watch failed: {event.error}",
+        )
 
 
 def _message_line(message: Message) -> str:
