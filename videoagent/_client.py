@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import sys
+import warnings
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
 import aiohttp
 import attrs
+from yarl import URL
 
 from ._config import Limits, PollPolicy, RetryPolicy, resolve_api_key, resolve_base_url
 from ._converter import structure
-from ._errors import ConfigurationError
+from ._errors import ConfigurationError, InsecureBaseURLWarning
 from ._limiter import Priority
 from ._models import Account, ApiKey, ApiKeyCreated, CreditsWarning
 from ._projects import Projects, check_id
@@ -52,6 +55,9 @@ class AsyncVideoAgent:
         poll_policy: the shared watcher's polling intervals (used by ``wait``).
         session: an ``aiohttp.ClientSession`` to use; the client never closes it.
         on_credits_warning: called with every ``credits_warning`` an answer carries.
+        allow_insecure: a plain ``http://`` base URL to a host other than
+            loopback sends the key in clear and gives an ``InsecureBaseURLWarning``;
+            ``True`` says that is intended (a TLS-terminating sidecar, a lab).
 
     Use it as ``async with`` (or call ``aclose()``): it owns an aiohttp session
     and the watcher's polling tasks. One client's requests, and those of its
@@ -71,14 +77,23 @@ class AsyncVideoAgent:
         poll_policy: PollPolicy | None = None,
         session: aiohttp.ClientSession | None = None,
         on_credits_warning: Callable[[CreditsWarning], object] | None = None,
+        allow_insecure: bool = False,
     ) -> None:
         if not timeout > 0:
             raise ConfigurationError(f"timeout must be > 0, got {timeout!r}")
         if max_retries < 0:
             raise ConfigurationError(f"max_retries must be >= 0, got {max_retries!r}")
+        url = resolve_base_url(base_url)
+        if not allow_insecure and _in_clear(url):
+            warnings.warn(
+                f"the base URL {url} is plain http to a host other than loopback: "
+                "the API key would travel in clear; use https (or allow_insecure=True)",
+                InsecureBaseURLWarning,
+                stacklevel=2,
+            )
         self._transport = Transport(
             api_key=resolve_api_key(api_key),
-            base_url=resolve_base_url(base_url),
+            base_url=url,
             time_scale=time_scale,
             limits=limits,
             session=session,
@@ -204,6 +219,19 @@ class AsyncVideoAgent:
                 "use the client as `async with AsyncVideoAgent(...) as client:`"
             )
         return watcher
+
+
+def _in_clear(base_url: str) -> bool:
+    """Whether ``base_url`` is plain http to a host other than loopback."""
+    if not base_url.lower().startswith("http://"):
+        return False
+    host = (URL(base_url).host or "").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return True  # a name: resolved elsewhere, maybe far away
 
 
 class _Shared:

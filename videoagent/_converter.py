@@ -147,8 +147,10 @@ def _direct_project(data: dict[str, Any], request_id: str | None) -> Project | N
     pid, status, mode, brief = get("id"), get("status"), get("mode"), get("brief")
     agent, error, webhook = get("agent_message"), get("error_message"), get("webhook_url")
     progress, metadata, has_result = get("progress"), get("metadata"), get("has_result", False)
+    created, updated = get("created_at"), get("updated_at")
     if not (
         type(pid) is type(status) is type(mode) is type(brief) is str
+        and type(created) is type(updated) is str
         and (agent is None or type(agent) is str)
         and (error is None or type(error) is str)
         and (webhook is None or type(webhook) is str)
@@ -159,16 +161,21 @@ def _direct_project(data: dict[str, Any], request_id: str | None) -> Project | N
         and get("credits_warning") is None
     ):
         return None
+    try:
+        created_at, updated_at = parse_datetime(created), parse_datetime(updated)
+        fraction = None if progress is None else float(progress)
+    except (ValueError, OverflowError):
+        return None  # the checked path says which field is wrong
     return Project(
         id=pid,
         status=ProjectStatus.parse(status),
         mode=mode,
         brief=brief,
-        created_at=parse_datetime(get("created_at")),
-        updated_at=parse_datetime(get("updated_at")),
+        created_at=created_at,
+        updated_at=updated_at,
         agent_message=agent,
         error_message=error,
-        progress=None if progress is None else float(progress),
+        progress=fraction,
         webhook_url=webhook,
         metadata={},
         has_result=has_result,
@@ -217,7 +224,15 @@ def structure(data: object, cls: type[T], *, request_id: str | None = None) -> T
     payload = {**data, _RAW_KEY: data, _REQUEST_ID_KEY: request_id}
     try:
         return CONVERTER.structure(payload, cls)
-    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (
+        cattrs.BaseValidationError,
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+        ArithmeticError,
+        RecursionError,
+    ) as exc:
         details = (
             "; ".join(cattrs.transform_error(exc))
             if isinstance(exc, cattrs.BaseValidationError)

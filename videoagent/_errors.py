@@ -27,6 +27,9 @@
               +-- ResultExpiredError       the pre-signed URL expired, even a fresh one
               +-- DownloadVerificationError size or sha256 differ from the result's
 
+One warning sits beside the tree: ``InsecureBaseURLWarning`` (a ``UserWarning``),
+given when the base URL is plain http to a host other than loopback.
+
 An error answer maps to its class by the ``code`` of its body; a body that is not
 JSON (or is truncated) still maps by its HTTP status. No message, repr or
 attribute of these errors ever holds the API key.
@@ -48,6 +51,7 @@ __all__ = [
     "ConflictError",
     "DownloadError",
     "DownloadVerificationError",
+    "InsecureBaseURLWarning",
     "InsufficientCreditsError",
     "InternalServerError",
     "InvalidRequestError",
@@ -68,6 +72,13 @@ __all__ = [
 
 class VideoAgentError(Exception):
     """Base of every error the SDK raises."""
+
+
+class InsecureBaseURLWarning(UserWarning):
+    """The base URL is plain http to a host other than loopback: the API key travels in clear.
+
+    Pass ``allow_insecure=True`` to the client to say this is intended.
+    """
 
 
 class ConfigurationError(VideoAgentError):

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import os
-import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
-from urllib.parse import quote
 
 import anyio
 
+from ._arguments import (
+    check_choice,
+    check_id,
+    check_idempotency_key,
+    check_limit,
+    check_metadata,
+    check_text,
+    check_webhook_url,
+)
 from ._converter import structure, structure_project
 from ._errors import (
     APIError,
@@ -43,34 +50,13 @@ T = TypeVar("T")
 
 Mode = Literal["autonomous", "collaborative"]
 Resolution = Literal["1080p", "4k"]
-
-_ID_PATTERNS = {
-    prefix: re.compile(rf"{prefix}_[A-Za-z0-9]{{1,64}}") for prefix in ("prj", "msg", "key")
-}
+_MODES = ("autonomous", "collaborative")
+_RESOLUTIONS = ("1080p", "4k")
+_STATUSES = tuple(s.value for s in ProjectStatus if s is not ProjectStatus.UNKNOWN)
 
 #: Contract seconds between checks of our own active projects while create,
 #: send_message or render waits for an active-project slot.
 _SLOT_RECHECK = 30.0
-
-
-def check_id(value: str, prefix: str, name: str) -> str:
-    """``value`` URL-quoted for a path, after checking it looks like ``{prefix}_...``."""
-    try:
-        return _checked_ids[value, prefix]
-    except (KeyError, TypeError):
-        pass
-    if not isinstance(value, str) or _ID_PATTERNS[prefix].fullmatch(value) is None:
-        raise InvalidRequestError(
-            f"{name} must look like {prefix}_ followed by letters and digits, got {value!r}"
-        )
-    quoted = quote(value, safe="")
-    if len(_checked_ids) >= 4096:  # ids repeat (polling): remember the recent ones
-        _checked_ids.clear()
-    _checked_ids[value, prefix] = quoted
-    return quoted
-
-
-_checked_ids: dict[tuple[str, str], str] = {}
 
 
 class Projects:
@@ -111,17 +97,22 @@ class Projects:
         Always sends an ``idempotency_key`` (a fresh one unless given) and reuses
         it on every retry, so a retry never makes a second project. Unset options
         are left out of the body (the API's defaults apply: autonomous mode).
+        Arguments the API would refuse (an empty or oversized brief, an unknown
+        mode, a plain-http ``webhook_url`` for an https API) raise
+        ``InvalidRequestError`` before anything is sent.
         """
         body: dict[str, Any] = {
-            "brief": brief,
-            "idempotency_key": idempotency_key or f"va_{uuid.uuid4().hex}",
+            "brief": check_text(brief, "brief"),
+            "idempotency_key": f"va_{uuid.uuid4().hex}"
+            if idempotency_key is None
+            else check_idempotency_key(idempotency_key),
         }
         if mode is not None:
-            body["mode"] = mode
+            body["mode"] = check_choice(mode, "mode", _MODES)
         if webhook_url is not None:
-            body["webhook_url"] = webhook_url
+            body["webhook_url"] = self._webhook_url(webhook_url)
         if metadata is not None:
-            body["metadata"] = dict(metadata)
+            body["metadata"] = check_metadata(metadata)
         return await self._activating(
             lambda: self._client._transport.call(
                 "POST",
@@ -132,6 +123,9 @@ class Projects:
             ),
             lambda project: project,
         )
+
+    def _webhook_url(self, url: object) -> str:
+        return check_webhook_url(url, base_url=self._client._transport.base_url)
 
     async def _activating(
         self, send: Callable[[], Awaitable[T]], project_of: Callable[[T], Project]
@@ -260,12 +254,13 @@ class Projects:
     ) -> ProjectPage:
         params: dict[str, str] = {}
         if status is not None:
-            params["status"] = status.value if isinstance(status, ProjectStatus) else status
+            value = status.value if isinstance(status, ProjectStatus) else status
+            params["status"] = check_choice(value, "status", _STATUSES)
         if after is not None:
             check_id(after, "prj", "after")
             params["after"] = after
         if limit is not None:
-            params["limit"] = str(limit)
+            params["limit"] = str(check_limit(limit))
 
         def parse(response: Response) -> ProjectPage:
             page = structure(response.data, ProjectPage, request_id=response.request_id)
@@ -313,7 +308,7 @@ class Projects:
             check_id(after, "msg", "after")
             params["after"] = after
         if limit is not None:
-            params["limit"] = str(limit)
+            params["limit"] = str(check_limit(limit))
         return await self._client._transport.call(
             "GET",
             path,
@@ -344,6 +339,7 @@ class Projects:
         checked before sending again: feedback is never sent (or charged) twice.
         """
         path = f"/projects/{check_id(project_id, 'prj', 'project_id')}/messages"
+        check_text(content, "content")
         return await self._activating(
             lambda: self._client._transport.call(
                 "POST",
@@ -376,14 +372,16 @@ class Projects:
         webhook_url: str | NotGiven | None = NOT_GIVEN,
     ) -> Project:
         """Change the mode (from the next decision point) or the webhook (``None`` removes it)."""
+        path = f"/projects/{check_id(project_id, 'prj', 'project_id')}/settings"
         body: dict[str, Any] = {}
         if not isinstance(mode, NotGiven):
-            body["mode"] = mode
+            body["mode"] = check_choice(mode, "mode", _MODES)
         if not isinstance(webhook_url, NotGiven):
-            body["webhook_url"] = webhook_url
+            body["webhook_url"] = None if webhook_url is None else self._webhook_url(webhook_url)
         if not body:
-            raise InvalidRequestError("update_settings needs mode= or webhook_url=")
-        path = f"/projects/{check_id(project_id, 'prj', 'project_id')}/settings"
+            raise InvalidRequestError(
+                "update_settings needs mode= or webhook_url= (nothing was sent)"
+            )
         return await self._client._transport.call(
             "PATCH", path, self._parse_project, options=self._client._options, body=body
         )
@@ -403,7 +401,11 @@ class Projects:
     async def render(self, project_id: str, *, resolution: Resolution | None = None) -> Project:
         """Render (or re-render) an idle project; it is active again while rendering."""
         path = f"/projects/{check_id(project_id, 'prj', 'project_id')}/render"
-        body = {"resolution": resolution} if resolution is not None else None
+        body = (
+            {"resolution": check_choice(resolution, "resolution", _RESOLUTIONS)}
+            if resolution is not None
+            else None
+        )
         return await self._activating(
             lambda: self._client._transport.call(
                 "POST",

@@ -17,7 +17,8 @@
    ``RetryPolicy.max_retry_wait`` raises at once.
 
 Downloads of a result's pre-signed URL go through ``download`` instead: no
-auth header (on redirects neither), no budget ticket, only http(s) redirects.
+auth header (on redirects neither), no budget ticket, only http(s) redirects,
+never from https down to http.
 """
 
 from __future__ import annotations
@@ -435,7 +436,7 @@ class Transport:
             return None
         try:
             data = json.loads(raw.decode())  # UTF-8 by contract (a bad byte is a ValueError)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
             error = APIResponseError(
                 f"HTTP {status} with a body that is not JSON", status=status, request_id=request_id
             )
@@ -483,7 +484,7 @@ class Transport:
         attempt = 0
         while True:
             try:
-                return await self._download_once(URL(url), destination, options)
+                return await self._download_once(url, destination, options)
             except _Failure as failure:
                 if not failure.retryable or attempt >= retry.max_retries:
                     raise failure.error from failure.error.__cause__
@@ -491,12 +492,13 @@ class Transport:
                 attempt += 1
 
     async def _download_once(
-        self, url: URL, destination: Path, options: RequestOptions
+        self, signed: str, destination: Path, options: RequestOptions
     ) -> tuple[int, str]:
         session = self._get_session()
         headers = {"User-Agent": _USER_AGENT}  # never Authorization: the URL is pre-signed
         started = time.perf_counter()
         try:
+            url = URL(signed)
             for _ in range(_MAX_REDIRECTS + 1):
                 if url.scheme not in ("http", "https"):
                     raise _Failure(
@@ -508,7 +510,14 @@ class Transport:
                     url, headers=headers, timeout=options.download_timeout, allow_redirects=False
                 ) as resp:
                     if resp.status in (301, 302, 303, 307, 308) and "Location" in resp.headers:
-                        url = url.join(URL(resp.headers["Location"]))
+                        target = url.join(URL(resp.headers["Location"]))
+                        if url.scheme == "https" and target.scheme == "http":
+                            raise _Failure(
+                                DownloadError("refused a redirect from https down to plain http"),
+                                retryable=False,
+                                ambiguous=False,
+                            )
+                        url = target
                         continue
                     self._log_download(url, resp.status, started)
                     if resp.status != 200:
@@ -531,6 +540,9 @@ class Transport:
         except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
             error = DownloadError(f"the download failed: {type(exc).__name__}: {exc}")
             raise _Failure(_caused(error, exc), retryable=True, ambiguous=False) from exc
+        except ValueError as exc:  # a malformed URL or Location (yarl)
+            error = DownloadError(f"the video URL is malformed: {exc}")
+            raise _Failure(_caused(error, exc), retryable=False, ambiguous=False) from exc
 
     def _log_download(self, url: URL, status: int, started: float) -> None:
         if logger.isEnabledFor(logging.DEBUG):
@@ -570,7 +582,7 @@ def _error_from_answer(
     message: str | None = None
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
         err = body["error"]

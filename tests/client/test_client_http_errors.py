@@ -39,9 +39,11 @@ def make_client(sim: Simulator, key: str | None = None, **options: Any) -> Async
 
 
 async def test_validation_error(client: AsyncVideoAgent) -> None:
-    """An empty brief is a 400 whose per-field messages are parsed."""
+    """An empty brief sent past the client's own checks is a 400 whose fields are parsed."""
     with pytest.raises(ValidationError) as info:
-        await client.projects.create("")
+        await client._transport.request(
+            "POST", "/projects", options=client._options, body={"brief": ""}
+        )
     assert info.value.status == 400
     assert "brief" in info.value.errors
     assert info.value.request_id is not None
@@ -93,7 +95,9 @@ async def test_payload_too_large_before_sending(
 ) -> None:
     """A body over 1 MiB raises without reaching the server."""
     with pytest.raises(PayloadTooLargeError):
-        await client.projects.create("x" * 1_048_577)
+        await client._transport.request(
+            "POST", "/projects", options=client._options, body={"brief": "x" * 1_048_577}
+        )
     assert simulator.request_log == []
 
 
@@ -104,7 +108,9 @@ async def test_payload_too_large_from_the_server(
     """With the client-side check lifted, the server's 413 maps to the same class."""
     monkeypatch.setattr("videoagent._transport.MAX_BODY_BYTES", 4 << 20)
     with pytest.raises(PayloadTooLargeError) as info:
-        await client.projects.create("x" * 1_100_000)
+        await client._transport.request(
+            "POST", "/projects", options=client._options, body={"brief": "x" * 1_100_000}
+        )
     assert (info.value.status, info.value.code) == (413, "payload_too_large")
     assert info.value.request_id == simulator.request_log[-1].request_id
 
