@@ -132,7 +132,8 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         account = _authenticate(sim, request)
         _CALLER.set(account)
         admitted = _admit(sim, account, arrived)
-        fault = _inject(sim, request)
+        fault = sim.faults.draw(request.method, request.path)
+        _inject(sim, fault)
         if request.method not in ("GET", "HEAD") and (request.content_length or 0) > MAX_BODY:
             raise ApiError("payload_too_large", f"request body exceeds {MAX_BODY} bytes")
         response: web.StreamResponse = await handler(request)
@@ -196,9 +197,8 @@ def _admit(sim: Simulation, account: Account, arrived: float) -> bool:
     return True
 
 
-def _inject(sim: Simulation, request: web.Request) -> str | None:
-    """Draw this request's fault; the 500 and 503 kinds answer at once."""
-    fault = sim.faults.draw(request.method, request.path)
+def _inject(sim: Simulation, fault: str | None) -> None:
+    """The 500 and 503 faults answer at once (the others spoil the handler's answer)."""
     if fault == "error_500":
         raise ApiError("internal_error", "injected fault: internal error")
     if fault == "error_503":
@@ -207,7 +207,6 @@ def _inject(sim: Simulation, request: web.Request) -> str | None:
             "injected fault: temporarily unavailable",
             retry_after=sim.faults.faults.retry_after,
         )
-    return fault
 
 
 def _settle(
