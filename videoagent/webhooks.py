@@ -87,6 +87,8 @@ DEFAULT_TOLERANCE = 300.0
 #: Webhook bodies are a few hundred bytes; anything much larger is refused unread.
 MAX_BODY_BYTES = 64 * 1024
 _SCHEME = "v1"
+#: Timestamps of 10**15 s or more (30 million years) are malformed, not merely stale.
+_MAX_STAMP = 10**15
 
 
 class WebhookError(VideoAgentError):
@@ -155,6 +157,8 @@ def verify_signature(
         raise WebhookError(f"{missing} is missing", status=400, reason="missing_header")
     try:
         stamp = int(timestamp.strip())
+        if abs(stamp) >= _MAX_STAMP:  # absurd (and past float's range: no OverflowError later)
+            raise ValueError(timestamp)
     except ValueError:
         raise WebhookError(
             f"{TIMESTAMP_HEADER} is not unix seconds", status=400, reason="malformed"
