@@ -8,8 +8,9 @@ How it works, in one pass:
   single scheduler task sleeps until the earliest and costs nothing per
   project while it waits. Terminal projects (idle, failed, cancelled) are
   dormant: no due time until something re-activates them.
-- Pull, not push: a due project polls at once if its client's request
-  budget has a free slot (leaving ``Limits.reserve`` to the user's own
+- Pull, not push: a due project polls at once (handed, with its budget
+  ticket, to one of at most ``_MAX_WORKERS`` worker tasks) if its client's
+  request budget has a free slot (leaving ``Limits.reserve`` to the user's own
   calls). Otherwise it *parks* in its client's lane, and the lane's drainer
   waits for the next slot and then picks the parked project that should go
   first: webhook-notified ones, then by due time moved ahead by a bounded
@@ -103,6 +104,10 @@ _HOOKED_STRETCH = 2.0
 #: Project ids with a watcher poll in flight, per transport (shared by every
 #: watcher of a client, so two watchers never poll one project at once).
 _IN_FLIGHT: weakref.WeakKeyDictionary[object, set[str]] = weakref.WeakKeyDictionary()
+#: Polls of one watcher in flight at most (a few workers, started as needed):
+#: when 10,000 projects fall due at once, the rest wait as (entry, ticket)
+#: pairs of a hundred bytes, not as tasks holding a request each.
+_MAX_WORKERS = 64
 
 
 @attrs.frozen
@@ -133,6 +138,9 @@ class _Entry:
 
     project_id: str
     lane: _Lane
+    status: ProjectStatus | None = None  # as last seen
+    # The last answer, kept only once terminal (for wait): an active project's
+    # answer (its raw JSON included) is dropped, which keeps an entry small.
     project: Project | None = None
     since: float = 0.0  # monotonic time its current status was first seen
     due: float = _INF
@@ -152,18 +160,9 @@ class _Entry:
     error: VideoAgentError | None = None
 
     @property
-    def status(self) -> ProjectStatus | None:
-        return None if self.project is None else self.project.status
-
-    @property
     def settled(self) -> bool:
         """Terminal and nothing left to fetch: waiters may return."""
-        return (
-            self.project is not None
-            and self.project.status.is_terminal
-            and not self.fetch_messages
-            and not self.notified
-        )
+        return self.project is not None and not self.fetch_messages and not self.notified
 
 
 @attrs.define(eq=False)
@@ -214,6 +213,9 @@ class ProjectWatcher:
         self._polls = 0
         self._message_fetches = 0
         self._closed = False
+        self._ready: deque[tuple[_Entry, Ticket]] = deque()  # polls waiting for a worker
+        self._sleepers: list[anyio.Event] = []  # idle workers
+        self._workers = 0
 
     def __repr__(self) -> str:
         return f"<ProjectWatcher watched={len(self._entries)} client={self._client!r}>"
@@ -246,6 +248,9 @@ class ProjectWatcher:
             self._shutdown()
 
     def _shutdown(self) -> None:
+        while self._ready:
+            entry, ticket = self._ready.popleft()
+            entry.lane.client._transport.budget.release(ticket, counted=False)
         for lane in self._lanes.values():
             transport = lane.client._transport
             _discard(transport.project_listeners, self._observe)
@@ -531,10 +536,35 @@ class ProjectWatcher:
         return None
 
     def _start_poll(self, entry: _Entry, ticket: Ticket) -> None:
+        """Hand the poll to an idle worker, or a new one, or queue it for the next free one."""
         entry.polling = True
         entry.lane.in_flight.add(entry.project_id)
-        assert self._task_group is not None
-        self._task_group.start_soon(self._poll, entry, ticket)
+        if ticket.priority is Priority.NOTIFY:
+            self._ready.appendleft((entry, ticket))
+        else:
+            self._ready.append((entry, ticket))
+        if self._sleepers:
+            self._sleepers.pop().set()
+        elif self._workers < _MAX_WORKERS:
+            assert self._task_group is not None
+            self._workers += 1
+            self._task_group.start_soon(self._worker)
+
+    async def _worker(self) -> None:
+        """Poll what is ready; sleep when nothing is."""
+        ready = self._ready
+        while True:
+            while ready:
+                entry, ticket = ready.popleft()
+                if entry.done:  # unwatched (or failed) while it waited
+                    entry.lane.client._transport.budget.release(ticket, counted=False)
+                    entry.polling = False
+                    entry.lane.in_flight.discard(entry.project_id)
+                    continue
+                await self._poll(entry, ticket)
+            wakeup = anyio.Event()
+            self._sleepers.append(wakeup)
+            await wakeup.wait()
 
     # -- polling -------------------------------------------------------------------
 
@@ -618,7 +648,8 @@ class ProjectWatcher:
     def _apply(self, entry: _Entry, project: Project) -> None:
         now = self._clock()
         previous = entry.status
-        entry.project = project
+        entry.status = project.status
+        entry.project = project if project.status.is_terminal else None
         if project.status is not previous:
             entry.since = now
             self._emit(entry, StatusChanged(project, previous))
