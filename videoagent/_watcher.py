@@ -104,10 +104,11 @@ _HOOKED_STRETCH = 2.0
 #: Project ids with a watcher poll in flight, per transport (shared by every
 #: watcher of a client, so two watchers never poll one project at once).
 _IN_FLIGHT: weakref.WeakKeyDictionary[object, set[str]] = weakref.WeakKeyDictionary()
-#: Polls of one watcher in flight at most (a few workers, started as needed):
+#: Polls of one watcher in flight at most (workers are started as needed):
 #: when 10,000 projects fall due at once, the rest wait as (entry, ticket)
-#: pairs of a hundred bytes, not as tasks holding a request each.
-_MAX_WORKERS = 64
+#: pairs of a hundred bytes, not as tasks holding a request each. Enough to
+#: keep aiohttp's connection pool (100) busy: fewer cost CPU per request.
+_MAX_WORKERS = 256
 
 
 @attrs.frozen
