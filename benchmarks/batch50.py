@@ -13,8 +13,9 @@ running 60-180 s, generating 120-480 s, rendering 30-90 s), at a small
   for each brief (the client's shared watcher; slots free the moment it sees
   a project end);
 * **ours, webhooks**: the same, each project created with a ``webhook_url``
-  of a loopback receiver that checks the signature and calls
-  ``watcher.notify(project_id)`` on the shared watcher.
+  served by ``videoagent.webhooks.aiohttp_receiver`` on loopback (it checks
+  the signature and calls ``watcher.notify(project_id)`` on the shared
+  watcher).
 
 The lower bound of a run is the 5-slot schedule of *its* realised durations
 (each project's time from ``queued`` to ``idle``, from the simulator's
@@ -33,12 +34,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import heapq
-import hmac
 import json
 import os
 import platform
-import socket
 import sys
 import time
 import uuid
@@ -51,11 +51,10 @@ from typing import Any
 import aiohttp
 import anyio
 import anyio.lowlevel
-from aiohttp import web
 
 from benchmarks._simproc import SimProcess, control, simulator_process
 from videoagent import AsyncVideoAgent, __version__
-from videoagent.simulator import sign
+from videoagent.webhooks import aiohttp_receiver
 
 RESULTS = Path(__file__).parent / "results"
 SLOTS = 5
@@ -113,13 +112,15 @@ async def _ours(
     """Our client (shared watcher), with or without a webhook receiver."""
     async with AsyncVideoAgent(sim.api_key, sim.base_url, time_scale=time_scale) as client:
         watcher = client._require_watcher()  # the shared watcher that client.projects.wait uses
-        webhook_url: str | None = None
-        runner: web.AppRunner | None = None
-        if webhooks:
-            async with aiohttp.ClientSession() as session:
-                secret = (await control(session, sim, "GET", "webhook-secret"))["webhook_secret"]
-            runner, webhook_url = await _receiver(secret, watcher.notify)
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            webhook_url: str | None = None
+            if webhooks:
+                async with aiohttp.ClientSession() as session:
+                    answer = await control(session, sim, "GET", "webhook-secret")
+                receiver = await stack.enter_async_context(
+                    aiohttp_receiver(watcher, answer["webhook_secret"])
+                )
+                webhook_url = receiver.url
 
             async def one(brief: str) -> None:
                 project = await client.projects.create(brief, webhook_url=webhook_url)
@@ -129,33 +130,7 @@ async def _ours(
                 for brief in briefs:
                     group.start_soon(one, brief)
                     await anyio.lowlevel.checkpoint()  # creation order = brief order
-        finally:
-            if runner is not None:
-                await runner.cleanup()
     return {}
-
-
-async def _receiver(secret: str, notify: Callable[..., None]) -> tuple[web.AppRunner, str]:
-    """A minimal webhook endpoint on loopback: verify, then ``notify(project_id)``."""
-
-    async def hook(request: web.Request) -> web.Response:
-        body = await request.read()
-        timestamp = request.headers.get("X-Webhook-Timestamp", "")
-        expected = sign(secret, timestamp, body)
-        if not hmac.compare_digest(expected, request.headers.get("X-Webhook-Signature", "")):
-            return web.Response(status=401)
-        event = json.loads(body)
-        notify(event["project_id"], status=event["status"])
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    await web.SockSite(runner, sock).start()
-    return runner, f"http://127.0.0.1:{sock.getsockname()[1]}/hook"
 
 
 async def one_run(
@@ -208,7 +183,7 @@ async def one_run(
 async def measure(time_scale: float, seed: int, projects: int) -> dict[str, Any]:
     """The three runs, one after another."""
     briefs = [f"brief {n}: a 20 s teaser, take {n}" for n in range(projects)]
-    kwargs = {"time_scale": time_scale, "seed": seed, "projects": projects}
+    kwargs: dict[str, Any] = {"time_scale": time_scale, "seed": seed, "projects": projects}
     runs = [
         await one_run("naive", lambda sim: _naive(sim, briefs, time_scale), **kwargs),
         await one_run(

@@ -130,6 +130,7 @@ async def measure(accounts: int, per_account: int, seconds: float) -> dict[str, 
                 watcher_cm = ProjectWatcher(clients[0])
                 watcher = await watcher_cm.__aenter__()
                 recorder = _Recorder(clients)
+                gc_clock = _GcClock()
                 try:
                     gc.collect()
                     empty = tracemalloc.get_traced_memory()[0]
@@ -146,16 +147,20 @@ async def measure(accounts: int, per_account: int, seconds: float) -> dict[str, 
                     # Polls repeat every 30 s: any 30 s window holds one of each project.
                     polls0 = watcher.statistics().polls
                     recorder.start()
+                    gc0 = gc_clock.reading()
                     cpu0, wall0 = time.process_time(), time.monotonic()
                     await anyio.sleep(seconds)
                     polls = watcher.statistics().polls - polls0
                     watcher_cpu = time.process_time() - cpu0
                     watcher_wall = time.monotonic() - wall0
+                    watcher_gc = _gc_delta(gc0, gc_clock.reading())
                     schedule = recorder.stop()
                     stats = watcher.statistics()
                 finally:
                     await watcher_cm.__aexit__(None, None, None)
+                gc0 = gc_clock.reading()
                 plain_cpu, plain_requests = await _replay(schedule)
+                plain_gc = _gc_delta(gc0, gc_clock.reading())
             alone = await _scheduler_alone(sim, keys, ids, session)
             sim_stats = await control(session, sim, "GET", "stats")
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -188,6 +193,8 @@ async def measure(accounts: int, per_account: int, seconds: float) -> dict[str, 
             "plain_us_per_get": round(plain_us, 1),
             "scheduler_us_per_poll": round(watcher_us - plain_us, 1),
             "scheduler_alone": alone,
+            "gc_watcher_window": watcher_gc,
+            "gc_plain_window": plain_gc,
         },
         "watcher_at_end": {"watched": stats.watched, "polling": stats.polling},
         "simulator": {
@@ -197,6 +204,33 @@ async def measure(accounts: int, per_account: int, seconds: float) -> dict[str, 
         },
         "targets": {"bytes_per_project": TARGET_BYTES, "scheduler_us_per_poll": TARGET_US},
         "meets_targets": per_project <= TARGET_BYTES and watcher_us - plain_us <= TARGET_US,
+    }
+
+
+class _GcClock:
+    """Seconds the cyclic garbage collector ran (and collections of each generation)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.seconds += time.process_time() - self._started
+            self.collections[info["generation"]] += 1
+
+    def reading(self) -> tuple[float, list[int]]:
+        return self.seconds, list(self.collections)
+
+
+def _gc_delta(before: tuple[float, list[int]], after: tuple[float, list[int]]) -> dict[str, Any]:
+    return {
+        "seconds": round(after[0] - before[0], 3),
+        "collections": [b - a for a, b in zip(before[1], after[1], strict=True)],
     }
 
 
