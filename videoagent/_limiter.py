@@ -200,10 +200,12 @@ class RequestBudget:
             return None
         return self._take(priority) if self._admission_delay(priority) <= 0 else None
 
-    def release(self, ticket: Ticket, *, counted: bool = True) -> None:
+    def release(self, ticket: Ticket, *, counted: bool = True, linger: float = 0.0) -> None:
         """The answer (or the failure) is in; ``counted=False`` for a 429 answer.
 
-        A counted request keeps its slot for one more window from now. Releasing
+        A counted request keeps its slot for one more window from now, plus
+        ``linger`` contract seconds: a request that got no answer (timed out,
+        cancelled) may still reach the server after we gave up on it. Releasing
         a ticket twice is a no-op, so ``finally`` blocks may release freely.
         """
         if ticket._released:
@@ -211,7 +213,11 @@ class RequestBudget:
         ticket._released = True
         self._in_flight -= 1
         if counted and self._limit is not None:
-            self._log.append(self._clock() + self._hold)
+            expiry = self._clock() + self._hold + max(linger, 0.0) * self._time_scale
+            log = self._log
+            if log and expiry < log[-1]:  # keep the log sorted: lingering ones end later
+                expiry = log[-1]
+            log.append(expiry)
         self._wake_head()
 
     def observe(self, *, remaining: int | None, reset: float | None) -> None:

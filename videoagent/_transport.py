@@ -31,6 +31,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
@@ -70,6 +71,8 @@ MAX_BODY_BYTES: Final = 1_048_576
 _MAX_REDIRECTS: Final = 10
 _USER_AGENT: Final = f"videoagent-python/{__version__}"
 _RETRYABLE_AMBIGUOUS: Final = frozenset({500, 502, 504})
+#: Projects whose newest ``updated_at`` is remembered (to drop overtaken answers).
+_TRACKED_PROJECTS: Final = 50_000
 
 
 @attrs.frozen
@@ -224,6 +227,7 @@ class Transport:
         self.slots = ActiveSlots(limits.active_projects, foreign_ttl=30.0 * time_scale)
         self.credits_listeners: list[Callable[[CreditsWarning], object]] = []
         self.project_listeners: list[Callable[[Project], object]] = []
+        self._updated: dict[str, datetime] = {}  # project id -> newest updated_at seen
         self._random = random.Random()
         auth = {
             "Authorization": f"Bearer {api_key}",
@@ -245,7 +249,20 @@ class Transport:
         return repr(self._key)
 
     def observe_project(self, project: Project) -> None:
-        """Every Project the client parses passes here: slots, then listeners (the watcher)."""
+        """Every Project the client parses passes here: slots, then listeners (the watcher).
+
+        An answer overtaken by a newer one (a poll answered before a message
+        re-activated the project, but read after it) is ignored: by
+        ``updated_at``, for the last ``_TRACKED_PROJECTS`` projects seen.
+        """
+        updated = self._updated
+        seen = updated.pop(project.id, None)
+        if seen is not None and project.updated_at < seen:
+            updated[project.id] = seen
+            return
+        updated[project.id] = project.updated_at
+        if len(updated) > _TRACKED_PROJECTS:
+            del updated[next(iter(updated))]  # the least recently seen
         self.slots.observe(project.id, active=project.status.is_active)
         for listener in self.project_listeners:
             listener(project)
@@ -419,7 +436,9 @@ class Transport:
             raise _Failure(_caused(error, exc), retryable=True, ambiguous=True) from exc
         finally:
             if ticket is not None:
-                self.budget.release(ticket, counted=counted)
+                # No answer (timeout, cancelled): it may still arrive at the server later.
+                linger = 0.0 if status is not None else options.timeout
+                self.budget.release(ticket, counted=counted, linger=linger)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
                     "%s %s -> %s attempt=%d elapsed=%.1fms request_id=%s",

@@ -181,3 +181,12 @@ async def test_foreign_projects_hold_slots_until_their_ttl() -> None:
     with anyio.fail_after(1):
         (await slots.reserve()).bind("prj_bbbbbbbb")
     assert time.monotonic() - start >= 0.04
+
+
+async def test_an_unanswered_request_lingers_past_the_window() -> None:
+    """A timed-out request holds its slot for the window plus the linger it was given."""
+    budget = RequestBudget(Limits(requests=1, reserve=0), time_scale=SCALE)
+    budget.release(await budget.acquire(), linger=30)
+    released = time.monotonic()
+    budget.release(await budget.acquire())
+    assert time.monotonic() - released >= (60 + 30) * SCALE * 0.99
