@@ -8,11 +8,12 @@ body, whatever serves them (Starlette, Django, aiohttp.web)::
         event = verifier.verify(headers, body)
     except WebhookError as exc:
         return Response(status=exc.status)          # 400, 401, 409 or 413
-    watcher.notify(event.project_id)                 # a trigger only: the state comes
-    return Response(status=204)                      # from GET /projects/{id}
+    watcher.notify(event.project_id, status=event.status)  # a trigger only: the state
+    return Response(status=204)                      # comes from GET /projects/{id}
 
-A webhook is a trigger, never a source of state: nothing here reads the
-payload's ``status`` for you; the watcher polls the project at once instead.
+A webhook is a trigger, never a source of state: the watcher polls the project
+at once instead. The payload's ``status`` only lets the watcher skip a poll
+when a GET already showed that very status.
 :func:`aiohttp_app` and :func:`aiohttp_receiver` do all of this on aiohttp.web
 (the CLI's ``--webhook-listen`` uses them); ``videoagent.integrations.fastapi``
 does it on FastAPI.
@@ -354,7 +355,7 @@ def aiohttp_handler(
         except WebhookError as exc:
             log_refusal(exc, remote=request.remote, webhook_id=request.headers.get(ID_HEADER))
             return web.Response(status=exc.status, text=exc.reason)
-        watcher.notify(event.project_id)
+        watcher.notify(event.project_id, status=event.status)
         return web.Response(status=204)
 
     return receive

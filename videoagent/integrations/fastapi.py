@@ -225,7 +225,7 @@ def webhook_router(*, path: str = "/webhooks/videoagent") -> APIRouter:
                 webhook_id=request.headers.get(ID_HEADER),
             )
             return Response(status_code=exc.status, content=exc.reason, media_type="text/plain")
-        state.watcher.notify(event.project_id)
+        state.watcher.notify(event.project_id, status=event.status)
         return Response(status_code=204)
 
     return router
