@@ -1,14 +1,20 @@
 """Shared fixtures: a real simulator on loopback, and a client talking to it.
 
 Every coroutine test runs under anyio's pytest plugin (auto mode, see pyproject)
-on asyncio; pytest-timeout (also in pyproject) gives each test a deadline, so a
-hang fails instead of blocking CI.
+on asyncio, inside a cancel scope with a deadline (``ASYNC_TEST_DEADLINE``): a
+hang fails that test cleanly and its fixtures still tear down. pytest-timeout
+(pyproject, thread method) is the backstop for anything else that hangs, such
+as a fixture's teardown: it dumps every stack and ends the run.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import functools
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
+import anyio
 import pytest
 
 from videoagent import AsyncVideoAgent
@@ -17,6 +23,24 @@ from videoagent.simulator import Simulator
 #: Scaled time: the real protocol, 100 times faster.
 TIME_SCALE = 0.01
 SEED = 7
+#: Seconds any async test may take; pytest-timeout's 120 s catches the rest.
+ASYNC_TEST_DEADLINE = 90.0
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run every coroutine test inside ``anyio.fail_after(ASYNC_TEST_DEADLINE)``."""
+    for item in items:
+        if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(item.obj):
+            item.obj = _with_deadline(item.obj)
+
+
+def _with_deadline(test: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    @functools.wraps(test)
+    async def run(*args: Any, **kwargs: Any) -> None:
+        with anyio.fail_after(ASYNC_TEST_DEADLINE):
+            await test(*args, **kwargs)
+
+    return run
 
 
 @pytest.fixture

@@ -17,8 +17,6 @@ from videoagent import (
     ResultExpiredError,
 )
 
-pytestmark = pytest.mark.anyio
-
 OddServer = Any
 OddClient = Callable[..., AsyncVideoAgent]
 

@@ -28,8 +28,6 @@ from videoagent import (
 )
 from videoagent.simulator import Simulator
 
-pytestmark = pytest.mark.anyio
-
 Settle = Callable[[Any, AsyncVideoAgent, str], Awaitable[Project]]
 
 

@@ -9,8 +9,6 @@ import pytest
 from videoagent import AsyncVideoAgent, ConfigurationError, Limits
 from videoagent.simulator import Simulator
 
-pytestmark = pytest.mark.anyio
-
 
 def make_client(sim: Simulator, **options: object) -> AsyncVideoAgent:
     """A client of ``sim`` on its time scale."""

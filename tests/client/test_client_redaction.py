@@ -17,8 +17,6 @@ from videoagent import (
 )
 from videoagent.simulator import Simulator
 
-pytestmark = pytest.mark.anyio
-
 
 def texts_of(error: BaseException) -> list[str]:
     """Every way an error is usually shown: str, repr, a formatted traceback."""

@@ -21,8 +21,6 @@ from videoagent import (
 )
 from videoagent.simulator import Simulator
 
-pytestmark = pytest.mark.anyio
-
 Settle = Callable[[Any, AsyncVideoAgent, str], Awaitable[Project]]
 
 

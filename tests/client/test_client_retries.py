@@ -11,8 +11,6 @@ import pytest
 from videoagent import AsyncVideoAgent, Limits, Project, ProjectStatus, ServiceUnavailableError
 from videoagent.simulator import Simulator
 
-pytestmark = pytest.mark.anyio
-
 Settle = Callable[[Any, AsyncVideoAgent, str], Awaitable[Project]]
 
 #: Half the requests fail, in every way the simulator knows but slowness.

@@ -28,8 +28,6 @@ from videoagent._models import ApiKeyCreated, MessageAccepted, MessagePage, Proj
 from videoagent.batch import run_batch, safe_file_name
 from videoagent.simulator import Simulator
 
-pytestmark = pytest.mark.anyio
-
 MODELS = [Account, ApiKey, ApiKeyCreated, Message, MessageAccepted, MessagePage, ProjectPage,
           Result]  # fmt: skip
 PROJECT: dict[str, Any] = {

@@ -24,8 +24,6 @@ from videoagent import (
     VideoAgentError,
 )
 
-pytestmark = pytest.mark.anyio
-
 PROJECT_ID = "prj_abcdefgh12"
 ACCOUNT = {"credits": 500, "plan": "free", "active_projects": 0, "renders_today": 0,
            "projects_today": 0}  # fmt: skip

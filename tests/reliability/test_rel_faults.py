@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from rel_helpers import FAST, FAULT_MIX, SCALE, bad_videos
 
 from videoagent import AsyncVideoAgent
 from videoagent.batch import run_batch
 from videoagent.simulator import Simulator
-
-pytestmark = pytest.mark.anyio
 
 BRIEFS = 12
 

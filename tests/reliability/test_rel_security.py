@@ -37,8 +37,6 @@ from videoagent.batch import run_batch
 from videoagent.simulator import BackgroundSimulator, Simulator
 from videoagent.webhooks import WebhookError, WebhookVerifier, sign, verify_signature
 
-pytestmark = pytest.mark.anyio
-
 VIDEOAGENT = str(Path(sys.executable).with_name("videoagent"))
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 16
 PROJECT_ID = "prj_abcdefgh12"

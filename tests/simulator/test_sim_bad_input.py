@@ -16,8 +16,6 @@ from yarl import URL
 
 from videoagent.simulator import Simulator
 
-pytestmark = pytest.mark.anyio
-
 
 async def _expect(reply_coro: Any, status: int, code: str) -> str:
     reply = await reply_coro

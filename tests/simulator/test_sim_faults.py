@@ -9,8 +9,6 @@ from sim_helpers import Api
 
 from videoagent.simulator import Faults, Simulator
 
-pytestmark = pytest.mark.anyio
-
 
 async def _raw(api: Api, path: str = "/account") -> tuple[int, str] | str:
     """Status and text of a GET, or the name of the client error it raised."""
