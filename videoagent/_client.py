@@ -97,6 +97,7 @@ class AsyncVideoAgent:
             time_scale=time_scale,
             limits=limits,
             session=session,
+            timeout=timeout,
         )
         if on_credits_warning is not None:
             self._transport.credits_listeners.append(on_credits_warning)
@@ -181,6 +182,8 @@ class AsyncVideoAgent:
         await self._transport.open()
         await self._shared.stack.__aenter__()
         try:
+            if self._transport.fleet is not None:  # fleet mode: the shared limits' tasks
+                await self._shared.stack.enter_async_context(self._transport.fleet)
             await self._enter_watcher()
         except BaseException:
             await self.aclose()

@@ -7,15 +7,27 @@ The client multiplies each wait it makes by its ``time_scale``.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import attrs
 
 from ._errors import ConfigurationError
 
-__all__ = ["Limits", "PollPolicy", "RetryPolicy", "resolve_api_key", "resolve_base_url"]
+if TYPE_CHECKING:
+    from ._limiter import LimitsBackend
+
+__all__ = [
+    "Limits",
+    "PollPolicy",
+    "RetryPolicy",
+    "resolve_api_key",
+    "resolve_backend",
+    "resolve_base_url",
+]
 
 API_KEY_ENV = "VIDEOAGENT_API_KEY"
 BASE_URL_ENV = "VIDEOAGENT_BASE_URL"
+REDIS_URL_ENV = "VIDEOAGENT_REDIS_URL"
 
 
 _positive = attrs.validators.gt(0.0)
@@ -41,6 +53,10 @@ class Limits:
         margin: seconds a request's slot is held after its answer arrives,
             beyond the window (the server counts a request when it arrives,
             so network delay shifts its window against ours).
+        backend: where the limits are kept: ``None`` (default) in this
+            process, unless ``VIDEOAGENT_REDIS_URL`` is set; a
+            ``videoagent.fleet.RedisBackend`` shares them with every process
+            of the account (fleet mode).
     """
 
     requests: int | None = 30
@@ -48,6 +64,7 @@ class Limits:
     active_projects: int | None = 5
     reserve: int = attrs.field(default=2, validator=attrs.validators.ge(0))
     margin: float = attrs.field(default=0.0, validator=attrs.validators.ge(0))
+    backend: LimitsBackend | None = None
 
     def __attrs_post_init__(self) -> None:
         for name in ("requests", "active_projects"):
@@ -119,6 +136,18 @@ def resolve_api_key(api_key: str | None) -> str:
             f"no API key: pass api_key=... or set the {API_KEY_ENV} environment variable"
         )
     return key
+
+
+def resolve_backend(limits: Limits) -> LimitsBackend | None:
+    """``limits.backend``, else a ``RedisBackend`` from ``VIDEOAGENT_REDIS_URL``, else None."""
+    if limits.backend is not None:
+        return limits.backend
+    url = os.environ.get(REDIS_URL_ENV)
+    if not url:
+        return None
+    from .fleet import RedisBackend  # noqa: PLC0415 - the optional extra, only when asked for
+
+    return RedisBackend(url=url)
 
 
 def resolve_base_url(base_url: str | None) -> str:

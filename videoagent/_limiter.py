@@ -18,6 +18,12 @@ Two limits of the account are enforced here, before the server has to:
 
 Both are FIFO within a priority, cancellable, and cost O(log n) per request.
 Every wait is real time: contract seconds multiplied by ``time_scale``.
+
+The transport and the watcher see them only through the ``Budget`` and
+``Slots`` protocols. ``Limits.backend`` (a ``LimitsBackend``, e.g.
+``videoagent.fleet.RedisBackend``) swaps both for implementations whose
+state is shared by every process of the account; without one, these
+in-process classes serve.
 """
 
 from __future__ import annotations
@@ -29,7 +35,11 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Final
+from types import TracebackType
+from typing import TYPE_CHECKING, Final, Protocol
+
+if TYPE_CHECKING:
+    from ._models import Project
 
 import anyio
 import attrs
@@ -38,12 +48,17 @@ from ._config import Limits
 
 __all__ = [
     "ActiveSlots",
+    "Budget",
     "BudgetStatistics",
+    "LimitsBackend",
     "Priority",
     "RequestBudget",
     "Reservation",
+    "SharedLimits",
     "SlotStatistics",
+    "Slots",
     "Ticket",
+    "WatchShare",
 ]
 
 _INF: Final = math.inf
@@ -319,6 +334,13 @@ class SlotStatistics:
     waiting: int
 
 
+class _SlotHolder(Protocol):
+    """What a ``Reservation`` reports back to (``ActiveSlots``, or a fleet's slot)."""
+
+    def _bind(self, project_id: str, *, active: bool) -> None: ...
+    def _cancel(self) -> None: ...
+
+
 @attrs.define(eq=False)
 class Reservation:
     """A slot held for a request that may activate a project.
@@ -328,7 +350,7 @@ class Reservation:
     are no-ops). Usable as a context manager that cancels unless bound.
     """
 
-    _slots: ActiveSlots
+    _slots: _SlotHolder
     _done: bool = False
 
     def bind(self, project_id: str, *, active: bool = True) -> None:
@@ -455,3 +477,82 @@ class ActiveSlots:
 
     def _wake_head(self) -> None:
         self._gate.wake()
+
+
+# -- the seams: what the transport and the watcher need of the limits ------------------
+
+
+class Budget(Protocol):
+    """The request limiter a transport uses (``RequestBudget``, or a fleet's shared one)."""
+
+    async def acquire(self, priority: Priority = Priority.USER) -> Ticket: ...
+    def try_acquire(self, priority: Priority = Priority.USER) -> Ticket | None: ...
+    def release(self, ticket: Ticket, *, counted: bool = True, linger: float = 0.0) -> None: ...
+    def observe(self, *, remaining: int | None, reset: float | None) -> None: ...
+    def pause(self, retry_after: float) -> None: ...
+    def statistics(self) -> BudgetStatistics: ...
+
+
+class Slots(Protocol):
+    """The active-project slots a transport uses (``ActiveSlots``, or a fleet's leases)."""
+
+    async def reserve(self) -> Reservation: ...
+    def observe(self, project_id: str, *, active: bool) -> None: ...
+    def sync(self, active_on_server: int) -> None: ...
+    def held(self) -> frozenset[str]: ...
+    def statistics(self) -> SlotStatistics: ...
+
+
+class WatchShare(Protocol):
+    """How watchers of several processes share projects (fleet mode only).
+
+    A watcher ``want``s every project it watches; it polls one only while
+    ``owns`` says True (False: another process polls it and shares its
+    answers; None: not decided yet, ``on_owned`` follows). ``relay`` passes a
+    webhook's notify to the other processes. Callbacks registered with
+    ``add_watcher`` receive ownership and relayed notifies.
+    """
+
+    def want(self, project_id: str) -> None: ...
+    def unwant(self, project_id: str) -> None: ...
+    def owns(self, project_id: str) -> bool | None: ...
+    def relay(self, project_id: str, status: str | None) -> None: ...
+    def add_watcher(
+        self,
+        on_owned: Callable[[str], object],
+        on_notify: Callable[[str, str | None], object],
+    ) -> None: ...
+    def remove_watcher(self, on_owned: Callable[[str], object]) -> None: ...
+
+
+class SharedLimits(Protocol):
+    """A client's limits held outside the process; entered with the client."""
+
+    @property
+    def budget(self) -> Budget: ...
+    @property
+    def slots(self) -> Slots: ...
+    @property
+    def watch(self) -> WatchShare | None: ...
+
+    def attach(self, observe: Callable[[Project], object]) -> None:
+        """The transport's ``observe_project``: answers shared by other processes go there."""
+
+    def share_project(self, project: Project) -> None:
+        """Every project the transport parses (a listener), for the other processes."""
+
+    async def __aenter__(self) -> SharedLimits: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None: ...
+
+
+class LimitsBackend(Protocol):
+    """Where the limits live (``Limits(backend=...)``): builds one client's ``SharedLimits``."""
+
+    def connect(
+        self, *, api_key: str, limits: Limits, time_scale: float, timeout: float
+    ) -> SharedLimits: ...

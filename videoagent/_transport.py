@@ -41,7 +41,7 @@ import attrs
 from yarl import URL
 
 from . import __version__
-from ._config import Limits, RetryPolicy
+from ._config import Limits, RetryPolicy, resolve_backend
 from ._converter import structure
 from ._errors import (
     APIConnectionError,
@@ -57,7 +57,15 @@ from ._errors import (
     ServiceUnavailableError,
     error_for_status,
 )
-from ._limiter import ActiveSlots, Priority, RequestBudget, Ticket
+from ._limiter import (
+    ActiveSlots,
+    Budget,
+    Priority,
+    RequestBudget,
+    SharedLimits,
+    Slots,
+    Ticket,
+)
 from ._models import CreditsWarning, Project, redact_key
 
 __all__ = ["MAX_BODY_BYTES", "RequestOptions", "Response", "Transport"]
@@ -208,6 +216,7 @@ class Transport:
         time_scale: float,
         limits: Limits,
         session: aiohttp.ClientSession | None = None,
+        timeout: float = 30.0,
     ) -> None:
         if not time_scale > 0:
             raise ConfigurationError(f"time_scale must be > 0, got {time_scale!r}")
@@ -221,12 +230,25 @@ class Transport:
         self._session = session
         self._owns_session = session is None
         self._closed = False
-        self.budget = RequestBudget(limits, time_scale=time_scale)
         self._limited = limits.requests is not None  # else the budget is skipped entirely
-        #: Unknown active projects of the account hold a slot 30 contract seconds.
-        self.slots = ActiveSlots(limits.active_projects, foreign_ttl=30.0 * time_scale)
         self.credits_listeners: list[Callable[[CreditsWarning], object]] = []
         self.project_listeners: list[Callable[[Project], object]] = []
+        #: Fleet mode (``Limits.backend``): the limits live outside the process.
+        self.fleet: SharedLimits | None = None
+        self.budget: Budget
+        self.slots: Slots
+        backend = resolve_backend(limits)
+        if backend is None:
+            self.budget = RequestBudget(limits, time_scale=time_scale)
+            #: Unknown active projects of the account hold a slot 30 contract seconds.
+            self.slots = ActiveSlots(limits.active_projects, foreign_ttl=30.0 * time_scale)
+        else:
+            self.fleet = backend.connect(
+                api_key=api_key, limits=limits, time_scale=time_scale, timeout=timeout
+            )
+            self.budget, self.slots = self.fleet.budget, self.fleet.slots
+            self.fleet.attach(self.observe_project)
+            self.project_listeners.append(self.fleet.share_project)
         self._updated: dict[str, datetime] = {}  # project id -> newest updated_at seen
         self._random = random.Random()
         auth = {

@@ -31,6 +31,12 @@ How it works, in one pass:
   project holding a slot; a user's watcher may watch it too) do not poll a
   project twice: a routine poll is skipped while another watcher's poll of
   it is in flight, and any fresh answer re-plans every watcher's entry.
+- Fleet mode (``Limits.backend``): several processes may watch one project.
+  Each watched project is ``want``ed from the transport's ``WatchShare``; a
+  due project is polled only by the process that owns its lease, the others
+  re-plan (the owner shares each fresh answer, which reaches them as if they
+  had polled). ``notify`` is relayed to every process, so a webhook received
+  by any replica reaches the owner.
 """
 
 from __future__ import annotations
@@ -70,7 +76,7 @@ from ._events import (
     WatchEvent,
     WatchFailed,
 )
-from ._limiter import Priority, Ticket
+from ._limiter import Priority, Ticket, WatchShare
 from ._models import CreditsWarning, Project, ProjectStatus
 
 if sys.version_info >= (3, 11):
@@ -156,6 +162,7 @@ class _Entry:
     hooked: bool = False  # its changes arrive by webhook: routine polls stretch
     hint: ProjectStatus | None = None  # the status the last notify announced
     fetch_messages: bool = False
+    deferred: bool = False  # due, but its fleet ownership is not decided yet
     parked: bool = False
     polling: bool = False
     temporary: bool = False  # added by wait(): ends with it
@@ -179,6 +186,7 @@ class _Lane:
     notified: deque[_Entry] = attrs.Factory(deque)
     draining: bool = False
     in_flight: set[str] = attrs.Factory(set)  # shared by the watchers of this client
+    share: WatchShare | None = None  # fleet mode: who polls which project
 
 
 class ProjectWatcher:
@@ -260,7 +268,11 @@ class ProjectWatcher:
             transport = lane.client._transport
             _discard(transport.project_listeners, self._observe)
             _discard(transport.credits_listeners, self._on_credits)
+            if lane.share is not None:
+                lane.share.remove_watcher(self._on_owned)
         for entry in self._entries.values():
+            if entry.lane.share is not None:
+                entry.lane.share.unwant(entry.project_id)
             if not entry.settled:
                 entry.error = entry.error or WatchStoppedError(
                     f"the watcher closed before {entry.project_id} finished",
@@ -295,6 +307,8 @@ class ProjectWatcher:
         if entry is None:
             entry = _Entry(project_id, self._lane(client or self._client))
             self._entries[project_id] = entry
+            if entry.lane.share is not None:
+                entry.lane.share.want(project_id)
         entry.temporary = False
         if on_event is not None:  # before the first event, so that it sees it
             entry.callbacks = [*(entry.callbacks or ()), on_event]
@@ -320,6 +334,7 @@ class ProjectWatcher:
         entry = self._entries.pop(project_id, None)
         if entry is None:
             return
+        self._forget(entry)
         entry.done = True
         entry.due = _INF
         if not entry.settled:
@@ -336,8 +351,15 @@ class ProjectWatcher:
         (the webhook's) saves the poll if a GET already showed that status.
         From the first notify on, routine polls of the project are only a
         safety net and come at twice the status interval. Unwatched ids are
-        ignored.
+        ignored (in fleet mode the notify still reaches the other processes).
         """
+        share = self._client._transport.fleet.watch if self._client._transport.fleet else None
+        if share is not None:
+            share.relay(project_id, None if status is None else str(status))
+        self._notify_local(project_id, None if status is None else str(status))
+
+    def _notify_local(self, project_id: str, status: str | None) -> None:
+        """``notify`` in this process only (fleet mode: also a notify relayed from another)."""
         entry = self._entries.get(project_id)
         if entry is None or entry.done:
             return
@@ -489,6 +511,8 @@ class ProjectWatcher:
     def _dispatch(self, entry: _Entry) -> None:
         """Poll now if the budget has a slot and nobody is parked; else park."""
         lane = entry.lane
+        if lane.share is not None and not self._owned(entry):
+            return
         if entry.project_id in lane.in_flight and not (entry.notified or entry.fetch_messages):
             # Another watcher of this client is polling it: its answer re-plans
             # this entry too; if it fails, poll a whole interval from now.
@@ -505,6 +529,31 @@ class ProjectWatcher:
         if entry.notified:
             lane.notified.append(entry)
         self._drain_soon(lane)
+
+    def _owned(self, entry: _Entry) -> bool:
+        """Fleet mode: whether this process polls the entry now (else it is re-planned)."""
+        assert entry.lane.share is not None
+        owned = entry.lane.share.owns(entry.project_id)
+        if owned:
+            entry.deferred = False
+            return True
+        if owned is None:  # decided within a Redis round trip: ``_on_owned`` brings it back
+            entry.deferred = True
+            entry.due = _INF
+            return False
+        # Another process polls it and shares what it sees; if that process dies,
+        # this one takes the lease over and polls at the next due time.
+        entry.notified = False
+        entry.fetch_messages = False
+        self._set_due(entry, self._clock() + self._interval_seconds(entry))
+        return False
+
+    def _on_owned(self, project_id: str) -> None:
+        """Fleet mode: this process now owns the project's lease; a deferred poll goes."""
+        entry = self._entries.get(project_id)
+        if entry is not None and entry.deferred and not entry.done:
+            entry.deferred = False
+            self._set_due(entry, self._clock())
 
     def _fairness_key(self, entry: _Entry) -> float:
         status = entry.status
@@ -644,7 +693,9 @@ class ProjectWatcher:
         entry.due = _INF
         self._emit(entry, WatchFailed(entry.project_id, error))
         self._release_waiters(entry)
-        self._entries.pop(entry.project_id, None)
+        if self._entries.get(entry.project_id) is entry:
+            del self._entries[entry.project_id]
+            self._forget(entry)
 
     # -- what the client sees ------------------------------------------------------
 
@@ -703,7 +754,13 @@ class ProjectWatcher:
         self._release_waiters(entry)
         if entry.temporary and self._entries.get(entry.project_id) is entry:
             del self._entries[entry.project_id]
+            self._forget(entry)
             entry.done = True
+
+    def _forget(self, entry: _Entry) -> None:
+        """The entry left ``_entries``: in fleet mode, give up its lease."""
+        if entry.lane.share is not None:
+            entry.lane.share.unwant(entry.project_id)
 
     def _release_waiters(self, entry: _Entry) -> None:
         waiters, entry.waiters = entry.waiters, None
@@ -716,10 +773,13 @@ class ProjectWatcher:
         lane = self._lanes.get(id(client._transport))
         if lane is None:
             in_flight = _IN_FLIGHT.setdefault(client._transport, set())
-            lane = _Lane(client, in_flight=in_flight)
+            fleet = client._transport.fleet
+            lane = _Lane(client, in_flight=in_flight, share=fleet.watch if fleet else None)
             self._lanes[id(client._transport)] = lane
             client._transport.project_listeners.append(self._observe)
             client._transport.credits_listeners.append(self._on_credits)
+            if lane.share is not None:
+                lane.share.add_watcher(self._on_owned, self._notify_local)
         return lane
 
     def _check_open(self) -> None:

@@ -11,17 +11,24 @@ journal to resume: a re-run looks at the project and carries on from there.
 A graceful ``stop()`` cancels every wait and creation, lets downloads that
 have begun finish (they and their journal write are shielded), and leaves the
 projects running for the next run.
+
+Fleet mode (the client's ``Limits.backend`` is a ``videoagent.fleet``
+backend): several processes may run the same batch (same briefs, same
+``batch_id``). Each brief is then claimed by one process (``BriefClaims``),
+its facts (project id, done, failed) shared, and a brief whose process died
+is taken over by another; each process's summary lists the briefs it ran.
 """
 
 from __future__ import annotations
 
 import hashlib
 import inspect
+import math
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 import anyio
 import attrs
@@ -51,6 +58,7 @@ __all__ = [
     "RETRY_MESSAGE",
     "BatchCreditsError",
     "BatchRunner",
+    "BriefClaims",
     "ReplyPolicy",
 ]
 
@@ -77,6 +85,57 @@ class BatchCreditsError(VideoAgentError):
         self.needed = needed
 
 
+class BriefClaims(Protocol):
+    """Who runs which brief when several processes run one batch (fleet mode).
+
+    Briefs are named by their idempotency keys (unique to the batch).
+    """
+
+    #: Real seconds between looks at briefs that other processes hold.
+    recheck: float
+
+    async def claim(self, key: str) -> tuple[str, str | None]:
+        """``("ours" | "taken" | "done" | "failed", project id or None)``."""
+        ...
+
+    async def record(self, key: str, state: str, project_id: str | None) -> None:
+        """A fact of a brief this process holds: ``created``, ``done`` or ``failed``."""
+        ...
+
+
+class _ClaimingJournal:
+    """A journal that also shares each brief's facts through the claims."""
+
+    def __init__(self, inner: JournalLike, claims: BriefClaims) -> None:
+        self._inner = inner
+        self._claims = claims
+        self.batch_id = inner.batch_id
+        self.keys: dict[int, str] = {}
+        self.projects: dict[int, str] = {}
+
+    async def register(self, briefs: Sequence[Brief]) -> list[JournalEntry]:
+        entries = await self._inner.register(briefs)
+        for entry in entries:
+            self.keys[entry.index] = entry.key
+            if entry.project_id:
+                self.projects[entry.index] = entry.project_id
+        return entries
+
+    async def record(self, index: int, **fields: Any) -> None:
+        await self._inner.record(index, **fields)
+        if fields.get("project_id"):
+            self.projects[index] = fields["project_id"]
+        state = fields.get("state")
+        if state in ("created", "done", "failed"):
+            await self._claims.record(self.keys[index], state, self.projects.get(index))
+
+    def statistics(self) -> JournalStatistics:
+        return self._inner.statistics()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 class _Failed(Exception):
     """A brief failed for good (internal): the message and request id to report."""
 
@@ -97,6 +156,7 @@ class _Brief:
     replies: int = 0
     rendered: bool = False
     outcome: BriefOutcome | None = None
+    elsewhere: bool = False  # fleet mode: another process finished it
 
 
 class BatchRunner:
@@ -132,6 +192,8 @@ class BatchRunner:
         on_update: called with a ``BriefUpdate`` whenever a brief moves on.
         count_requests: a callable returning the API requests made so far
             (the summary reports the difference); ``None``: not counted.
+        claims: share the batch's briefs with other processes; default: the
+            client's fleet backend's claims in fleet mode, else none.
     """
 
     def __init__(
@@ -150,6 +212,7 @@ class BatchRunner:
         webhook_url: str | None = None,
         on_update: Callable[[BriefUpdate], object] | None = None,
         count_requests: Callable[[], int] | None = None,
+        claims: BriefClaims | None = None,
     ) -> None:
         if retries < 0:
             raise ValueError(f"retries must be >= 0, got {retries!r}")
@@ -176,6 +239,8 @@ class BatchRunner:
         self._scope: anyio.CancelScope | None = None
         self._stopping = False
         self._journal: JournalLike = NullJournal(batch_id)
+        fleet = client._transport.fleet
+        self._claims = claims if claims is not None else getattr(fleet, "claims", None)
 
     # -- control -------------------------------------------------------------------
 
@@ -218,6 +283,8 @@ class BatchRunner:
             raise BriefFileError(brief_set.problems)
         skipped = list(brief_set.problems)
         self._journal = await self._open_journal()
+        if self._claims is not None:
+            self._journal = _ClaimingJournal(self._journal, self._claims)
         try:
             entries = await self._journal.register(brief_set.briefs)
             # A brief that failed in an earlier run gets its retries afresh.
@@ -240,10 +307,13 @@ class BatchRunner:
             if self._stopping:
                 self._scope.cancel()
             with self._scope:
-                async with anyio.create_task_group() as group:
-                    for item in work:
-                        if item.outcome is None:
-                            group.start_soon(self._brief, item, watcher, limiter)
+                if self._claims is not None:
+                    await self._run_claimed(work, watcher, limiter, self._claims)
+                else:
+                    async with anyio.create_task_group() as group:
+                        for item in work:
+                            if item.outcome is None:
+                                group.start_soon(self._brief, item, watcher, limiter)
             credits_used = await self._credits_used(balance)
         finally:
             with anyio.CancelScope(shield=True):
@@ -313,6 +383,8 @@ class BatchRunner:
     def _prepare_out(self, work: list[_Brief]) -> None:
         """Make ``out``, and remove partial downloads a killed run left behind."""
         self._out.mkdir(parents=True, exist_ok=True)
+        if self._claims is not None:  # another process may be writing one right now
+            return
         for item in work:
             if item.outcome is None:
                 for partial in self._out.glob(f".{item.entry.file_name}.*.part"):
@@ -327,6 +399,61 @@ class BatchRunner:
             except APIError:
                 return None
         return None
+
+    async def _run_claimed(
+        self,
+        work: list[_Brief],
+        watcher: ProjectWatcher,
+        limiter: anyio.CapacityLimiter,
+        claims: BriefClaims,
+    ) -> None:
+        """Fleet mode: run the briefs this process claims, until every brief is settled.
+
+        Briefs held by live processes are looked at again every
+        ``claims.recheck`` seconds (or when one of ours ends): a process that
+        died leaves its briefs to the next one that asks.
+        """
+        unlimited = anyio.CapacityLimiter(math.inf)  # the limiter is taken here, per claim
+        running: set[int] = set()
+        changed = [anyio.Event()]
+        tokens = {item.brief.index: object() for item in work}  # limiter borrowers
+
+        async def run_one(item: _Brief) -> None:
+            try:
+                await self._brief(item, watcher, unlimited)
+            finally:
+                limiter.release_on_behalf_of(tokens[item.brief.index])
+                running.discard(item.brief.index)
+                changed[0].set()
+
+        async with anyio.create_task_group() as group:
+            while True:
+                open_items = [i for i in work if i.outcome is None and not i.elsewhere]
+                if not open_items:
+                    return
+                for item in open_items:
+                    if item.brief.index in running or item.outcome is not None:
+                        continue
+                    token = tokens[item.brief.index]
+                    await limiter.acquire_on_behalf_of(token)
+                    try:
+                        state, project_id = await claims.claim(item.entry.key)
+                    except BaseException:
+                        limiter.release_on_behalf_of(token)
+                        raise
+                    if state != "ours":
+                        limiter.release_on_behalf_of(token)
+                        item.elsewhere = state in ("done", "failed")
+                        continue
+                    if project_id is not None and item.project_id is None:
+                        item.project_id = project_id  # taken over: resume its project
+                        if isinstance(self._journal, _ClaimingJournal):
+                            self._journal.projects[item.brief.index] = project_id
+                    running.add(item.brief.index)
+                    group.start_soon(run_one, item)
+                with anyio.move_on_after(claims.recheck):
+                    await changed[0].wait()
+                changed[0] = anyio.Event()
 
     # -- one brief ------------------------------------------------------------------
 
@@ -505,7 +632,7 @@ class BatchRunner:
         outcomes = [
             item.outcome or self._outcome(item, "pending")
             for item in work
-            if item.brief.index not in skipped_indexes
+            if item.brief.index not in skipped_indexes and not item.elsewhere
         ]
         statistics = self._journal.statistics()
         return BatchSummary(

@@ -1,0 +1,337 @@
+"""The Lua scripts of fleet mode: each one atomic step on Redis, timed by Redis ``TIME``.
+
+Every script starts with the same prelude. It reads the server's clock (in
+microseconds: callers' clocks never enter a decision) and checks the
+*epoch*, a token Redis holds while it keeps its data. A Redis that lost its
+data (restarted without persistence) has no epoch; the first caller that
+knew an older one sets a *quarantine*: no request is admitted for one
+provisional hold (a window plus the longest a request may stay unanswered,
+twice), and no slot is granted until every live process has re-registered
+its leases. Fail closed: the requests and leases Redis forgot cannot be
+counted, so nothing is admitted until they are over or back.
+
+Keys (all under one ``{account}`` hash tag, so a Redis Cluster keeps them on
+one node): ``KEYS[1..4]`` are always the epoch, the quarantined epoch, the
+request block and the slot block. Numbers go to Redis formatted by ``n()``:
+Lua's default conversion keeps only 14 digits.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "ACQUIRE",
+    "ADOPT",
+    "BIND",
+    "CLAIM",
+    "DEQUEUE",
+    "FACT",
+    "HEARTBEAT",
+    "PAUSE",
+    "PUBLISH",
+    "RELEASE",
+    "RELEASE_SLOT",
+    "RESERVE",
+    "SCRIPTS",
+    "SYNC",
+    "UNWATCH",
+]
+
+_PRELUDE: Final = """
+local function n(x) return string.format('%.0f', x) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local function raise_to(key, value)
+  local old = tonumber(redis.call('GET', key) or '0')
+  if value > old then
+    redis.call('SET', key, n(value), 'PX', n((value - now) / 1000 + 1000))
+  end
+end
+local epoch = redis.call('GET', KEYS[1])
+local function quarantine()
+  raise_to(KEYS[3], now + tonumber(ARGV[3]))
+  raise_to(KEYS[4], now + tonumber(ARGV[4]))
+end
+if not epoch then
+  epoch = ARGV[2]
+  redis.call('SET', KEYS[1], epoch)
+  if ARGV[1] ~= '' then quarantine(); redis.call('SET', KEYS[2], epoch) end
+elseif ARGV[1] ~= '' and epoch ~= ARGV[1] and redis.call('GET', KEYS[2]) ~= epoch then
+  quarantine(); redis.call('SET', KEYS[2], epoch)
+end
+"""
+
+#: KEYS[5] log, [6] wanted flag; ARGV[5] member, [6] limit, [7] need,
+#: [8] provisional hold (us). -> {epoch, wait_us (0: admitted), entries}.
+#: Raises the wanted flag when the wait hangs on a request still in flight
+#: (in-flight members are ``i:``, answered ones ``d:``, unknown clients' ``f:``):
+#: that request's release then publishes, and the waiters look again.
+ACQUIRE: Final = (
+    _PRELUDE
+    + """
+local blocked = tonumber(redis.call('GET', KEYS[3]) or '0')
+if blocked > now then return {epoch, blocked - now, -1} end
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', n(now))
+local used = redis.call('ZCARD', KEYS[5])
+local excess = used + tonumber(ARGV[7]) - tonumber(ARGV[6])
+if excess <= 0 then
+  redis.call('ZADD', KEYS[5], n(now + tonumber(ARGV[8])), 'i:' .. ARGV[5])
+  return {epoch, 0, used + 1}
+end
+local e = redis.call('ZRANGE', KEYS[5], excess - 1, excess - 1, 'WITHSCORES')
+if string.sub(e[1], 1, 2) == 'i:' then redis.call('SET', KEYS[6], '1', 'PX', 2000) end
+return {epoch, math.max(1, tonumber(e[2]) - now), used}
+"""
+)
+
+#: KEYS[5] log, [6] wanted flag; ARGV[5] member, [6] counted, [7] hold (us),
+#: [8] server's remaining (-1: none), [9] limit, [10] window (us), [11] channel.
+RELEASE: Final = (
+    _PRELUDE
+    + """
+redis.call('ZREM', KEYS[5], 'i:' .. ARGV[5])
+if ARGV[6] == '1' then redis.call('ZADD', KEYS[5], n(now + tonumber(ARGV[7])), 'd:' .. ARGV[5]) end
+local remaining = tonumber(ARGV[8])
+if remaining >= 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', n(now))
+  local deficit = tonumber(ARGV[9]) - remaining - redis.call('ZCARD', KEYS[5])
+  for i = 1, deficit do
+    redis.call('ZADD', KEYS[5], n(now + tonumber(ARGV[10])), 'f:' .. ARGV[5] .. ':' .. i)
+  end
+end
+if ARGV[6] ~= '1' or redis.call('DEL', KEYS[6]) == 1 then redis.call('PUBLISH', ARGV[11], '1') end
+return {epoch}
+"""
+)
+
+#: A 429's Retry-After: ARGV[5] pause (us) blocks every process of the account.
+PAUSE: Final = (
+    _PRELUDE
+    + """
+raise_to(KEYS[3], now + tonumber(ARGV[5]))
+return {epoch}
+"""
+)
+
+#: KEYS[5] slot leases (zset), [6] queue (zset by arrival), [7] queue liveness,
+#: [8] arrival counter, [9] lease owners (hash); ARGV[5] ticket, [6] limit,
+#: [7] lease (us), [8] liveness (us), [9] process, [10] channel.
+#: -> {epoch, granted, wait hint (us, -1 none), leases}
+RESERVE: Final = (
+    _PRELUDE
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', n(now))
+local dead = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', n(now))
+for _, d in ipairs(dead) do redis.call('ZREM', KEYS[6], d); redis.call('ZREM', KEYS[7], d) end
+if not redis.call('ZSCORE', KEYS[6], ARGV[5]) then
+  redis.call('ZADD', KEYS[6], redis.call('INCR', KEYS[8]), ARGV[5])
+end
+redis.call('ZADD', KEYS[7], n(now + tonumber(ARGV[8])), ARGV[5])
+local leases = redis.call('ZCARD', KEYS[5])
+local blocked = tonumber(redis.call('GET', KEYS[4]) or '0')
+if blocked > now then return {epoch, 0, blocked - now, leases} end
+local rank = redis.call('ZRANK', KEYS[6], ARGV[5])
+local free = tonumber(ARGV[6]) - leases
+if rank < free then
+  redis.call('ZREM', KEYS[6], ARGV[5]); redis.call('ZREM', KEYS[7], ARGV[5])
+  redis.call('ZADD', KEYS[5], n(now + tonumber(ARGV[7])), 'r:' .. ARGV[5])
+  redis.call('HSET', KEYS[9], 'r:' .. ARGV[5], ARGV[9])
+  if free > 1 and redis.call('ZCARD', KEYS[6]) > 0 then redis.call('PUBLISH', ARGV[10], '1') end
+  return {epoch, 1, 0, leases + 1}
+end
+local e = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
+if e[2] then return {epoch, 0, math.max(1, tonumber(e[2]) - now), leases} end
+return {epoch, 0, -1, leases}
+"""
+)
+
+#: A waiter gave up (cancelled): KEYS[5] leases, [6] queue, [7] liveness,
+#: [8] owners; ARGV[5] ticket, [6] channel.
+DEQUEUE: Final = (
+    _PRELUDE
+    + """
+redis.call('ZREM', KEYS[6], ARGV[5]); redis.call('ZREM', KEYS[7], ARGV[5])
+if redis.call('ZREM', KEYS[5], 'r:' .. ARGV[5]) == 1 then redis.call('PUBLISH', ARGV[6], '1') end
+redis.call('HDEL', KEYS[8], 'r:' .. ARGV[5])
+return {epoch}
+"""
+)
+
+#: A reservation's request answered: KEYS[5] leases, [6] owners; ARGV[5]
+#: ticket, [6] project id ('' none), [7] active, [8] lease (us), [9] process, [10] channel.
+BIND: Final = (
+    _PRELUDE
+    + """
+redis.call('ZREM', KEYS[5], 'r:' .. ARGV[5]); redis.call('HDEL', KEYS[6], 'r:' .. ARGV[5])
+if ARGV[7] == '1' then
+  redis.call('ZADD', KEYS[5], n(now + tonumber(ARGV[8])), ARGV[6])
+  redis.call('HSET', KEYS[6], ARGV[6], ARGV[9])
+else
+  redis.call('PUBLISH', ARGV[10], '1')
+end
+return {epoch}
+"""
+)
+
+#: A project of ours left the active states: KEYS[5] leases, [6] owners;
+#: ARGV[5] project, [6] process, [7] channel.
+RELEASE_SLOT: Final = (
+    _PRELUDE
+    + """
+if redis.call('HGET', KEYS[6], ARGV[5]) == ARGV[6] then
+  redis.call('HDEL', KEYS[6], ARGV[5])
+  redis.call('ZREM', KEYS[5], ARGV[5])
+  redis.call('PUBLISH', ARGV[7], '1')
+end
+return {epoch}
+"""
+)
+
+#: A project seen active: hold its slot unless a live process does.
+#: KEYS[5] leases, [6] owners, [7] processes; ARGV[5] project, [6] lease (us),
+#: [7] process. -> {epoch, 1 if ours now}
+ADOPT: Final = (
+    _PRELUDE
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', n(now))
+local owner = redis.call('HGET', KEYS[6], ARGV[5])
+if owner == ARGV[7] then return {epoch, 1} end
+if owner and redis.call('ZSCORE', KEYS[5], ARGV[5])
+   and tonumber(redis.call('ZSCORE', KEYS[7], owner) or '0') > now then
+  return {epoch, 0}
+end
+redis.call('ZADD', KEYS[5], n(now + tonumber(ARGV[6])), ARGV[5])
+redis.call('HSET', KEYS[6], ARGV[5], ARGV[7])
+return {epoch, 1}
+"""
+)
+
+#: The server counts ARGV[5] active projects: the leases we miss are held by
+#: unknown clients for ARGV[6] us. KEYS[5] leases; ARGV[7] tag, [8] channel.
+SYNC: Final = (
+    _PRELUDE
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', n(now))
+local unknown = tonumber(ARGV[5]) - redis.call('ZCARD', KEYS[5])
+for i = 1, unknown do
+  redis.call('ZADD', KEYS[5], n(now + tonumber(ARGV[6])), 'f:' .. ARGV[7] .. ':' .. i)
+end
+if unknown < 0 then redis.call('PUBLISH', ARGV[8], '1') end
+return {epoch, unknown}
+"""
+)
+
+#: The process lives: KEYS[5] processes, [6] leases, [7] owners, [8] request
+#: log, [9] watch owners, [10] brief-claim owners. ARGV[5] process,
+#: [6] liveness (us), [7] slot lease (us), [8] in-flight hold (us), then
+#: counts and lists: slots held, requests in flight, projects watched,
+#: briefs claimed. -> {epoch, owned flags of the watched projects...}
+HEARTBEAT: Final = (
+    _PRELUDE
+    + """
+local me = ARGV[5]
+redis.call('ZADD', KEYS[5], n(now + tonumber(ARGV[6])), me)
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', n(now - 3600000000))
+local i = 9
+local count = tonumber(ARGV[i]); i = i + 1
+for k = 1, count do
+  redis.call('ZADD', KEYS[6], n(now + tonumber(ARGV[7])), ARGV[i])
+  redis.call('HSET', KEYS[7], ARGV[i], me)
+  i = i + 1
+end
+count = tonumber(ARGV[i]); i = i + 1
+for k = 1, count do
+  redis.call('ZADD', KEYS[8], 'GT', n(now + tonumber(ARGV[8])), 'i:' .. ARGV[i])
+  i = i + 1
+end
+local owned = {epoch}
+count = tonumber(ARGV[i]); i = i + 1
+for k = 1, count do
+  local owner = redis.call('HGET', KEYS[9], ARGV[i])
+  if not owner or owner == me or tonumber(redis.call('ZSCORE', KEYS[5], owner) or '0') <= now then
+    redis.call('HSET', KEYS[9], ARGV[i], me)
+    owned[#owned + 1] = 1
+  else
+    owned[#owned + 1] = 0
+  end
+  i = i + 1
+end
+count = tonumber(ARGV[i]); i = i + 1
+for k = 1, count do
+  local owner = redis.call('HGET', KEYS[10], ARGV[i])
+  if not owner or owner == me then redis.call('HSET', KEYS[10], ARGV[i], me) end
+  i = i + 1
+end
+return owned
+"""
+)
+
+#: A watch ended: KEYS[5] watch owners; ARGV[5] project, [6] process.
+UNWATCH: Final = (
+    _PRELUDE
+    + """
+if redis.call('HGET', KEYS[5], ARGV[5]) == ARGV[6] then redis.call('HDEL', KEYS[5], ARGV[5]) end
+return {epoch}
+"""
+)
+
+#: Claim a brief: KEYS[5] claim owners, [6] facts, [7] processes; ARGV[5]
+#: brief key, [6] process. -> {epoch, 'ours' | 'taken' | fact state, fact}.
+#: While the slot block of a lost epoch lasts, every brief counts as taken:
+#: the live processes write their claims and facts again first.
+CLAIM: Final = (
+    _PRELUDE
+    + """
+if tonumber(redis.call('GET', KEYS[4]) or '0') > now then return {epoch, 'taken', ''} end
+local fact = redis.call('HGET', KEYS[6], ARGV[5]) or ''
+local state = string.match(fact, '^(%a+)')
+if state == 'done' or state == 'failed' then return {epoch, state, fact} end
+local owner = redis.call('HGET', KEYS[5], ARGV[5])
+if owner and owner ~= ARGV[6] and tonumber(redis.call('ZSCORE', KEYS[7], owner) or '0') > now then
+  return {epoch, 'taken', fact}
+end
+redis.call('HSET', KEYS[5], ARGV[5], ARGV[6])
+redis.call('PEXPIRE', KEYS[5], 604800000)
+return {epoch, 'ours', fact}
+"""
+)
+
+#: Record a brief's fact ``state:project_id``: KEYS[5] claim owners, [6] facts;
+#: ARGV[5] brief key, [6] fact, [7] settled (1: the claim ends).
+FACT: Final = (
+    _PRELUDE
+    + """
+redis.call('HSET', KEYS[6], ARGV[5], ARGV[6])
+redis.call('PEXPIRE', KEYS[6], 604800000)
+if ARGV[7] == '1' then redis.call('HDEL', KEYS[5], ARGV[5]) end
+return {epoch}
+"""
+)
+
+#: Publish ARGV[6] on channel ARGV[5] (a shared answer, a relayed notify), in order
+#: with the other queued writes.
+PUBLISH: Final = (
+    _PRELUDE
+    + """
+redis.call('PUBLISH', ARGV[5], ARGV[6])
+return {epoch}
+"""
+)
+
+SCRIPTS: Final = (
+    PUBLISH,
+    ACQUIRE,
+    RELEASE,
+    PAUSE,
+    RESERVE,
+    DEQUEUE,
+    BIND,
+    RELEASE_SLOT,
+    ADOPT,
+    SYNC,
+    HEARTBEAT,
+    UNWATCH,
+    CLAIM,
+    FACT,
+)

@@ -1,0 +1,185 @@
+"""``RedisSlots``: the account's active-project slots as leases in Redis.
+
+A slot is a lease in one sorted set per account (score: expiry on Redis's
+clock), held by a process (a hash names the holder):
+
+- ``reserve`` takes a ticket in a FIFO queue in Redis and waits until the
+  ticket is among the first free slots; it then holds a pending lease
+  (``r:<ticket>``) that ``bind`` turns into the project's lease (or drops);
+- the heartbeat renews every lease the process holds; a crashed process's
+  leases lapse after two leases, and its projects can be adopted as soon as
+  it stops beating (a live process that sees the project active takes it);
+- a project seen leaving the active states frees its lease at once;
+- ``sync`` (the server's count from ``GET /account``, asked after a
+  ``project_limit`` answer) adds leases for active projects nobody holds,
+  for a while: the server is the truth.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from videoagent._limiter import Reservation, SlotStatistics
+
+from . import _scripts
+
+if TYPE_CHECKING:
+    from ._runtime import FleetRuntime
+
+__all__ = ["RedisSlots"]
+
+
+class _Binder:
+    """The reservation's link back to the slots (``Reservation`` calls it once)."""
+
+    def __init__(self, slots: RedisSlots, ticket: str) -> None:
+        self._slots = slots
+        self._ticket = ticket
+
+    def _bind(self, project_id: str, *, active: bool) -> None:
+        self._slots._bound(self._ticket, project_id, active=active)
+
+    def _cancel(self) -> None:
+        self._slots._bound(self._ticket, "", active=False)
+
+
+class _Unlimited:
+    def _bind(self, project_id: str, *, active: bool) -> None:
+        pass
+
+    def _cancel(self) -> None:
+        pass
+
+
+class RedisSlots:
+    """The fleet's active-project slots (a ``Slots``); see the module docstring."""
+
+    def __init__(self, runtime: FleetRuntime, limit: int | None, *, foreign_ttl: float) -> None:
+        self._rt = runtime
+        self._limit = limit
+        self._lease_us = int(2 * runtime.lease * 1e6)
+        self._alive_us = int(runtime.lease * 1e6)
+        self._foreign_us = int(foreign_ttl * 1e6)
+        self._channel = runtime.key("slots")
+        self._lease_keys = [runtime.key("slots"), runtime.key("slot_owner")]
+        self._held: set[str] = set()
+        self._pending: set[str] = set()
+        self._adopting: dict[str, bool] = {}  # project id -> still wanted when the answer comes
+        self._changed = anyio.Event()
+        self._waiting = 0
+        self._leases = 0
+
+    def wake(self) -> None:
+        """A lease was freed somewhere (or Redis came back): waiters ask again."""
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    def members(self) -> list[str]:
+        """Leases this process holds (the heartbeat renews them)."""
+        return [*self._held, *(f"r:{ticket}" for ticket in self._pending)]
+
+    async def reserve(self) -> Reservation:
+        """Wait, in the fleet's arrival order, for a free slot and hold it."""
+        if self._limit is None:
+            return Reservation(_Unlimited())
+        rt = self._rt
+        ticket = rt.next_id()
+        keys = [
+            rt.key("slots"),
+            rt.key("slot_queue"),
+            rt.key("slot_queue_alive"),
+            rt.key("slot_queue_seq"),
+            rt.key("slot_owner"),
+        ]
+        args = [ticket, self._limit, self._lease_us, self._alive_us, rt.process, self._channel]
+        self._waiting += 1
+        try:
+            while True:
+                changed = self._changed
+                result = await rt.run(_scripts.RESERVE, keys, args)
+                self._leases = int(result[3])
+                if int(result[1]) == 1:
+                    break
+                hint = int(result[2])
+                # Look again before the ticket's liveness lapses, and when a lease frees.
+                wait = rt.lease / 4 if hint < 0 else min(hint / 1e6, rt.lease / 4)
+                with anyio.move_on_after(wait):
+                    await changed.wait()
+        except BaseException:
+            rt.enqueue(_scripts.DEQUEUE, [*keys[:3], keys[4]], [ticket, self._channel])
+            raise
+        finally:
+            self._waiting -= 1
+        self._pending.add(ticket)
+        return Reservation(_Binder(self, ticket))
+
+    def _bound(self, ticket: str, project_id: str, *, active: bool) -> None:
+        self._pending.discard(ticket)
+        if active:
+            self._held.add(project_id)
+        self._rt.enqueue(
+            _scripts.BIND,
+            self._lease_keys,
+            [ticket, project_id, "1" if active else "0", self._lease_us, self._rt.process,
+             self._channel],
+        )  # fmt: skip
+
+    def observe(self, project_id: str, *, active: bool) -> None:
+        """A project seen active is held (unless a live process holds it); inactive, freed."""
+        if active:
+            if project_id in self._held or project_id in self._adopting:
+                return
+            self._adopting[project_id] = True
+
+            def adopted(result: list[Any]) -> None:
+                wanted = self._adopting.pop(project_id, False)
+                if int(result[1]) != 1:
+                    return
+                if wanted:
+                    self._held.add(project_id)
+                else:  # it ended meanwhile
+                    self._release(project_id)
+
+            self._rt.enqueue(
+                _scripts.ADOPT,
+                [*self._lease_keys, self._rt.key("procs")],
+                [project_id, self._lease_us, self._rt.process],
+                adopted,
+            )
+            return
+        if project_id in self._adopting:
+            self._adopting[project_id] = False
+        if project_id in self._held:
+            self._held.discard(project_id)
+            self._release(project_id)
+
+    def _release(self, project_id: str) -> None:
+        self._rt.enqueue(
+            _scripts.RELEASE_SLOT, self._lease_keys, [project_id, self._rt.process, self._channel]
+        )
+        self.wake()
+
+    def sync(self, active_on_server: int) -> None:
+        """The server counts ``active_on_server``: leases nobody holds are added for a while."""
+        self._rt.enqueue(
+            _scripts.SYNC,
+            [self._rt.key("slots")],
+            [active_on_server, self._foreign_us, self._rt.next_id(), self._channel],
+        )
+
+    def held(self) -> frozenset[str]:
+        """The projects whose lease this process holds."""
+        return frozenset(self._held)
+
+    def statistics(self) -> SlotStatistics:
+        """This process's leases; ``foreign``: the other leases when last seen."""
+        mine = len(self._held) + len(self._pending)
+        return SlotStatistics(
+            limit=self._limit,
+            held=len(self._held),
+            pending=len(self._pending),
+            foreign=max(0, self._leases - mine),
+            waiting=self._waiting,
+        )
