@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 import pytest
+from odd_server import OddServer
 
 from videoagent import AsyncVideoAgent
 from videoagent.simulator import Simulator
@@ -63,3 +64,13 @@ async def client(simulator: Simulator) -> AsyncIterator[AsyncVideoAgent]:
         simulator.api_key, simulator.base_url, time_scale=simulator.time_scale
     ) as agent:
         yield agent
+
+
+@pytest.fixture
+async def odd_server() -> AsyncIterator[OddServer]:
+    """A loopback server for malformed answers; routes are added by the test."""
+    server = OddServer()
+    try:
+        yield server
+    finally:
+        await server.close()

@@ -2,62 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp.web
 import pytest
 
 from videoagent import AsyncVideoAgent, Limits, Project
 
 #: A well-formed key that no server knows; tests scan logs and reprs for it.
 FAKE_KEY = "es_live_" + "Z" * 28 + "k3y9"
-
-Handler = Callable[[aiohttp.web.Request], Awaitable[aiohttp.web.StreamResponse]]
-
-
-class OddServer:
-    """A loopback aiohttp.web server whose routes a test adds before using it."""
-
-    def __init__(self) -> None:
-        self.app = aiohttp.web.Application()
-        self.requests: list[aiohttp.web.Request] = []
-        self._runner: aiohttp.web.AppRunner | None = None
-        self.url = ""
-
-    def route(self, method: str, path: str, handler: Handler) -> None:
-        """Serve ``handler`` at ``method path`` (recording each request)."""
-
-        async def recording(request: aiohttp.web.Request) -> aiohttp.web.StreamResponse:
-            self.requests.append(request)
-            return await handler(request)
-
-        self.app.router.add_route(method, path, recording)
-
-    async def start(self) -> str:
-        """Start listening; the base URL (ending in /v1)."""
-        self._runner = aiohttp.web.AppRunner(self.app)
-        await self._runner.setup()
-        site = aiohttp.web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
-        return f"{self.url}/v1"
-
-    async def close(self) -> None:
-        """Stop the server."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-
-@pytest.fixture
-async def odd_server() -> AsyncIterator[OddServer]:
-    """A loopback server for malformed answers; routes are added by the test."""
-    server = OddServer()
-    try:
-        yield server
-    finally:
-        await server.close()
 
 
 def _odd_client(base_url: str, **options: Any) -> AsyncVideoAgent:

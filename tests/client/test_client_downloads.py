@@ -9,6 +9,7 @@ from typing import Any
 
 import aiohttp.web
 import pytest
+from odd_server import OddServer
 
 from videoagent import (
     AsyncVideoAgent,
@@ -17,7 +18,6 @@ from videoagent import (
     ResultExpiredError,
 )
 
-OddServer = Any
 OddClient = Callable[..., AsyncVideoAgent]
 
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 64

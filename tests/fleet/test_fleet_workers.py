@@ -91,10 +91,7 @@ async def test_a_killed_workers_projects_are_finished_by_the_others(
     assert orphans
     for index, project_id in orphans.items():
         assert done[index]["project_id"] == project_id  # resumed, not created again
-    projects = sim.projects()
-    assert len(projects) == BRIEFS == len({p.brief for p in projects})
-    assert sim.stats().max_active_projects <= 5
-    assert sim.stats().max_window_requests <= 30
+    check_account(sim, BRIEFS)
 
 
 def _done_in_journal(journal: Path) -> list[dict[str, object]]:

@@ -10,7 +10,8 @@ import aiohttp.web
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rel_helpers import FAST, KNOWN_KEY, SCALE, OddServer, bad_videos, files_under
+from odd_server import OddServer
+from rel_helpers import FAST, KNOWN_KEY, SCALE, bad_videos, files_under
 
 from videoagent import (
     Account,

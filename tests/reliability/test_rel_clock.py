@@ -13,7 +13,8 @@ import time
 import aiohttp.web
 import anyio
 import pytest
-from rel_helpers import KNOWN_KEY, OddServer
+from odd_server import OddServer
+from rel_helpers import KNOWN_KEY
 
 from videoagent import (
     APIStatusError,

@@ -23,7 +23,8 @@ from pathlib import Path
 import aiohttp
 import aiohttp.web
 import pytest
-from rel_helpers import FAST, KNOWN_KEY, SCALE, OddServer, files_under, holds_secret
+from odd_server import OddServer
+from rel_helpers import FAST, KNOWN_KEY, SCALE, files_under, holds_secret
 
 from videoagent import (
     AsyncVideoAgent,
