@@ -10,22 +10,30 @@ import aiohttp
 from videoagent import (
     NOT_GIVEN,
     Account,
+    AgentMessage,
     APIError,
     ApiKey,
     ApiKeyCreated,
     AsyncVideoAgent,
+    CreditsLow,
     CreditsWarning,
+    DecisionPoint,
     Limits,
     Message,
     MessageAccepted,
     PollPolicy,
     Project,
     ProjectStatus,
+    ProjectWatcher,
     RateLimitError,
     Result,
     RetryPolicy,
+    StatusChanged,
     ValidationError,
     VideoAgentError,
+    WatcherStatistics,
+    WatchEvent,
+    WatchFailed,
 )
 
 if sys.version_info >= (3, 11):
@@ -107,3 +115,30 @@ async def main(session: aiohttp.ClientSession) -> None:
             assert_type(exc.status, int | None)
         except VideoAgentError:
             pass
+
+
+async def watch_many(client: AsyncVideoAgent, ids: list[str]) -> None:
+    """The watcher: watch, notify, wait, events matched exhaustively."""
+    async with ProjectWatcher(client, policy=PollPolicy(generating=(30.0, 30.0))) as watcher:
+        for project_id in ids:
+            watcher.watch(project_id, on_event=lambda event: None)
+        watcher.notify(ids[0], status="rendering")
+        assert_type(await watcher.wait(ids[0], timeout=60.0), Project)
+        assert_type(watcher.statistics(), WatcherStatistics)
+        async for event in watcher.events(*ids):
+            assert_type(event, WatchEvent)
+            match event:
+                case StatusChanged(project=project, previous=previous):
+                    assert_type(project, Project)
+                    assert_type(previous, ProjectStatus | None)
+                case DecisionPoint():
+                    assert_type(event.question, str | None)
+                case AgentMessage(message=message):
+                    assert_type(message, Message)
+                case CreditsLow(warning=warning):
+                    assert_type(warning, CreditsWarning)
+                case WatchFailed(error=error):
+                    assert_type(error, VideoAgentError)
+                case _:
+                    assert_never(event)
+        watcher.unwatch(ids[0])
