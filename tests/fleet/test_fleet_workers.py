@@ -44,10 +44,14 @@ def _in_progress(journal: Path) -> dict[int, str]:
     """Briefs a worker's journal shows created but not done: index -> project id."""
     if not journal.exists():
         return {}
-    with sqlite3.connect(journal) as db:
-        rows = db.execute(
-            "SELECT idx, project_id FROM briefs WHERE state = 'created' AND project_id IS NOT NULL"
-        ).fetchall()
+    try:
+        with sqlite3.connect(journal) as db:
+            rows = db.execute(
+                "SELECT idx, project_id FROM briefs"
+                " WHERE state = 'created' AND project_id IS NOT NULL"
+            ).fetchall()
+    except sqlite3.OperationalError:  # the worker is still creating it
+        return {}
     return dict(rows)
 
 
@@ -78,13 +82,16 @@ async def test_a_killed_workers_projects_are_finished_by_the_others(
         await start_worker(i, briefs, out, redis_url=redis_server.url, sim=sim)
         for i in range(WORKERS)
     ]
-    victim_journal = tmp_path / "journal-0.sqlite"
-    await _until(lambda: len(_in_progress(victim_journal)) >= 1)
-    workers[0].send_signal(signal.SIGKILL)
-    await workers[0].wait()
+    journals = [tmp_path / f"journal-{i}.sqlite" for i in range(WORKERS)]
+    await _until(lambda: any(_in_progress(journal) for journal in journals))
+    victim = next(i for i, journal in enumerate(journals) if _in_progress(journal))
+    workers[victim].send_signal(signal.SIGKILL)
+    await workers[victim].wait()
+    victim_journal = journals[victim]
     orphans = _in_progress(victim_journal)
-    summaries = [await summary_of(w) for w in workers[1:]]
-    assert [w.returncode for w in workers[1:]] == [0] * (WORKERS - 1)
+    survivors = [w for i, w in enumerate(workers) if i != victim]
+    summaries = [await summary_of(w) for w in survivors]
+    assert [w.returncode for w in survivors] == [0] * (WORKERS - 1)
     done = {o["index"]: o for s in summaries for o in s["done"]}
     victim_done = {o["index"] for o in _done_in_journal(victim_journal)}
     assert set(done) | victim_done == set(range(BRIEFS))
