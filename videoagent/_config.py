@@ -145,8 +145,13 @@ def resolve_backend(limits: Limits) -> LimitsBackend | None:
     url = os.environ.get(REDIS_URL_ENV)
     if not url:
         return None
-    from .fleet import RedisBackend  # noqa: PLC0415 - the optional extra, only when asked for
-
+    try:
+        from .fleet import RedisBackend  # noqa: PLC0415 - the optional extra, only when asked for
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"{REDIS_URL_ENV} is set, but fleet mode needs the redis extra: "
+            "pip install 'videoagent[redis]'"
+        ) from exc
     return RedisBackend(url=url)
 
 
