@@ -4,7 +4,7 @@ Install with ``pip install 'videoagent[fastapi]'``. Example::
 
     from fastapi import FastAPI
     from videoagent.integrations.fastapi import (
-        ClientDep, FeedDep, WatcherDep, event_stream, lifespan, webhook_router,
+        ClientDep, FeedDep, StateDep, WatcherDep, event_stream, lifespan, webhook_router,
     )
 
     app = FastAPI(lifespan=lifespan(
