@@ -34,7 +34,7 @@ import itertools
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Final, Protocol
 
@@ -52,6 +52,7 @@ __all__ = [
     "BudgetStatistics",
     "LimitsBackend",
     "Priority",
+    "PriorityGate",
     "RequestBudget",
     "Reservation",
     "SharedLimits",
@@ -114,50 +115,66 @@ class _Waiter:
         return (self.priority, self.seq) < (other.priority, other.seq)
 
 
-class _Gate:
-    """Callers queue in (priority, arrival) order; the head passes when ``delay()`` is 0.
+class PriorityGate:
+    """Callers queue in (priority, arrival) order; only the head asks ``attempt``.
 
-    Only the head waits on a timer (the delay it was told); the others sleep
-    until they become the head. ``wake`` makes the head look again after a
-    change that may admit it sooner than its timer.
+    ``attempt`` returns 0 (pass: it has taken what it waited for) or the real
+    seconds to wait (``inf``: until woken); it may be a coroutine function (the
+    fleet's asks Redis). The head sleeps that long, at most ``recheck``, or
+    until ``wake()``; the others sleep until they become the head. A wake that
+    arrives while the head is asking is not lost.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, recheck: float = _INF) -> None:
         self._heap: list[_Waiter] = []
         self._seq = itertools.count()
+        self._recheck = recheck
 
     def __len__(self) -> int:
         return len(self._heap)
 
     def head_priority(self) -> int | None:
+        """The priority of the first in line, if anyone waits."""
         return self._heap[0].priority if self._heap else None
 
-    async def wait(self, priority: int, delay: Callable[[], float]) -> None:
+    async def wait(
+        self, priority: int, attempt: Callable[[], float] | Callable[[], Awaitable[float]]
+    ) -> None:
+        """Queue, and return once ``attempt`` (asked while at the head) says 0."""
         waiter = _Waiter(priority, next(self._seq))
         heapq.heappush(self._heap, waiter)
         try:
             while True:
-                if self._heap[0] is waiter:
-                    seconds = delay()
-                    if seconds <= 0:
-                        heapq.heappop(self._heap)
-                        self.wake()
-                        return
-                    with anyio.move_on_after(seconds):
-                        await waiter.event.wait()
-                else:
+                if self._heap[0] is not waiter:
                     await waiter.event.wait()
-                waiter.event = anyio.Event()
+                    waiter.event = anyio.Event()
+                    continue
+                waiter.event = anyio.Event()  # before asking: a wake meanwhile counts
+                answer = attempt()
+                seconds = answer if isinstance(answer, int | float) else await answer
+                if seconds <= 0:
+                    self._leave(waiter)
+                    return
+                if self._heap[0] is waiter:
+                    with anyio.move_on_after(min(seconds, self._recheck)):
+                        await waiter.event.wait()
         except BaseException:
             if waiter in self._heap:
-                self._heap.remove(waiter)
-                heapq.heapify(self._heap)
-                self.wake()
+                self._leave(waiter)
             raise
 
     def wake(self) -> None:
+        """Something changed that may let the head pass sooner: it asks again."""
         if self._heap:
             self._heap[0].event.set()
+
+    def _leave(self, waiter: _Waiter) -> None:
+        if self._heap[0] is waiter:
+            heapq.heappop(self._heap)
+        else:
+            self._heap.remove(waiter)
+            heapq.heapify(self._heap)
+        self.wake()
 
 
 class RequestBudget:
@@ -195,7 +212,7 @@ class RequestBudget:
         self._log: deque[float] = deque()  # expiry times of answered requests, ascending
         self._foreign: list[float] = []  # heap: expiry times of other clients' requests
         self._paused_until = -_INF
-        self._gate = _Gate()
+        self._gate = PriorityGate()
 
     # -- the public protocol -------------------------------------------------
 
@@ -401,7 +418,7 @@ class ActiveSlots:
         self._foreign: list[float] = []  # heap of expiry times
         self._foreign_ttl = foreign_ttl
         self._clock = clock
-        self._gate = _Gate()
+        self._gate = PriorityGate()
 
     async def reserve(self) -> Reservation:
         """Wait (FIFO, cancellable) for a free slot and hold it."""

@@ -23,25 +23,21 @@ queued write (pipelined with others).
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import math
 import time
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final
 
-import anyio
 import attrs
 
 from videoagent._config import Limits
-from videoagent._limiter import BudgetStatistics, Priority, Ticket
+from videoagent._limiter import BudgetStatistics, Priority, PriorityGate, Ticket
 
 from . import _scripts
 
 if TYPE_CHECKING:
     from ._runtime import FleetRuntime
 
-__all__ = ["AsyncGate", "RedisBudget"]
+__all__ = ["RedisBudget"]
 
 #: Real seconds a waiting head sleeps at most before asking Redis again
 #: (a lost pub/sub message costs no more than this).
@@ -53,67 +49,6 @@ class _FleetTicket(Ticket):
     """A ticket whose request holds ``member`` in the account's log."""
 
     member: str = ""
-
-
-@attrs.define(eq=False, order=False)
-class _Waiter:
-    priority: int
-    seq: int
-    event: anyio.Event = attrs.field(factory=anyio.Event)
-
-    def __lt__(self, other: _Waiter) -> bool:
-        return (self.priority, self.seq) < (other.priority, other.seq)
-
-
-class AsyncGate:
-    """Callers queue by (priority, arrival); the head alone runs ``attempt`` until it passes.
-
-    ``attempt`` returns 0 (admitted) or the real seconds to wait; the head
-    sleeps that long (at most ``recheck``) or until ``wake``.
-    """
-
-    def __init__(self, recheck: float = _RECHECK) -> None:
-        self._heap: list[_Waiter] = []
-        self._seq = itertools.count()
-        self._changed = anyio.Event()
-        self._recheck = recheck
-
-    def __len__(self) -> int:
-        return len(self._heap)
-
-    def wake(self) -> None:
-        """Something changed: the head asks again."""
-        self._changed.set()
-
-    async def wait(self, priority: int, attempt: Callable[[], Awaitable[float]]) -> None:
-        waiter = _Waiter(priority, next(self._seq))
-        heapq.heappush(self._heap, waiter)
-        if self._heap[0] is waiter:
-            self.wake()  # a new head: the one it displaced goes back to waiting
-        try:
-            while True:
-                if self._heap[0] is not waiter:
-                    await waiter.event.wait()
-                    waiter.event = anyio.Event()
-                    continue
-                changed = self._changed = anyio.Event()
-                delay = await attempt()
-                if delay <= 0:
-                    self._heap.remove(waiter)
-                    heapq.heapify(self._heap)
-                    if self._heap:
-                        self._heap[0].event.set()
-                    return
-                if self._heap[0] is waiter:
-                    with anyio.move_on_after(min(delay, self._recheck)):
-                        await changed.wait()
-        except BaseException:
-            if waiter in self._heap:
-                self._heap.remove(waiter)
-                heapq.heapify(self._heap)
-                if self._heap:
-                    self._heap[0].event.set()
-            raise
 
 
 class RedisBudget:
@@ -132,7 +67,7 @@ class RedisBudget:
         self.provisional_us = self._hold_us + int(max(timeout * time_scale, runtime.lease) * 1e6)
         self._keys = [runtime.key("log"), runtime.key("wanted")]
         self._channel = runtime.key("released")
-        self._gate = AsyncGate()
+        self._gate = PriorityGate(recheck=_RECHECK)
         self._in_flight: set[str] = set()
         self._unlimited_in_flight = 0
         self._remaining: int | None = None
