@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import anyio
 
@@ -47,6 +47,34 @@ if TYPE_CHECKING:
 __all__ = ["Projects", "check_id"]
 
 T = TypeVar("T")
+ItemT_co = TypeVar("ItemT_co", bound="_HasId", covariant=True)
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+class _Page(Protocol[ItemT_co]):
+    @property
+    def data(self) -> Sequence[ItemT_co]: ...
+
+    @property
+    def has_more(self) -> bool: ...
+
+
+async def _every_page(
+    fetch: Callable[[str | None], Awaitable[_Page[ItemT_co]]], after: str | None
+) -> AsyncIterator[ItemT_co]:
+    """Every item of a cursor-paginated list: pages fetched one by one, ``after`` the last id."""
+    while True:
+        page = await fetch(after)
+        for item in page.data:
+            yield item
+        if not page.has_more or not page.data:
+            return
+        after = page.data[-1].id
+
 
 Mode = Literal["autonomous", "collaborative"]
 Resolution = Literal["1080p", "4k"]
@@ -235,14 +263,10 @@ class Projects:
 
         ``limit`` is the page size (1-100, the API's default 20).
         """
-        after: str | None = None
-        while True:
-            page = await self._list_page(status=status, after=after, limit=limit)
-            for project in page.data:
-                yield project
-            if not page.has_more or not page.data:
-                return
-            after = page.data[-1].id
+        async for project in _every_page(
+            lambda after: self._list_page(status=status, after=after, limit=limit), None
+        ):
+            yield project
 
     async def _list_page(
         self,
@@ -284,13 +308,10 @@ class Projects:
 
         Keep the last id you saw and pass it back next time (cursor polling).
         """
-        while True:
-            page = await self._messages_page(project_id, after=after, limit=limit)
-            for message in page.data:
-                yield message
-            if not page.has_more or not page.data:
-                return
-            after = page.data[-1].id
+        async for message in _every_page(
+            lambda cursor: self._messages_page(project_id, after=cursor, limit=limit), after
+        ):
+            yield message
 
     async def _messages_page(
         self,

@@ -315,31 +315,6 @@ class Transport:
 
     # -- API requests --------------------------------------------------------
 
-    async def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        options: RequestOptions,
-        body: Mapping[str, Any] | None = None,
-        params: Mapping[str, str] | None = None,
-        priority: Priority = Priority.USER,
-        ticket: Ticket | None = None,
-        idempotent: bool = True,
-    ) -> Response:
-        """One API call, with limiter and retries; the decoded answer."""
-        return await self.call(
-            method,
-            path,
-            _identity,
-            options=options,
-            body=body,
-            params=params,
-            priority=priority,
-            ticket=ticket,
-            idempotent=idempotent,
-        )
-
     async def call(
         self,
         method: str,
@@ -605,10 +580,6 @@ async def _stream_to(resp: aiohttp.ClientResponse, destination: Path) -> tuple[i
             size += len(chunk)
             await file.write(chunk)
     return size, digest.hexdigest()
-
-
-def _identity(response: Response) -> Response:
-    return response
 
 
 def _caused(error: APIError, cause: BaseException) -> APIError:

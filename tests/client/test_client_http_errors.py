@@ -26,6 +26,7 @@ from videoagent import (
     ServiceUnavailableError,
     ValidationError,
 )
+from videoagent._transport import Response
 from videoagent.simulator import Simulator
 
 Settle = Callable[[Any, AsyncVideoAgent, str], Awaitable[Project]]
@@ -39,8 +40,8 @@ def make_client(sim: Simulator, key: str | None = None, **options: Any) -> Async
 async def test_validation_error(client: AsyncVideoAgent) -> None:
     """An empty brief sent past the client's own checks is a 400 whose fields are parsed."""
     with pytest.raises(ValidationError) as info:
-        await client._transport.request(
-            "POST", "/projects", options=client._options, body={"brief": ""}
+        await client._transport.call(
+            "POST", "/projects", _raw, options=client._options, body={"brief": ""}
         )
     assert info.value.status == 400
     assert "brief" in info.value.errors
@@ -93,8 +94,8 @@ async def test_payload_too_large_before_sending(
 ) -> None:
     """A body over 1 MiB raises without reaching the server."""
     with pytest.raises(PayloadTooLargeError):
-        await client._transport.request(
-            "POST", "/projects", options=client._options, body={"brief": "x" * 1_048_577}
+        await client._transport.call(
+            "POST", "/projects", _raw, options=client._options, body={"brief": "x" * 1_048_577}
         )
     assert simulator.request_log == []
 
@@ -106,8 +107,8 @@ async def test_payload_too_large_from_the_server(
     """With the client-side check lifted, the server's 413 maps to the same class."""
     monkeypatch.setattr("videoagent._transport.MAX_BODY_BYTES", 4 << 20)
     with pytest.raises(PayloadTooLargeError) as info:
-        await client._transport.request(
-            "POST", "/projects", options=client._options, body={"brief": "x" * 1_100_000}
+        await client._transport.call(
+            "POST", "/projects", _raw, options=client._options, body={"brief": "x" * 1_100_000}
         )
     assert (info.value.status, info.value.code) == (413, "payload_too_large")
     assert info.value.request_id == simulator.request_log[-1].request_id
@@ -184,3 +185,7 @@ async def test_connection_refused() -> None:
     ) as client:
         with pytest.raises(APIConnectionError):
             await client.account.get()
+
+
+def _raw(response: Response) -> Response:
+    return response

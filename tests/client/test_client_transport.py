@@ -25,6 +25,7 @@ from videoagent import (
     RateLimitError,
     ServiceUnavailableError,
 )
+from videoagent._transport import Response
 
 pytestmark = pytest.mark.anyio  # parametrized coroutine tests need the mark at collection
 
@@ -184,8 +185,8 @@ async def test_checks_before_sending(odd_server: OddServer, odd_client: OddClien
         with pytest.raises(InvalidRequestError, match="brief is 1,048,576 characters"):
             await c.projects.create("x" * (1 << 20))
         with pytest.raises(PayloadTooLargeError, match="nothing was sent"):
-            await c._transport.request(
-                "POST", "/projects", options=c._options, body={"brief": "x" * (1 << 20)}
+            await c._transport.call(
+                "POST", "/projects", _raw, options=c._options, body={"brief": "x" * (1 << 20)}
             )
     assert odd_server.requests == []
 
@@ -249,7 +250,13 @@ async def test_a_body_of_exactly_one_mib_is_sent(
             body = {"brief": "x" * (size - overhead), "idempotency_key": "k"}
             if size > 1_048_576:
                 with pytest.raises(PayloadTooLargeError):
-                    await c._transport.request("POST", "/projects", options=c._options, body=body)
+                    await c._transport.call(
+                        "POST", "/projects", _raw, options=c._options, body=body
+                    )
             else:
-                await c._transport.request("POST", "/projects", options=c._options, body=body)
+                await c._transport.call("POST", "/projects", _raw, options=c._options, body=body)
     assert sizes == [1_048_576]
+
+
+def _raw(response: Response) -> Response:
+    return response
