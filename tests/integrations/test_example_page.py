@@ -43,8 +43,8 @@ def chromium() -> Path:
     """Debian's chromium; skipped where it is missing, except in CI (VIDEOAGENT_REQUIRE_SYSTEM)."""
     if not CHROMIUM.exists():
         if os.environ.get("VIDEOAGENT_REQUIRE_SYSTEM"):
-            pytest.fail(f"{CHROMIUM} is missing: run .ci/install-browser.sh")
-        pytest.skip(f"{CHROMIUM} is missing (.ci/install-browser.sh installs it)")
+            pytest.fail(f"{CHROMIUM} is missing: run .ci/install-system.sh")
+        pytest.skip(f"{CHROMIUM} is missing (.ci/install-system.sh installs it)")
     return CHROMIUM
 
 
