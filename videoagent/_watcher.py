@@ -2,7 +2,7 @@
 
 How it works, in one pass:
 
-- Every watched project is an ``_Entry`` with a *due time*: when its status
+- Every watched project is an ``Entry`` with a *due time*: when its status
   next allows a poll (``PollPolicy``: 5 s queued, 30 s running, 30-60 s
   generating, 30 s rendering; never sooner). Due times sit in one heap; a
   single scheduler task sleeps until the earliest and costs nothing per
@@ -25,7 +25,7 @@ How it works, in one pass:
   one scheduler task.
 - Webhooks: ``notify`` polls a project ahead of routine polls. A project
   whose changes arrive by webhook keeps routine polls only as a safety net
-  (webhooks are delivered once), at ``_HOOKED_STRETCH`` times its status
+  (webhooks are delivered once), at ``HOOKED_STRETCH`` times its status
   interval; a notify naming a status already seen costs no request.
 - Several watchers on one client (the client's shared watcher tracks every
   project holding a slot; a user's watcher may watch it too) do not poll a
@@ -37,6 +37,10 @@ How it works, in one pass:
   re-plan (the owner shares each fresh answer, which reaches them as if they
   had polled). ``notify`` is relayed to every process, so a webhook received
   by any replica reaches the owner.
+
+The cadence and fairness rules (intervals, ``BONUS``, ``HOOKED_STRETCH``) are
+pure functions in ``_cadence``; ``Entry``, ``Lane`` and the in-flight registry
+live in ``_watchstate``. This module holds the watcher that uses them.
 """
 
 from __future__ import annotations
@@ -44,7 +48,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-import math
 import sys
 import time
 import weakref
@@ -57,6 +60,8 @@ import anyio
 import anyio.abc
 import attrs
 
+from . import _cadence
+from ._cadence import INF
 from ._config import PollPolicy
 from ._errors import (
     AuthenticationError,
@@ -76,13 +81,14 @@ from ._events import (
     WatchEvent,
     WatchFailed,
 )
-from ._limiter import Priority, Ticket, WatchShare
+from ._limiter import Priority, Ticket
 from ._models import CreditsWarning, Project, ProjectStatus
+from ._watchstate import Entry, Lane, in_flight
 
 if sys.version_info >= (3, 11):
-    from typing import Self, assert_never
+    from typing import Self
 else:  # pragma: no cover - Python 3.10
-    from typing_extensions import Self, assert_never
+    from typing_extensions import Self
 
 if TYPE_CHECKING:
     from ._client import AsyncVideoAgent
@@ -91,25 +97,8 @@ __all__ = ["ProjectWatcher", "WatcherStatistics"]
 
 logger = logging.getLogger("videoagent.watcher")
 
-_INF = math.inf
 #: Errors after which polling a project is pointless: it is gone or not ours.
 _FATAL = (NotFoundError, AuthenticationError, PermissionDeniedError)
-#: Contract seconds a parked poll is moved ahead, by status: projects close to
-#: done go first (their end frees an active slot). Capped, so none starves.
-_BONUS = {
-    ProjectStatus.RENDERING: 20.0,
-    ProjectStatus.GENERATING: 10.0,
-    ProjectStatus.RUNNING: 5.0,
-}
-#: Generating rarely ends sooner than this (contract: 2-8 min): until then
-#: the watcher polls at the slow end of the generating range.
-_GENERATING_TYPICAL_MIN = 120.0
-#: A project whose changes arrive by webhook is still polled (webhooks are
-#: delivered once, so one may be lost), at this many times its status interval.
-_HOOKED_STRETCH = 2.0
-#: Project ids with a watcher poll in flight, per transport (shared by every
-#: watcher of a client, so two watchers never poll one project at once).
-_IN_FLIGHT: weakref.WeakKeyDictionary[object, set[str]] = weakref.WeakKeyDictionary()
 #: Polls of one watcher in flight at most (workers are started as needed):
 #: when 10,000 projects fall due at once, the rest wait as (entry, ticket)
 #: pairs of a hundred bytes, not as tasks holding a request each. Enough to
@@ -140,55 +129,6 @@ class WatcherStatistics:
     message_fetches: int
 
 
-# -- internals -------------------------------------------------------------------
-
-
-@attrs.define(eq=False)
-class _Entry:
-    """One watched project. Kept small: a watcher may hold tens of thousands."""
-
-    project_id: str
-    lane: _Lane
-    status: ProjectStatus | None = None  # as last seen
-    # The last answer, kept only once terminal (for wait): an active project's
-    # answer (its raw JSON included) is dropped, which keeps an entry small.
-    project: Project | None = None
-    since: float = 0.0  # monotonic time its current status was first seen
-    due: float = _INF
-    seq: int = 0  # matches the live heap item; older items are stale
-    errors: int = 0
-    cursor: str | None = None  # newest message id seen
-    notified: bool = False
-    hooked: bool = False  # its changes arrive by webhook: routine polls stretch
-    hint: ProjectStatus | None = None  # the status the last notify announced
-    fetch_messages: bool = False
-    deferred: bool = False  # due, but its fleet ownership is not decided yet
-    parked: bool = False
-    polling: bool = False
-    temporary: bool = False  # added by wait(): ends with it
-    done: bool = False  # unwatched or failed: nothing more happens
-    waiters: list[anyio.Event] | None = None
-    callbacks: list[Callback] | None = None
-    error: VideoAgentError | None = None
-
-    @property
-    def settled(self) -> bool:
-        """Terminal and nothing left to fetch: waiters may return."""
-        return self.project is not None and not self.fetch_messages and not self.notified
-
-
-@attrs.define(eq=False)
-class _Lane:
-    """The due polls of one client, i.e. of one request budget."""
-
-    client: AsyncVideoAgent
-    parked: list[tuple[float, int, _Entry]] = attrs.Factory(list)
-    notified: deque[_Entry] = attrs.Factory(deque)
-    draining: bool = False
-    in_flight: set[str] = attrs.Factory(set)  # shared by the watchers of this client
-    share: WatchShare | None = None  # fleet mode: who polls which project
-
-
 class ProjectWatcher:
     """Polls many projects, each at the interval its status calls for, within the limits.
 
@@ -215,9 +155,9 @@ class ProjectWatcher:
         self._client = client
         self._policy = policy or PollPolicy()
         self._clock = time.monotonic
-        self._entries: dict[str, _Entry] = {}
-        self._lanes: dict[int, _Lane] = {}
-        self._heap: list[tuple[float, int, _Entry]] = []
+        self._entries: dict[str, Entry] = {}
+        self._lanes: dict[int, Lane] = {}
+        self._heap: list[tuple[float, int, Entry]] = []
         self._seq = itertools.count()
         self._wakeup: anyio.Event | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
@@ -226,7 +166,7 @@ class ProjectWatcher:
         self._polls = 0
         self._message_fetches = 0
         self._closed = False
-        self._ready: deque[tuple[_Entry, Ticket]] = deque()  # polls waiting for a worker
+        self._ready: deque[tuple[Entry, Ticket]] = deque()  # polls waiting for a worker
         self._sleepers: list[anyio.Event] = []  # idle workers
         self._workers = 0
 
@@ -305,7 +245,7 @@ class ProjectWatcher:
         entry = self._entries.get(project_id)
         fresh = entry is None
         if entry is None:
-            entry = _Entry(project_id, self._lane(client or self._client))
+            entry = Entry(project_id, self._lane(client or self._client))
             self._entries[project_id] = entry
             if entry.lane.share is not None:
                 entry.lane.share.want(project_id)
@@ -336,7 +276,7 @@ class ProjectWatcher:
             return
         self._forget(entry)
         entry.done = True
-        entry.due = _INF
+        entry.due = INF
         if not entry.settled:
             entry.error = WatchStoppedError(
                 f"{project_id} was unwatched before it finished", project_id=project_id
@@ -394,7 +334,7 @@ class ProjectWatcher:
             if not entry.settled:
                 event = anyio.Event()
                 entry.waiters = [*(entry.waiters or ()), event]
-                deadline = _INF if timeout is None else timeout * entry.lane.client.time_scale
+                deadline = INF if timeout is None else timeout * entry.lane.client.time_scale
                 with anyio.move_on_after(deadline):
                     await event.wait()
                 if not event.is_set():
@@ -426,7 +366,7 @@ class ProjectWatcher:
         """A frozen snapshot of the watcher's state."""
         return WatcherStatistics(
             watched=len(self._entries),
-            polling=sum(1 for e in self._entries.values() if e.due < _INF or e.polling),
+            polling=sum(1 for e in self._entries.values() if e.due < INF or e.polling),
             parked=sum(e.parked for lane in self._lanes.values() for _, _, e in lane.parked),
             polls=self._polls,
             message_fetches=self._message_fetches,
@@ -434,53 +374,39 @@ class ProjectWatcher:
 
     # -- planning ------------------------------------------------------------------
 
-    def _interval(self, entry: _Entry, now: float) -> float:
-        """Contract seconds until the next poll of an entry in its current status."""
-        policy = self._policy
-        status = entry.status
-        if status is None:  # never seen: at once, or after a failed first poll a while
-            return policy.unknown if entry.errors else 0.0
-        match status:
-            case ProjectStatus.QUEUED:
-                return policy.queued
-            case ProjectStatus.RUNNING:
-                return policy.running
-            case ProjectStatus.GENERATING:
-                low, high = policy.generating
-                elapsed = (now - entry.since) / entry.lane.client.time_scale
-                return max(low, min(high, _GENERATING_TYPICAL_MIN - elapsed))
-            case ProjectStatus.RENDERING:
-                return policy.rendering
-            case ProjectStatus.UNKNOWN:
-                return policy.unknown
-            case ProjectStatus.IDLE | ProjectStatus.FAILED | ProjectStatus.CANCELLED:
-                return _INF
-            case _:
-                assert_never(status)
-
-    def _interval_seconds(self, entry: _Entry) -> float:
+    def _interval_seconds(self, entry: Entry) -> float:
         """Real seconds of the entry's routine interval (the unknown one if none)."""
-        interval = self._interval(entry, self._clock())
-        if interval in (0.0, _INF):
-            interval = self._policy.unknown
-        return interval * entry.lane.client.time_scale
+        return _cadence.retry_delay(
+            self._policy,
+            entry.status,
+            errors=entry.errors,
+            since=entry.since,
+            now=self._clock(),
+            time_scale=entry.lane.client.time_scale,
+        )
 
-    def _plan(self, entry: _Entry, now: float) -> None:
+    def _plan(self, entry: Entry, now: float) -> None:
         """Set the entry's next due time from what it needs now."""
         if entry.done:
             return
         if entry.notified or entry.fetch_messages:
             self._set_due(entry, now)
             return
-        interval = self._interval(entry, now)
-        if interval == _INF:
-            entry.due = _INF
+        delay = _cadence.routine_delay(
+            self._policy,
+            entry.status,
+            errors=entry.errors,
+            since=entry.since,
+            now=now,
+            time_scale=entry.lane.client.time_scale,
+            hooked=entry.hooked,
+        )
+        if delay == INF:
+            entry.due = INF
             return
-        if entry.hooked:
-            interval *= _HOOKED_STRETCH
-        self._set_due(entry, now + interval * entry.lane.client.time_scale)
+        self._set_due(entry, now + delay)
 
-    def _set_due(self, entry: _Entry, due: float) -> None:
+    def _set_due(self, entry: Entry, due: float) -> None:
         entry.due = due
         if entry.parked or entry.polling:
             return  # it goes (again) when the current turn ends
@@ -502,13 +428,13 @@ class ProjectWatcher:
             # Timer wakes come at most every ``quantum``: polls falling due in
             # between go together (a little later, never sooner). A notify or
             # a first poll still wakes the loop at once.
-            delay = max(heap[0][0] - now, quantum) if heap else _INF
+            delay = max(heap[0][0] - now, quantum) if heap else INF
             assert self._wakeup is not None
             with anyio.move_on_after(delay):
                 await self._wakeup.wait()
             self._wakeup = anyio.Event()
 
-    def _dispatch(self, entry: _Entry) -> None:
+    def _dispatch(self, entry: Entry) -> None:
         """Poll now if the budget has a slot and nobody is parked; else park."""
         lane = entry.lane
         if lane.share is not None and not self._owned(entry):
@@ -525,12 +451,13 @@ class ProjectWatcher:
                 self._start_poll(entry, ticket)
                 return
         entry.parked = True
-        heapq.heappush(lane.parked, (self._fairness_key(entry), entry.seq, entry))
+        key = _cadence.fairness_key(entry.due, entry.status, lane.client.time_scale)
+        heapq.heappush(lane.parked, (key, entry.seq, entry))
         if entry.notified:
             lane.notified.append(entry)
         self._drain_soon(lane)
 
-    def _owned(self, entry: _Entry) -> bool:
+    def _owned(self, entry: Entry) -> bool:
         """Fleet mode: whether this process polls the entry now (else it is re-planned)."""
         assert entry.lane.share is not None
         owned = entry.lane.share.owns(entry.project_id)
@@ -539,7 +466,7 @@ class ProjectWatcher:
             return True
         if owned is None:  # decided within a Redis round trip: ``_on_owned`` brings it back
             entry.deferred = True
-            entry.due = _INF
+            entry.due = INF
             return False
         # Another process polls it and shares what it sees; if that process dies,
         # this one takes the lease over and polls at the next due time.
@@ -555,17 +482,12 @@ class ProjectWatcher:
             entry.deferred = False
             self._set_due(entry, self._clock())
 
-    def _fairness_key(self, entry: _Entry) -> float:
-        status = entry.status
-        bonus = _BONUS.get(status, 0.0) if status is not None else 0.0
-        return entry.due - bonus * entry.lane.client.time_scale
-
-    def _drain_soon(self, lane: _Lane) -> None:
+    def _drain_soon(self, lane: Lane) -> None:
         if not lane.draining and self._task_group is not None:
             lane.draining = True
             self._task_group.start_soon(self._drain, lane)
 
-    async def _drain(self, lane: _Lane) -> None:
+    async def _drain(self, lane: Lane) -> None:
         """Wait for a request slot, then poll the parked entry that should go first."""
         budget = lane.client._transport.budget
         try:
@@ -580,7 +502,7 @@ class ProjectWatcher:
         finally:
             lane.draining = False
 
-    def _pop_parked(self, lane: _Lane) -> _Entry | None:
+    def _pop_parked(self, lane: Lane) -> Entry | None:
         while lane.notified:
             entry = lane.notified.popleft()
             if entry.parked and not entry.done:
@@ -593,7 +515,7 @@ class ProjectWatcher:
                 return entry
         return None
 
-    def _start_poll(self, entry: _Entry, ticket: Ticket) -> None:
+    def _start_poll(self, entry: Entry, ticket: Ticket) -> None:
         """Hand the poll to an idle worker, or a new one, or queue it for the next free one."""
         entry.polling = True
         entry.lane.in_flight.add(entry.project_id)
@@ -626,7 +548,7 @@ class ProjectWatcher:
 
     # -- polling -------------------------------------------------------------------
 
-    async def _poll(self, entry: _Entry, ticket: Ticket) -> None:
+    async def _poll(self, entry: Entry, ticket: Ticket) -> None:
         """One turn of an entry: fetch new messages if due, else GET the project."""
         client = entry.lane.client
         priority = Priority.NOTIFY if entry.notified else Priority.POLL
@@ -653,7 +575,7 @@ class ProjectWatcher:
             self._plan(entry, self._clock())
             self._settle(entry)
 
-    async def _fetch_messages(self, entry: _Entry, ticket: Ticket | None) -> None:
+    async def _fetch_messages(self, entry: Entry, ticket: Ticket | None) -> None:
         """New messages since the cursor, as ``AgentMessage`` events."""
         projects = entry.lane.client.projects
         while True:
@@ -674,7 +596,7 @@ class ProjectWatcher:
                 break
         entry.fetch_messages = False
 
-    def _poll_failed(self, entry: _Entry, error: VideoAgentError) -> None:
+    def _poll_failed(self, entry: Entry, error: VideoAgentError) -> None:
         entry.errors += 1
         fatal = isinstance(error, _FATAL) or entry.errors >= self._policy.max_consecutive_errors
         logger.log(
@@ -690,7 +612,7 @@ class ProjectWatcher:
             return
         entry.error = error
         entry.done = True
-        entry.due = _INF
+        entry.due = INF
         self._emit(entry, WatchFailed(entry.project_id, error))
         self._release_waiters(entry)
         if self._entries.get(entry.project_id) is entry:
@@ -705,7 +627,7 @@ class ProjectWatcher:
         if entry is not None and not entry.done:
             self._apply(entry, project)
 
-    def _apply(self, entry: _Entry, project: Project) -> None:
+    def _apply(self, entry: Entry, project: Project) -> None:
         now = self._clock()
         previous = entry.status
         entry.status = project.status
@@ -730,12 +652,12 @@ class ProjectWatcher:
             self._credits_balance = warning.balance
             self._publish(CreditsLow(warning), None)
 
-    def _wants_messages(self, entry: _Entry) -> bool:
+    def _wants_messages(self, entry: Entry) -> bool:
         return self._policy.messages and bool(entry.callbacks or self._subscribers)
 
     # -- events --------------------------------------------------------------------
 
-    def _emit(self, entry: _Entry, event: WatchEvent) -> None:
+    def _emit(self, entry: Entry, event: WatchEvent) -> None:
         for callback in entry.callbacks or ():
             try:
                 callback(event)
@@ -747,7 +669,7 @@ class ProjectWatcher:
         for subscription in list(self._subscribers):
             subscription.offer(event, project_id)
 
-    def _settle(self, entry: _Entry) -> None:
+    def _settle(self, entry: Entry) -> None:
         """A settled entry releases its waiters; a temporary one is then forgotten."""
         if not entry.settled:
             return
@@ -757,24 +679,24 @@ class ProjectWatcher:
             self._forget(entry)
             entry.done = True
 
-    def _forget(self, entry: _Entry) -> None:
+    def _forget(self, entry: Entry) -> None:
         """The entry left ``_entries``: in fleet mode, give up its lease."""
         if entry.lane.share is not None:
             entry.lane.share.unwant(entry.project_id)
 
-    def _release_waiters(self, entry: _Entry) -> None:
+    def _release_waiters(self, entry: Entry) -> None:
         waiters, entry.waiters = entry.waiters, None
         for event in waiters or ():
             event.set()
 
     # -- helpers -------------------------------------------------------------------
 
-    def _lane(self, client: AsyncVideoAgent) -> _Lane:
+    def _lane(self, client: AsyncVideoAgent) -> Lane:
         lane = self._lanes.get(id(client._transport))
         if lane is None:
-            in_flight = _IN_FLIGHT.setdefault(client._transport, set())
             fleet = client._transport.fleet
-            lane = _Lane(client, in_flight=in_flight, share=fleet.watch if fleet else None)
+            share = fleet.watch if fleet else None
+            lane = Lane(client, in_flight=in_flight(client._transport), share=share)
             self._lanes[id(client._transport)] = lane
             client._transport.project_listeners.append(self._observe)
             client._transport.credits_listeners.append(self._on_credits)
