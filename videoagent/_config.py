@@ -101,8 +101,9 @@ class PollPolicy:
     """How often the watcher polls a project in each status (seconds).
 
     Defaults are the contract's table. ``generating`` is a range: the watcher
-    starts at its low end and stretches toward the high end the longer a
-    project stays generating. Unknown statuses (a newer server) are polled at
+    polls at its slow end while a generation cannot have ended yet (the
+    contract's typical minimum is 2 minutes) and at its fast end once it may
+    have. Unknown statuses (a newer server) are polled at
     ``unknown``.
 
     Example::
