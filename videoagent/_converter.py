@@ -8,6 +8,7 @@ source object in ``raw``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -67,6 +68,13 @@ def parse_datetime(value: object) -> datetime:
     """An ISO 8601 string as an aware datetime; no offset means UTC."""
     if type(value) is not str:
         raise TypeError(f"expected an ISO 8601 string, got {type(value).__name__}")
+    return _parse_iso(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_iso(value: str) -> datetime:
+    # Cached: every poll of a project repeats its created_at (and mostly updated_at);
+    # datetimes are immutable, so one object may be shared. Errors are not cached.
     text = value[:-1] + "+00:00" if value[-1:] in "Zz" else value
     try:
         parsed = datetime.fromisoformat(text)
@@ -162,7 +170,7 @@ def _direct_project(data: dict[str, Any], request_id: str | None) -> Project | N
     ):
         return None
     try:
-        created_at, updated_at = parse_datetime(created), parse_datetime(updated)
+        created_at, updated_at = _parse_iso(created), _parse_iso(updated)  # str: checked
         fraction = None if progress is None else float(progress)
     except (ValueError, OverflowError):
         return None  # the checked path says which field is wrong

@@ -68,13 +68,13 @@ class ProjectStatus(str, enum.Enum):
     @classmethod
     def parse(cls, value: str) -> ProjectStatus:
         """The member for ``value``; ``UNKNOWN`` for a value this SDK does not know."""
-        member = cls._value2member_map_.get(value)
-        return member if isinstance(member, ProjectStatus) else cls.UNKNOWN
+        return _BY_VALUE.get(value, cls.UNKNOWN)  # parsed on every poll: one dict lookup
 
     def __str__(self) -> str:
         return self.value
 
 
+_BY_VALUE: dict[str, ProjectStatus] = {member.value: member for member in ProjectStatus}
 _ACTIVE = frozenset(
     {
         ProjectStatus.QUEUED,

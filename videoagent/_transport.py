@@ -111,13 +111,18 @@ class RequestOptions:
         return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
 
 
-@attrs.frozen
 class Response:
-    """A successful answer: status, decoded JSON (``None`` for no body) and request id."""
+    """A successful answer: status, decoded JSON (``None`` for no body) and request id.
 
-    status: int
-    data: Any
-    request_id: str | None
+    A plain slotted class like ``_Request``: one is built for every answer.
+    """
+
+    __slots__ = ("data", "request_id", "status")
+
+    def __init__(self, status: int, data: Any, request_id: str | None) -> None:
+        self.status = status
+        self.data = data
+        self.request_id = request_id
 
 
 class _Failure(Exception):
