@@ -36,7 +36,6 @@ import argparse
 import asyncio
 import contextlib
 import heapq
-import json
 import os
 import platform
 import sys
@@ -45,18 +44,17 @@ import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import anyio
 import anyio.lowlevel
 
+from benchmarks._report import save
 from benchmarks._simproc import SimProcess, control, simulator_process
 from videoagent import AsyncVideoAgent, __version__
 from videoagent.webhooks import aiohttp_receiver
 
-RESULTS = Path(__file__).parent / "results"
 SLOTS = 5
 TARGET_POLLING = 1.04
 TARGET_WEBHOOKS = 1.01
@@ -220,8 +218,6 @@ async def measure(time_scale: float, seed: int, projects: int) -> dict[str, Any]
 
 def write(result: dict[str, Any]) -> None:
     """Write the JSON and the Markdown table into ``benchmarks/results/``."""
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "batch50.json").write_text(json.dumps(result, indent=2) + "\n")
     rows = "\n".join(
         f"| {r['name']} | {r['makespan']:,.0f} | {r['lower_bound']:,.0f} | **{r['ratio']:.3f}** "
         f"| {r['answers_429']} | {r['requests_per_project']:.1f} | {r['max_window_requests']} "
@@ -229,7 +225,9 @@ def write(result: dict[str, Any]) -> None:
         for r in result["runs"]
     )
     checks = ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in result["checks"].items())
-    (RESULTS / "batch50.md").write_text(
+    save(
+        "batch50",
+        result,
         f"""# Batch of {result["runs"][0]["projects"]} autonomous briefs through 5 active slots
 
 Contract durations, `time_scale={result["time_scale"]}`, seed {result["seed"]}, each run
@@ -250,7 +248,7 @@ Naive: bare aiohttp, semaphore of 5, `asyncio.sleep` of 5 s queued and 30 s othe
 
 Reproduce: `python -m benchmarks.batch50 --time-scale {result["time_scale"]} \
 --seed {result["seed"]}`
-"""
+""",
     )
 
 

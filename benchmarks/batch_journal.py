@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import statistics
@@ -41,11 +40,11 @@ from typing import Any
 
 import aiohttp
 
+from benchmarks._report import RESULTS, save
 from videoagent import __version__
 from videoagent.batch import BatchRunner, counted_client
 from videoagent.simulator import Simulator
 
-RESULTS = Path(__file__).parent / "results"
 TARGET = 0.05
 SCALE = 0.002
 FAST = {"queued": (5, 10), "running": (10, 30), "generating": (30, 60), "rendering": (5, 15)}
@@ -164,10 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     report = asyncio.run(measure(args.briefs, args.rounds))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "batch_journal.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(report)
-    (args.out / "batch_journal.md").write_text(table)
+    save("batch_journal", report, table, args.out)
     print(table)
     return 0 if report["passed"] else 1
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import statistics
@@ -38,10 +37,10 @@ from typing import Any
 
 import aiohttp
 
+from benchmarks._report import RESULTS, save
 from benchmarks._simproc import simulator_process
 from videoagent import AsyncVideoAgent, Limits, __version__
 
-RESULTS = Path(__file__).parent / "results"
 TARGET = 0.90
 
 
@@ -168,10 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     report = asyncio.run(measure(args.requests, args.concurrency, args.rounds))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "client_throughput.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(report)
-    (args.out / "client_throughput.md").write_text(table)
+    save("client_throughput", report, table, args.out)
     print(table)
     return 0 if report["passed"] else 1
 

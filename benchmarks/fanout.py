@@ -44,18 +44,17 @@ import sys
 import time
 import tracemalloc
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import anyio
 import anyio.lowlevel
 
+from benchmarks._report import save
 from benchmarks._simproc import SimProcess, control, simulator_process
 from videoagent import AsyncVideoAgent, Project, ProjectStatus, ProjectWatcher, __version__
 from videoagent._limiter import Ticket
 
-RESULTS = Path(__file__).parent / "results"
 TARGET_BYTES = 2048
 TARGET_US = 50.0
 #: the memory phase: every project's first poll (they all come at once) and its answer
@@ -344,10 +343,10 @@ def _stub(client: AsyncVideoAgent, project_ids: list[str], now: datetime) -> Non
 
 def write(result: dict[str, Any]) -> None:
     """Write the JSON and the Markdown table into ``benchmarks/results/``."""
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "fanout.json").write_text(json.dumps(result, indent=2) + "\n")
     memory, cpu = result["memory"], result["cpu"]
-    (RESULTS / "fanout.md").write_text(
+    save(
+        "fanout",
+        result,
         f"""# Fan-out: {result["projects"]:,} active projects, one watcher, \
 {result["accounts"]:,} clients
 
@@ -377,7 +376,7 @@ Max RSS of the process: {memory["max_rss_kib"]:,} KiB.
 {"Targets met." if result["meets_targets"] else "Targets NOT met."}
 
 Reproduce: `python -m benchmarks.fanout`
-"""
+""",
     )
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import json
 import os
 import platform
 import sys
@@ -41,12 +40,12 @@ from typing import Any
 import aiohttp
 import attrs
 
+from benchmarks._report import save
 from benchmarks._simproc import control, simulator_process
 from videoagent import AsyncVideoAgent, __version__
 from videoagent.batch import run_batch
 from videoagent.simulator import Faults
 
-RESULTS = Path(__file__).parent / "results"
 #: The issue's mix: 20% 500/503, 5% dropped, 5% slow past the timeout, 5% garbled.
 MIX = Faults(error_500=0.10, error_503=0.10, drop=0.05, slow=0.05, truncate=0.025, non_json=0.025)
 MAX_RETRIES = 10
@@ -164,8 +163,6 @@ async def measure(time_scale: float, seed: int, briefs: int) -> dict[str, Any]:
 
 def write(result: dict[str, Any]) -> None:
     """Write the JSON and the Markdown table into ``benchmarks/results/``."""
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "faults.json").write_text(json.dumps(result, indent=2) + "\n")
     rows = "\n".join(
         f"| {r['name']} | {r['done']}/{r['briefs']} | {r['verified']} | {r['projects']} "
         f"| {r['duplicate_projects']} | {r['requests']:,} | {r['requests_per_brief']:.1f} "
@@ -177,7 +174,9 @@ def write(result: dict[str, Any]) -> None:
     checks = ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in result["checks"].items())
     mix = ", ".join(f"{k} {v:g}" for k, v in result["fault_mix"].items())
     machine = result["machine"]
-    (RESULTS / "faults.md").write_text(
+    save(
+        "faults",
+        result,
         f"""# A {result["runs"][0]["briefs"]}-brief batch through faults, beside a fault-free run
 
 `run_batch` on one client (`max_retries={result["max_retries"]}`), contract durations and
@@ -197,7 +196,7 @@ Requests with faults / without: **{result["request_ratio"]:.2f}x**. Faults injec
 
 Reproduce: `python -m benchmarks.faults --time-scale {result["time_scale"]} \
 --seed {result["seed"]}`
-"""
+""",
     )
 
 

@@ -44,11 +44,11 @@ from typing import Any
 
 import aiohttp
 
+from benchmarks._report import RESULTS, save
 from benchmarks._simproc import SimProcess, control, simulator_process
 from videoagent import __version__
 from videoagent.batch import BatchRunner, counted_client
 
-RESULTS = Path(__file__).parent / "results"
 WORKERS = 4
 PER_WORKER = 25
 TARGET = 0.10  # the fleet's makespan within 10% of the single process's
@@ -259,10 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     report = asyncio.run(measure(args.time_scale, args.seed))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "fleet4x25.json").write_text(json.dumps(report, indent=2) + "\n")
     table = markdown(report)
-    (args.out / "fleet4x25.md").write_text(table)
+    save("fleet4x25", report, table, args.out)
     print(table)
     return 0 if report["passed"] else 1
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import platform
 import statistics
@@ -25,12 +24,12 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-RESULTS = Path(__file__).parent / "results"
+from benchmarks._report import save
+
 #: the issue's floor, simple GETs per second on a 2-core machine
 TARGET = 2_000
 
@@ -119,13 +118,13 @@ async def measure(seconds: float, concurrency: int, rounds: int) -> dict[str, An
 
 def write(result: dict[str, Any]) -> None:
     """Write the JSON and the Markdown table into ``benchmarks/results/``."""
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "simulator_throughput.json").write_text(json.dumps(result, indent=2) + "\n")
     rows = "\n".join(
         f"| {n + 1} | {r['requests']:,} | {r['seconds']:.2f} | {r['per_second']:,.0f} |"
         for n, r in enumerate(result["rounds"])
     )
-    (RESULTS / "simulator_throughput.md").write_text(
+    save(
+        "simulator_throughput",
+        result,
         f"""# Simulator throughput
 
 `{result["request"]}` with {result["concurrency"]} concurrent connections from another
@@ -140,7 +139,7 @@ Python {result["machine"]["python"]}, {result["when"]}.
 (target {TARGET:,}/s: {"met" if result["meets_target"] else "NOT met"}), errors: {result["errors"]}.
 
 Reproduce: `python -m benchmarks.simulator_throughput`
-"""
+""",
     )
 
 

@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 import os
 import platform
@@ -38,16 +37,15 @@ import sys
 import time
 import tracemalloc
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import anyio
 
+from benchmarks._report import save
 from benchmarks._simproc import control, simulator_process
 from videoagent import AsyncVideoAgent, Limits, __version__
 
-RESULTS = Path(__file__).parent / "results"
 #: Long generating: nothing finishes within the soak, so every project stays watched.
 DURATIONS = {
     "queued": (5, 60),
@@ -257,8 +255,6 @@ async def soak(  # noqa: PLR0915, PLR0917 - one run, read top to bottom; the CLI
 
 def write(result: dict[str, Any]) -> None:
     """Write the JSON and the Markdown table into ``benchmarks/results/``."""
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "soak.json").write_text(json.dumps(result, indent=2) + "\n")
     mib = 2**20
     samples = result["samples"]
     picks = samples[:: max(1, len(samples) // 10)] + ([samples[-1]] if samples else [])
@@ -276,7 +272,9 @@ def write(result: dict[str, Any]) -> None:
     checks = ", ".join(f"{k}: {'met' if v else 'NOT met'}" for k, v in result["checks"].items())
     machine = result["machine"]
     problems = "\n".join(f"- {p}" for p in result["problems"]) or "none"
-    (RESULTS / "soak.md").write_text(
+    save(
+        "soak",
+        result,
         f"""# Soak: {result["projects"]:,} projects across {result["accounts"]} accounts, \
 {result["duration"]:,.0f} contract seconds
 
@@ -309,7 +307,7 @@ check): live memory {result["traced_growth_late"] / mib:+.2f} MiB (limit
 Reproduce: `python -m benchmarks.soak --accounts {result["accounts"]} --projects \
 {result["projects"]} --duration {result["duration"]:g} --time-scale {result["time_scale"]} \
 --seed {result["seed"]} --timeout {result["timeout"]:g}`
-"""
+""",
     )
 
 

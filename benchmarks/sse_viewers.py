@@ -36,7 +36,6 @@ import statistics
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -45,11 +44,11 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import Response
 
+from benchmarks._report import RESULTS, save
 from videoagent import AsyncVideoAgent, PollPolicy
 from videoagent.integrations.fastapi import StateDep, event_stream, lifespan, webhook_router
 from videoagent.simulator import Simulator
 
-RESULTS = Path(__file__).parent / "results"
 TIME_SCALE = 0.01
 PHASE = 1000.0
 NEVER = 100_000.0
@@ -186,8 +185,6 @@ async def measure(counts: list[int]) -> dict[str, Any]:
 
 def write(result: dict[str, Any]) -> None:
     """Write the JSON and the Markdown table into ``benchmarks/results/``."""
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "sse_viewers.json").write_text(json.dumps(result, indent=2) + "\n")
     rows = "\n".join(
         f"| webhooks | {r['viewers']} | {r['requests']} "
         f"| {r['latency_p50_ms']:.1f} ms | {r['latency_max_ms']:.1f} ms |"
@@ -196,7 +193,9 @@ def write(result: dict[str, Any]) -> None:
         f"| {r['latency_p50_contract_s']:.1f} s | {r['latency_max_contract_s']:.1f} s |"
         for r in result["runs"]
     )
-    (RESULTS / "sse_viewers.md").write_text(
+    save(
+        "sse_viewers",
+        result,
         f"""# Live status in browsers: webhook to SSE, by number of viewers
 
 One project through a FastAPI app (`videoagent.integrations.fastapi`) under uvicorn,
@@ -217,7 +216,7 @@ path waits for the next poll at the contract's intervals (30 s while running
 or rendering, 30-60 s while generating): its real time / time_scale.
 
 Reproduce: `python -m benchmarks.sse_viewers`
-"""
+""",
     )
 
 
