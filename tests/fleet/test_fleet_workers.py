@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import anyio
+import anyio.abc
 import pytest
 from fleet_helpers import (
     FAST,
@@ -60,11 +61,8 @@ async def test_four_workers_share_the_limits_and_the_briefs(
 ) -> None:
     """Across 4 workers: at most 30 requests a sliding minute, 5 active, no 429, each brief once."""
     sim = shared_simulator
-    briefs, out = write_briefs(tmp_path, BRIEFS), tmp_path / "out"
-    workers = [
-        await start_worker(i, briefs, out, redis_url=redis_server.url, sim=sim)
-        for i in range(WORKERS)
-    ]
+    out = tmp_path / "out"
+    workers = await _start_workers(redis_server, sim, tmp_path, out)
     summaries = [await summary_of(w) for w in workers]
     assert [w.returncode for w in workers] == [0] * WORKERS
     check_account(sim, BRIEFS)
@@ -77,11 +75,8 @@ async def test_a_killed_workers_projects_are_finished_by_the_others(
 ) -> None:
     """SIGKILL one worker mid-run: the others take over its projects and finish every brief."""
     sim = shared_simulator
-    briefs, out = write_briefs(tmp_path, BRIEFS), tmp_path / "out"
-    workers = [
-        await start_worker(i, briefs, out, redis_url=redis_server.url, sim=sim)
-        for i in range(WORKERS)
-    ]
+    out = tmp_path / "out"
+    workers = await _start_workers(redis_server, sim, tmp_path, out)
     journals = [tmp_path / f"journal-{i}.sqlite" for i in range(WORKERS)]
     await _until(lambda: any(_in_progress(journal) for journal in journals))
     victim = next(i for i, journal in enumerate(journals) if _in_progress(journal))
@@ -112,11 +107,8 @@ async def test_a_redis_restart_mid_run_loses_nothing_and_holds_the_limits(
 ) -> None:
     """Redis restarted empty mid-run: the batch still finishes, within the limits, no 429."""
     sim = shared_simulator
-    briefs, out = write_briefs(tmp_path, BRIEFS), tmp_path / "out"
-    workers = [
-        await start_worker(i, briefs, out, redis_url=redis_server.url, sim=sim)
-        for i in range(WORKERS)
-    ]
+    out = tmp_path / "out"
+    workers = await _start_workers(redis_server, sim, tmp_path, out)
     await _until(lambda: len(sim.projects()) >= 6)
     await anyio.to_thread.run_sync(redis_server.restart)
     summaries = [await summary_of(w) for w in workers]
@@ -124,3 +116,14 @@ async def test_a_redis_restart_mid_run_loses_nothing_and_holds_the_limits(
     check_account(sim, BRIEFS)
     check_files(out, summaries, BRIEFS)
     assert any(s["fleet"]["epochs"] for s in summaries)  # they noticed the loss
+
+
+async def _start_workers(
+    redis_server: RedisServer, sim: Simulator, tmp_path: Path, out: Path
+) -> list[anyio.abc.Process]:
+    """``WORKERS`` workers of one batch of ``BRIEFS`` briefs, writing into ``out``."""
+    briefs = write_briefs(tmp_path, BRIEFS)
+    return [
+        await start_worker(i, briefs, out, redis_url=redis_server.url, sim=sim)
+        for i in range(WORKERS)
+    ]
