@@ -20,7 +20,7 @@ from ._errors import ConfigurationError, InsecureBaseURLWarning
 from ._limiter import Priority
 from ._models import Account, ApiKey, ApiKeyCreated, CreditsWarning
 from ._projects import Projects, check_id
-from ._transport import RequestOptions, Response, Transport
+from ._transport import RequestOptions, Transport
 from ._types import NOT_GIVEN, NotGiven
 from ._watcher import ProjectWatcher
 
@@ -256,8 +256,8 @@ class AccountResource:
         """The account now; its active-project count also corrects the client's slots."""
         transport = self._client._transport
 
-        def parse(response: Response) -> Account:
-            account = structure(response.data, Account, request_id=response.request_id)
+        def parse(data: Any, request_id: str | None) -> Account:
+            account = structure(data, Account, request_id=request_id)
             transport.slots.sync(account.active_projects)
             return account
 
@@ -275,12 +275,11 @@ class ApiKeys:
     async def list(self) -> tuple[ApiKey, ...]:
         """The account's active keys (their secrets are never shown again)."""
 
-        def parse(response: Response) -> tuple[ApiKey, ...]:
-            data: Any = response.data
+        def parse(data: Any, request_id: str | None) -> tuple[ApiKey, ...]:
             items = data.get("data") if isinstance(data, dict) else None
             if not isinstance(items, list):
                 items = [None]  # let structure() raise its APIResponseError
-            return tuple(structure(item, ApiKey, request_id=response.request_id) for item in items)
+            return tuple(structure(item, ApiKey, request_id=request_id) for item in items)
 
         return await self._client._transport.call(
             "GET", "/api-keys", parse, options=self._client._options
@@ -295,7 +294,7 @@ class ApiKeys:
         return await self._client._transport.call(
             "POST",
             "/api-keys",
-            lambda r: structure(r.data, ApiKeyCreated, request_id=r.request_id),
+            lambda data, request_id: structure(data, ApiKeyCreated, request_id=request_id),
             options=self._client._options,
             body={"name": name},
             idempotent=False,
@@ -312,7 +311,7 @@ class ApiKeys:
         await self._client._transport.call(
             "DELETE",
             path,
-            lambda _: True,
+            lambda _data, _request_id: True,
             options=self._client._options,
             idempotent=False,
             reconcile=revoked,

@@ -38,7 +38,6 @@ from ._models import (
     ProjectStatus,
     Result,
 )
-from ._transport import Response
 from ._types import NOT_GIVEN, NotGiven
 
 if TYPE_CHECKING:
@@ -99,13 +98,13 @@ class Projects:
         self._client._transport.observe_project(project)
         return project
 
-    def _parse_project(self, response: Response) -> Project:
-        project = structure_project(response.data, request_id=response.request_id)
+    def _parse_project(self, data: Any, request_id: str | None) -> Project:
+        project = structure_project(data, request_id)
         self._client._transport.observe_project(project)
         return project
 
-    def _parse_accepted(self, response: Response) -> MessageAccepted:
-        accepted = structure(response.data, MessageAccepted, request_id=response.request_id)
+    def _parse_accepted(self, data: Any, request_id: str | None) -> MessageAccepted:
+        accepted = structure(data, MessageAccepted, request_id=request_id)
         self._seen(accepted.project)
         return accepted
 
@@ -286,8 +285,8 @@ class Projects:
         if limit is not None:
             params["limit"] = str(check_limit(limit))
 
-        def parse(response: Response) -> ProjectPage:
-            page = structure(response.data, ProjectPage, request_id=response.request_id)
+        def parse(data: Any, request_id: str | None) -> ProjectPage:
+            page = structure(data, ProjectPage, request_id=request_id)
             for project in page.data:
                 self._seen(project)
             return page
@@ -333,7 +332,7 @@ class Projects:
         return await self._client._transport.call(
             "GET",
             path,
-            lambda r: structure(r.data, MessagePage, request_id=r.request_id),
+            lambda data, request_id: structure(data, MessagePage, request_id=request_id),
             options=self._client._options,
             params=params,
             priority=priority,
@@ -346,7 +345,7 @@ class Projects:
         return await self._client._transport.call(
             "GET",
             path,
-            lambda r: structure(r.data, Result, request_id=r.request_id),
+            lambda data, request_id: structure(data, Result, request_id=request_id),
             options=self._client._options,
         )
 

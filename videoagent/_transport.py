@@ -24,6 +24,7 @@ never from https down to http.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -38,6 +39,7 @@ from typing import Any, Final, TypeVar
 import aiohttp
 import anyio
 import attrs
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from . import __version__
@@ -68,7 +70,7 @@ from ._limiter import (
 )
 from ._models import CreditsWarning, Project, redact_key
 
-__all__ = ["MAX_BODY_BYTES", "RequestOptions", "Response", "Transport"]
+__all__ = ["MAX_BODY_BYTES", "RequestOptions", "Transport"]
 
 logger: Final = logging.getLogger("videoagent")
 
@@ -111,20 +113,6 @@ class RequestOptions:
         return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
 
 
-class Response:
-    """A successful answer: status, decoded JSON (``None`` for no body) and request id.
-
-    A plain slotted class like ``_Request``: one is built for every answer.
-    """
-
-    __slots__ = ("data", "request_id", "status")
-
-    def __init__(self, status: int, data: Any, request_id: str | None) -> None:
-        self.status = status
-        self.data = data
-        self.request_id = request_id
-
-
 class _Failure(Exception):
     """One failed attempt: the error to raise and how it may be retried."""
 
@@ -141,30 +129,6 @@ class _Failure(Exception):
         self.retryable = retryable
         self.ambiguous = ambiguous
         self.retry_after = retry_after
-
-
-class _Request:
-    """What every attempt of one call sends (a plain slotted class: built per call)."""
-
-    __slots__ = ("data", "method", "options", "params", "path", "priority", "url")
-
-    def __init__(  # noqa: PLR0917 - built on every call: positional is the cheapest
-        self,
-        method: str,
-        url: URL,
-        path: str,
-        data: bytes | None,
-        params: Mapping[str, str] | None,
-        options: RequestOptions,
-        priority: Priority,
-    ) -> None:
-        self.method = method
-        self.url = url
-        self.path = path
-        self.data = data
-        self.params = params
-        self.options = options
-        self.priority = priority
 
 
 class _Secret:
@@ -261,8 +225,11 @@ class Transport:
             "Accept": "application/json",
             "User-Agent": _USER_AGENT,
         }
-        self._auth_headers = auth
-        self._json_headers = {**auth, "Content-Type": "application/json"}
+        # Read-only multidicts: aiohttp merges them without converting a dict each time.
+        self._auth_headers = CIMultiDictProxy(CIMultiDict(auth))
+        self._json_headers = CIMultiDictProxy(
+            CIMultiDict({**auth, "Content-Type": "application/json"})
+        )
 
     def __repr__(self) -> str:
         return f"Transport(base_url={self._base_url!r}, api_key={self._key!r})"
@@ -282,15 +249,15 @@ class Transport:
         re-activated the project, but read after it) is ignored: by
         ``updated_at``, for the last ``_TRACKED_PROJECTS`` projects seen.
         """
-        updated = self._updated
-        seen = updated.pop(project.id, None)
-        if seen is not None and project.updated_at < seen:
-            updated[project.id] = seen
+        updated, pid, stamp = self._updated, project.id, project.updated_at
+        seen = updated.pop(pid, None)
+        if seen is not None and stamp < seen:
+            updated[pid] = seen
             return
-        updated[project.id] = project.updated_at
+        updated[pid] = stamp
         if len(updated) > _TRACKED_PROJECTS:
             del updated[next(iter(updated))]  # the least recently seen
-        self.slots.observe(project.id, active=project.status.is_active)
+        self.slots.observe(pid, active=project.status.is_active)
         for listener in self.project_listeners:
             listener(project)
 
@@ -324,7 +291,7 @@ class Transport:
         self,
         method: str,
         path: str,
-        parse: Callable[[Response], T],
+        parse: Callable[[Any, str | None], T],
         *,
         options: RequestOptions,
         body: Mapping[str, Any] | None = None,
@@ -334,12 +301,15 @@ class Transport:
         idempotent: bool = True,
         reconcile: Callable[[], Awaitable[T | None]] | None = None,
     ) -> T:
-        """One API call parsed by ``parse``; see the module docstring for retries.
+        """One API call: ``parse(decoded_json, request_id)`` of its answer.
 
-        ``reconcile`` (for requests that are not idempotent) runs after an
-        ambiguous failure: it returns the call's result if the first request took
-        effect after all, or ``None`` to send again. Without it, an ambiguous
-        failure of a non-idempotent request raises.
+        See the module docstring for retries. ``reconcile`` (for requests that
+        are not idempotent) runs after an ambiguous failure: it returns the
+        call's result if the first request took effect after all, or ``None``
+        to send again. Without it, an ambiguous failure of a non-idempotent
+        request raises. (Attempts run in this one coroutine, not a nested one:
+        every poll passes here, and each level of nesting is paid again at
+        each suspension.)
         """
         data = _dumps(body) if body is not None else None
         if data is not None and len(data) > MAX_BODY_BYTES:
@@ -348,32 +318,88 @@ class Transport:
                 f"{MAX_BODY_BYTES:,} (nothing was sent)",
                 code="payload_too_large",
             )
-        url = URL(self._base_url + path, encoded=True)
-        request = _Request(method, url, path, data, params, options, priority)
+        url = _api_url(self._base_url, path)
+        headers = self._auth_headers if data is None else self._json_headers
         retry = options.retry
         attempt = 0
         while True:
+            if ticket is None and self._limited:  # try_acquire: no coroutine when a slot is free
+                ticket = self.budget.try_acquire(priority) or await self.budget.acquire(priority)
+            session = self._get_session()
+            started = time.perf_counter()
+            status: int | None = None
+            request_id: str | None = None
+            counted = True  # the server counts the request against the limit
             try:
-                response = await self._attempt(request, ticket, attempt)
-                return parse(response)
-            except _Failure as failure:
-                ticket = None
-                exhausted = not failure.retryable or attempt >= retry.max_retries
-                if failure.ambiguous and not idempotent:
-                    if reconcile is None:
-                        raise failure.error from failure.error.__cause__
-                    # Did it take effect? Look before sending again (or giving up).
-                    await anyio.sleep(self._backoff(retry, attempt, failure.retry_after))
-                    settled = await reconcile()
-                    if settled is not None:
-                        return settled
-                    if exhausted:
-                        raise failure.error from failure.error.__cause__
-                else:
-                    if exhausted:
-                        raise failure.error from failure.error.__cause__
-                    await anyio.sleep(self._backoff(retry, attempt, failure.retry_after))
-                attempt += 1
+                async with session.request(
+                    method,
+                    url,
+                    data=data,
+                    params=params,
+                    headers=headers,
+                    timeout=options.client_timeout,
+                    allow_redirects=False,
+                ) as resp:
+                    status = resp.status
+                    answer_headers = resp.headers
+                    request_id = answer_headers.get("X-Request-Id")
+                    if self._limited:
+                        self._observe_limit(answer_headers)
+                    raw = await resp.read()
+                if status < 300:
+                    return parse(self._decode_success(raw, status, request_id), request_id)
+                counted = status != 429
+                failure = self._status_failure(status, raw, answer_headers, request_id, retry)
+            except _Failure as garbled:  # a 2xx answer whose body is not JSON
+                failure = garbled
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                failure = self._exception_failure(exc, status, request_id, options.timeout)
+                counted = failure.ambiguous  # a refused connection never reached the server
+            finally:
+                if ticket is not None:
+                    # No answer (timeout, cancelled): it may still arrive at the server later.
+                    linger = 0.0 if status is not None else options.timeout
+                    self.budget.release(ticket, counted=counted, linger=linger)
+                    ticket = None
+                if logger.isEnabledFor(logging.DEBUG):
+                    _log_attempt(
+                        method,
+                        path,
+                        status=status,
+                        attempt=attempt,
+                        started=started,
+                        request_id=request_id,
+                    )
+            settled = await self._recover(failure, attempt, retry, idempotent, reconcile)
+            if settled is not None:
+                return settled
+            attempt += 1
+
+    async def _recover(
+        self,
+        failure: _Failure,
+        attempt: int,
+        retry: RetryPolicy,
+        idempotent: bool,
+        reconcile: Callable[[], Awaitable[T | None]] | None,
+    ) -> T | None:
+        """After a failed attempt: raise, or wait; the result if ``reconcile`` found it took
+        effect, else ``None`` (send again)."""
+        error = failure.error
+        exhausted = not failure.retryable or attempt >= retry.max_retries
+        if not failure.ambiguous or idempotent:
+            if exhausted:
+                raise error from error.__cause__
+            await anyio.sleep(self._backoff(retry, attempt, failure.retry_after))
+            return None
+        if reconcile is None:
+            raise error from error.__cause__
+        # Did it take effect? Look before sending again (or giving up).
+        await anyio.sleep(self._backoff(retry, attempt, failure.retry_after))
+        settled = await reconcile()
+        if settled is None and exhausted:
+            raise error from error.__cause__
+        return settled
 
     def _backoff(self, retry: RetryPolicy, attempt: int, retry_after: float | None) -> float:
         ceiling = min(retry.backoff_max, retry.backoff_base * 2.0**attempt)
@@ -382,81 +408,59 @@ class Transport:
             wait = max(wait, retry_after)
         return wait * self.time_scale
 
-    async def _attempt(self, request: _Request, ticket: Ticket | None, attempt: int) -> Response:
-        method, path, data, options = request.method, request.path, request.data, request.options
-        if ticket is None and self._limited:  # try_acquire: no coroutine when a slot is free
-            ticket = self.budget.try_acquire(request.priority) or await self.budget.acquire(
-                request.priority
+    def _observe_limit(self, headers: Mapping[str, str]) -> None:
+        remaining = headers.get("X-RateLimit-Remaining")
+        if remaining is not None:
+            self.budget.observe(
+                remaining=_header_int(remaining),
+                reset=_header_float(headers.get("X-RateLimit-Reset")),
             )
-        counted = True
-        session = self._get_session()
-        headers = self._auth_headers if data is None else self._json_headers
-        started = time.perf_counter()
-        status: int | None = None
-        request_id: str | None = None
+
+    def _status_failure(
+        self,
+        status: int,
+        raw: bytes,
+        headers: Mapping[str, str],
+        request_id: str | None,
+        retry: RetryPolicy,
+    ) -> _Failure:
+        retry_after = _header_float(headers.get("Retry-After"))
+        error = _error_from_answer(status, raw, request_id, retry_after)
+        if isinstance(error, RateLimitError | ServiceUnavailableError | ProjectLimitError):
+            if retry_after is not None and retry_after > retry.max_retry_wait:
+                return _Failure(error, retryable=False, ambiguous=False)
+            if isinstance(error, RateLimitError) and retry_after is not None:
+                self.budget.pause(retry_after)
+            # project_limit waits for a slot: the resource decides (create, message, render).
+            retryable = not isinstance(error, ProjectLimitError)
+            return _Failure(error, retryable=retryable, ambiguous=False, retry_after=retry_after)
+        if status in _RETRYABLE_AMBIGUOUS:
+            return _Failure(error, retryable=True, ambiguous=True, retry_after=retry_after)
+        return _Failure(error, retryable=False, ambiguous=False)
+
+    def _exception_failure(
+        self, exc: Exception, status: int | None, request_id: str | None, timeout: float
+    ) -> _Failure:
         error: APIError
-        try:
-            async with session.request(
-                method,
-                request.url,
-                data=data,
-                params=request.params,
-                headers=headers,
-                timeout=options.client_timeout,
-                allow_redirects=False,
-            ) as resp:
-                status = resp.status
-                resp_headers = resp.headers
-                request_id = resp_headers.get("X-Request-Id")
-                remaining = resp_headers.get("X-RateLimit-Remaining") if self._limited else None
-                if remaining is not None:
-                    self.budget.observe(
-                        remaining=_header_int(remaining),
-                        reset=_header_float(resp_headers.get("X-RateLimit-Reset")),
-                    )
-                raw = await resp.read()
-            if status < 300:
-                return Response(status, self._decode_success(raw, status, request_id), request_id)
-            retry_after = _header_float(resp_headers.get("Retry-After"))
-            answer = _error_from_answer(status, raw, request_id, retry_after)
-            if status == 429:
-                counted = False
-            raise self._classify(answer, options.retry, retry_after) from None
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            counted = False  # the request never reached the server
+        if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+            # The request never reached the server: always safe to send again.
             error = APIConnectionError(f"could not connect to {self._base_host}: {exc}")
-            raise _Failure(_caused(error, exc), retryable=True, ambiguous=False) from exc
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            error = APITimeoutError(f"no answer within {options.timeout} s", status=status)
-            raise _Failure(_caused(error, exc), retryable=True, ambiguous=True) from exc
-        except aiohttp.ClientError as exc:
+            return _Failure(_caused(error, exc), retryable=True, ambiguous=False)
+        if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+            error = APITimeoutError(f"no answer within {timeout} s", status=status)
+        else:
             error = APIConnectionError(
                 f"the connection failed: {type(exc).__name__}: {exc}",
                 status=status,
                 request_id=request_id,
             )
-            raise _Failure(_caused(error, exc), retryable=True, ambiguous=True) from exc
-        finally:
-            if ticket is not None:
-                # No answer (timeout, cancelled): it may still arrive at the server later.
-                linger = 0.0 if status is not None else options.timeout
-                self.budget.release(ticket, counted=counted, linger=linger)
-            if logger.isEnabledFor(logging.DEBUG):
-                logger.debug(
-                    "%s %s -> %s attempt=%d elapsed=%.1fms request_id=%s",
-                    method,
-                    path,
-                    status if status is not None else "no answer",
-                    attempt + 1,
-                    (time.perf_counter() - started) * 1000.0,
-                    request_id,
-                )
+        return _Failure(_caused(error, exc), retryable=True, ambiguous=True)
 
     def _decode_success(self, raw: bytes, status: int, request_id: str | None) -> Any:
         if not raw:
             return None
         try:
-            data = json.loads(raw.decode())  # UTF-8 by contract (a bad byte is a ValueError)
+            data = _loads(raw.decode())  # UTF-8 by contract (a bad byte is a ValueError)
         except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
             error = APIResponseError(
                 f"HTTP {status} with a body that is not JSON", status=status, request_id=request_id
@@ -474,22 +478,6 @@ class Transport:
             return
         for listener in list(self.credits_listeners):
             listener(warning)
-
-    def _classify(
-        self, error: APIStatusError, retry: RetryPolicy, retry_after: float | None
-    ) -> _Failure:
-        status = error.status
-        if isinstance(error, RateLimitError | ServiceUnavailableError | ProjectLimitError):
-            if retry_after is not None and retry_after > retry.max_retry_wait:
-                return _Failure(error, retryable=False, ambiguous=False)
-            if isinstance(error, RateLimitError) and retry_after is not None:
-                self.budget.pause(retry_after)
-            # project_limit waits for a slot: the resource decides (create, message, render).
-            retryable = not isinstance(error, ProjectLimitError)
-            return _Failure(error, retryable=retryable, ambiguous=False, retry_after=retry_after)
-        if status in _RETRYABLE_AMBIGUOUS:
-            return _Failure(error, retryable=True, ambiguous=True, retry_after=retry_after)
-        return _Failure(error, retryable=False, ambiguous=False)
 
     # -- downloads -----------------------------------------------------------
 
@@ -585,6 +573,49 @@ async def _stream_to(resp: aiohttp.ClientResponse, destination: Path) -> tuple[i
             size += len(chunk)
             await file.write(chunk)
     return size, digest.hexdigest()
+
+
+_DECODER: Final = json.JSONDecoder()
+
+
+def _loads(text: str) -> Any:
+    """``json.loads(text)``, without its two whitespace regexes for the usual answer.
+
+    ``raw_decode`` reads a document that starts at once; when anything surrounds
+    it (whitespace, or junk) ``json.loads`` decides, and says what is wrong.
+    """
+    try:
+        data, end = _DECODER.raw_decode(text)
+    except ValueError:
+        return json.loads(text)
+    return data if end == len(text) else json.loads(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _api_url(base_url: str, path: str) -> URL:
+    # Cached: polls repeat their paths, and a URL is immutable. The path's ids
+    # are already quoted (check_id), hence ``encoded``.
+    return URL(base_url + path, encoded=True)
+
+
+def _log_attempt(
+    method: str,
+    path: str,
+    *,
+    status: int | None,
+    attempt: int,
+    started: float,
+    request_id: str | None,
+) -> None:
+    logger.debug(
+        "%s %s -> %s attempt=%d elapsed=%.1fms request_id=%s",
+        method,
+        path,
+        status if status is not None else "no answer",
+        attempt + 1,
+        (time.perf_counter() - started) * 1000.0,
+        request_id,
+    )
 
 
 def _caused(error: APIError, cause: BaseException) -> APIError:

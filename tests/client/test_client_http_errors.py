@@ -26,7 +26,6 @@ from videoagent import (
     ServiceUnavailableError,
     ValidationError,
 )
-from videoagent._transport import Response
 from videoagent.simulator import Simulator
 
 Settle = Callable[[Any, AsyncVideoAgent, str], Awaitable[Project]]
@@ -187,5 +186,5 @@ async def test_connection_refused() -> None:
             await client.account.get()
 
 
-def _raw(response: Response) -> Response:
-    return response
+def _raw(data: Any, request_id: str | None) -> Any:
+    return data

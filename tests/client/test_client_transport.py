@@ -13,6 +13,7 @@ import pytest
 
 from videoagent import (
     APIConnectionError,
+    APIResponseError,
     APIStatusError,
     AsyncVideoAgent,
     CreditsWarning,
@@ -25,7 +26,6 @@ from videoagent import (
     RateLimitError,
     ServiceUnavailableError,
 )
-from videoagent._transport import Response
 
 pytestmark = pytest.mark.anyio  # parametrized coroutine tests need the mark at collection
 
@@ -258,5 +258,32 @@ async def test_a_body_of_exactly_one_mib_is_sent(
     assert sizes == [1_048_576]
 
 
-def _raw(response: Response) -> Response:
-    return response
+def _raw(data: Any, request_id: str | None) -> Any:
+    return data
+
+
+@pytest.mark.parametrize(
+    ("body", "parses"),
+    [
+        (json.dumps(PROJECT), True),
+        (" \n" + json.dumps(PROJECT) + "\r\n\t ", True),  # whitespace around: still JSON
+        (json.dumps(PROJECT) + " x", False),  # junk after the document
+        (json.dumps(PROJECT) + json.dumps(PROJECT), False),  # two documents
+        (json.dumps(PROJECT) + "\u3000", False),  # not JSON whitespace
+    ],
+)
+async def test_success_bodies_decode_exactly_as_json(
+    odd_server: OddServer, odd_client: OddClient, body: str, *, parses: bool
+) -> None:
+    """A 2xx body is read as ``json.loads`` reads it: whitespace around it is fine, junk not."""
+
+    async def handler(_: aiohttp.web.Request) -> aiohttp.web.Response:
+        return answer(200, body)
+
+    odd_server.route("GET", "/v1/projects/{id}", handler)
+    async with odd_client(await odd_server.start(), max_retries=0) as c:
+        if parses:
+            assert (await c.projects.get("prj_abcdefgh12")).raw == PROJECT
+        else:
+            with pytest.raises(APIResponseError, match="not JSON"):
+                await c.projects.get("prj_abcdefgh12")
