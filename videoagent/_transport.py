@@ -225,11 +225,21 @@ class Transport:
             "Accept": "application/json",
             "User-Agent": _USER_AGENT,
         }
-        # Read-only multidicts: aiohttp merges them without converting a dict each time.
-        self._auth_headers = CIMultiDictProxy(CIMultiDict(auth))
-        self._json_headers = CIMultiDictProxy(
-            CIMultiDict({**auth, "Content-Type": "application/json"})
-        )
+        json_type = {"Content-Type": "application/json"}
+        # Headers per request: the session's defaults are merged in by aiohttp, and a
+        # read-only multidict is merged without a conversion. Our own API session
+        # carries the auth headers as its defaults (nothing to merge on a GET), and
+        # downloads get a session of their own that never holds the key. A session
+        # passed in serves both: then each API request brings the auth headers.
+        self._session_defaults: dict[str, str] | None
+        self._get_headers: CIMultiDictProxy[str] | None
+        self._download_session: aiohttp.ClientSession | None = session
+        if self._owns_session:
+            self._session_defaults, self._get_headers = auth, None
+            self._body_headers = CIMultiDictProxy(CIMultiDict(json_type))
+        else:
+            self._session_defaults, self._get_headers = None, CIMultiDictProxy(CIMultiDict(auth))
+            self._body_headers = CIMultiDictProxy(CIMultiDict({**auth, **json_type}))
 
     def __repr__(self) -> str:
         return f"Transport(base_url={self._base_url!r}, api_key={self._key!r})"
@@ -264,26 +274,36 @@ class Transport:
     # -- the session ---------------------------------------------------------
 
     def _get_session(self) -> aiohttp.ClientSession:
+        """The session of API requests (created on first use)."""
         if self._closed:
             raise ConfigurationError("the client is closed")
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                cookie_jar=aiohttp.DummyCookieJar(),
-                connector=aiohttp.TCPConnector(limit=100),
-            )
+            self._session = _new_session(self._session_defaults)
         return self._session
+
+    def _get_download_session(self) -> aiohttp.ClientSession:
+        """The session of downloads: never one that holds the key in its defaults."""
+        if self._closed:
+            raise ConfigurationError("the client is closed")
+        if self._download_session is None:
+            self._download_session = _new_session(None)
+        return self._download_session
 
     async def open(self) -> None:
         """Create the session now (otherwise the first request does)."""
         self._get_session()
 
     async def aclose(self) -> None:
-        """Close the session if this transport opened it; idempotent."""
+        """Close the sessions this transport opened; idempotent."""
         self._closed = True
-        session, self._session = self._session, None
-        if session is not None and self._owns_session and not session.closed:
-            with anyio.CancelScope(shield=True):
-                await session.close()
+        sessions = (self._session, self._download_session)
+        self._session = self._download_session = None
+        if not self._owns_session:
+            return
+        with anyio.CancelScope(shield=True):
+            for session in sessions:
+                if session is not None and not session.closed:
+                    await session.close()
 
     # -- API requests --------------------------------------------------------
 
@@ -319,7 +339,7 @@ class Transport:
                 code="payload_too_large",
             )
         url = _api_url(self._base_url, path)
-        headers = self._auth_headers if data is None else self._json_headers
+        headers = self._get_headers if data is None else self._body_headers
         retry = options.retry
         attempt = 0
         while True:
@@ -503,7 +523,7 @@ class Transport:
     async def _download_once(
         self, signed: str, destination: Path, options: RequestOptions
     ) -> tuple[int, str]:
-        session = self._get_session()
+        session = self._get_download_session()
         headers = {"User-Agent": _USER_AGENT}  # never Authorization: the URL is pre-signed
         started = time.perf_counter()
         try:
@@ -573,6 +593,14 @@ async def _stream_to(resp: aiohttp.ClientResponse, destination: Path) -> tuple[i
             size += len(chunk)
             await file.write(chunk)
     return size, digest.hexdigest()
+
+
+def _new_session(headers: Mapping[str, str] | None) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        headers=headers,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        connector=aiohttp.TCPConnector(limit=100),
+    )
 
 
 _DECODER: Final = json.JSONDecoder()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
@@ -54,10 +55,15 @@ def leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir())
 
 
+@pytest.mark.parametrize("callers_session", [False, True])
 async def test_no_auth_header_on_downloads_even_across_redirects(
-    odd_server: OddServer, odd_client: OddClient, tmp_path: Path
+    odd_server: OddServer, odd_client: OddClient, tmp_path: Path, *, callers_session: bool
 ) -> None:
-    """The pre-signed URL and the URL it redirects to are fetched without Authorization."""
+    """The pre-signed URL and the URL it redirects to are fetched without Authorization.
+
+    With a session of its own, the client downloads through a second one that
+    never holds the key, and closes both; a caller's session serves both.
+    """
     seen: list[str | None] = []
 
     async def redirect(request: aiohttp.web.Request) -> aiohttp.web.Response:
@@ -73,9 +79,24 @@ async def test_no_auth_header_on_downloads_even_across_redirects(
     odd_server.route("GET", "/signed", redirect)
     odd_server.route("GET", "/files/video.mp4", video)
     serve_results(odd_server, ["/signed?s=abc"])
-    api_auth: list[str | None] = []
-    async with odd_client(await odd_server.start()) as client:
-        path = await client.projects.download(PROJECT_ID, tmp_path / "v.mp4")
+    async with contextlib.AsyncExitStack() as stack:
+        given = None
+        if callers_session:
+            given = await stack.enter_async_context(aiohttp.ClientSession())
+        async with odd_client(await odd_server.start(), session=given) as client:
+            path = await client.projects.download(PROJECT_ID, tmp_path / "v.mp4")
+            api_session = client._transport._session
+            download_session = client._transport._download_session
+        if given is None:
+            assert api_session is not None
+            assert download_session is not None
+            assert api_session is not download_session
+            assert "Authorization" not in download_session.headers
+            assert api_session.closed
+            assert download_session.closed
+        else:
+            assert api_session is download_session is given
+            assert not given.closed
     api_auth = [r.headers.get("Authorization") for r in odd_server.requests if "/v1/" in r.path]
     assert path.read_bytes() == VIDEO
     assert seen == [None, None]
