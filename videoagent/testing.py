@@ -10,9 +10,10 @@ Fixtures:
 * ``videoagent_simulator``: a fresh :class:`~videoagent.simulator.BackgroundSimulator`
   on a free loopback port (``base_url``, ``api_key``, ``advance()``,
   ``set_faults()``, ``stats()``, ``projects()``, ``request_log`` ...).
-* ``videoagent_env``: the same simulator, with ``VIDEOAGENT_BASE_URL`` and
-  ``VIDEOAGENT_API_KEY`` set for the test, so code that reads its
-  configuration from the environment talks to it unchanged.
+* ``videoagent_env``: the same simulator, with ``VIDEOAGENT_BASE_URL``,
+  ``VIDEOAGENT_API_KEY`` and ``VIDEOAGENT_TIME_SCALE`` (its time scale) set for
+  the test, so code that reads its configuration from the environment (the
+  ``videoagent`` command included) talks to it unchanged.
 * ``videoagent_simulator_options``: the keyword arguments the simulator is made
   with (default ``time_scale=0.01, seed=0``); override this fixture, or mark a
   test with ``@pytest.mark.videoagent_simulator(time_scale=..., ...)``.
@@ -22,7 +23,8 @@ Example::
     def test_my_app_renders(videoagent_env):
         assert my_app.make_video("a teaser").status == "idle"
 
-Importing this module is cheap: the simulator loads only when a fixture runs.
+Importing this module is cheap (pytest loads it in every run): neither the
+simulator nor aiohttp loads until a fixture runs.
 """
 
 from __future__ import annotations
@@ -78,7 +80,8 @@ def videoagent_simulator(
 def videoagent_env(
     videoagent_simulator: BackgroundSimulator, monkeypatch: pytest.MonkeyPatch
 ) -> BackgroundSimulator:
-    """The simulator, with ``VIDEOAGENT_BASE_URL`` and ``VIDEOAGENT_API_KEY`` pointing at it."""
+    """The simulator, with ``VIDEOAGENT_BASE_URL``, ``_API_KEY`` and ``_TIME_SCALE`` set to it."""
     monkeypatch.setenv("VIDEOAGENT_BASE_URL", videoagent_simulator.base_url)
     monkeypatch.setenv("VIDEOAGENT_API_KEY", videoagent_simulator.api_key)
+    monkeypatch.setenv("VIDEOAGENT_TIME_SCALE", repr(videoagent_simulator.time_scale))
     return videoagent_simulator
