@@ -3,37 +3,102 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
 
 from videoagent import (
     NOT_GIVEN,
     Account,
     AgentMessage,
+    APIConnectionError,
     APIError,
     ApiKey,
     ApiKeyCreated,
+    APIResponseError,
+    APIStatusError,
+    APITimeoutError,
     AsyncVideoAgent,
+    AuthenticationError,
+    ConfigurationError,
+    ConflictError,
     CreditsLow,
     CreditsWarning,
     DecisionPoint,
+    DownloadError,
+    DownloadVerificationError,
+    InsecureBaseURLWarning,
+    InsufficientCreditsError,
+    InternalServerError,
+    InvalidRequestError,
     Limits,
     Message,
     MessageAccepted,
+    MessagePage,
+    NotFoundError,
+    NotGiven,
+    PayloadTooLargeError,
+    PermissionDeniedError,
     PollPolicy,
     Project,
+    ProjectLimitError,
+    ProjectPage,
     ProjectStatus,
     ProjectWatcher,
     RateLimitError,
     Result,
+    ResultExpiredError,
     RetryPolicy,
+    ServiceUnavailableError,
     StatusChanged,
     ValidationError,
     VideoAgentError,
+    WaitTimeoutError,
     WatcherStatistics,
     WatchEvent,
     WatchFailed,
+    WatchStoppedError,
+)
+from videoagent.batch import (
+    BatchRunner,
+    BatchSummary,
+    Brief,
+    BriefOutcome,
+    BriefSet,
+    BriefUpdate,
+    load_briefs,
+    run_batch,
+)
+from videoagent.fleet import FleetRuntime, FleetStatistics, RedisBackend
+from videoagent.integrations import FeedEvent, ProjectFeed
+from videoagent.integrations.fastapi import (
+    ClientDep,
+    FeedDep,
+    StateDep,
+    event_stream,
+    lifespan,
+    webhook_router,
+)
+from videoagent.simulator import (
+    BackgroundSimulator,
+    Faults,
+    ProjectSnapshot,
+    Simulator,
+    SimulatorStats,
+)
+from videoagent.webhooks import (
+    WebhookError,
+    WebhookEvent,
+    WebhookReceiver,
+    WebhookVerifier,
+    aiohttp_receiver,
+    parse_event,
+    sign,
+    verify_signature,
 )
 
 if sys.version_info >= (3, 11):
@@ -142,3 +207,188 @@ async def watch_many(client: AsyncVideoAgent, ids: list[str]) -> None:
                 case _:
                     assert_never(event)
         watcher.unwatch(ids[0])
+
+
+def configuration() -> None:
+    """The frozen configuration values, their fields and the not-given sentinel."""
+    limits = Limits(requests=30, per=60.0, active_projects=5, reserve=2, margin=0.0)
+    assert_type(limits.requests, int | None)
+    assert_type(limits.active_projects, int | None)
+    assert_type(Limits.unlimited(), Limits)
+    policy = PollPolicy(queued=5.0, running=30.0, generating=(30.0, 60.0), rendering=30.0)
+    assert_type(policy.generating, tuple[float, float])
+    assert_type(policy.max_consecutive_errors, int)
+    retry = RetryPolicy(max_retries=4, backoff_base=0.5, backoff_max=30.0, max_retry_wait=120.0)
+    assert_type(retry.max_retry_wait, float)
+    warning: type[UserWarning] = InsecureBaseURLWarning
+    assert_type(warning, type[UserWarning])
+
+
+def settings(webhook_url: str | NotGiven | None = NOT_GIVEN) -> str:
+    """``NOT_GIVEN`` tells an argument left out from an explicit ``None``."""
+    if isinstance(webhook_url, NotGiven):
+        assert_type(webhook_url, NotGiven)
+        return "unchanged"
+    assert_type(webhook_url, str | None)
+    return webhook_url or "cleared"
+
+
+def explain(error: VideoAgentError) -> str:
+    """Every branch of the error tree, with the attributes each adds."""
+    match error:
+        case ValidationError(errors=errors):
+            return ", ".join(f"{field}: {why}" for field, why in errors.items())
+        case RateLimitError() | ProjectLimitError() | ServiceUnavailableError():
+            assert_type(error.retry_after, float | None)
+            return "later"
+        case (
+            AuthenticationError()
+            | InsufficientCreditsError()
+            | PermissionDeniedError()
+            | NotFoundError()
+            | ConflictError()
+            | PayloadTooLargeError()
+            | InternalServerError()
+        ):
+            assert_type(error.status, int | None)
+            return error.message
+        case APIStatusError(code=code):
+            assert_type(code, str | None)
+            return "newer server"
+        case APITimeoutError():
+            timeout: TimeoutError = error
+            return str(timeout)
+        case APIConnectionError() | APIResponseError():
+            assert_type(error.request_id, str | None)
+            return "retry"
+        case DownloadVerificationError():
+            assert_type(error.expected_sha256, str)
+            assert_type(error.actual_size, int)
+            return "corrupt"
+        case ResultExpiredError() | DownloadError():
+            return "render again"
+        case WaitTimeoutError(project_id=project_id) | WatchStoppedError(project_id=project_id):
+            assert_type(project_id, str | None)
+            return "still going"
+        case InvalidRequestError():
+            value_error: ValueError = error
+            return str(value_error)
+        case ConfigurationError():
+            return "set VIDEOAGENT_API_KEY"
+        case _:
+            return str(error)
+
+
+def pages(projects: ProjectPage, messages: MessagePage) -> None:
+    """One page of a listing: its items and whether more follow."""
+    assert_type(projects.data, tuple[Project, ...])
+    assert_type(messages.data, tuple[Message, ...])
+    assert_type(projects.has_more, bool)
+    assert_type(messages.credits_warning, CreditsWarning | None)
+
+
+async def fleet(api_key: str) -> None:
+    """Fleet mode: a Redis backend in the limits; the runtime it connects, and its statistics."""
+    backend = RedisBackend(url="redis://localhost:6379/0", account="team", prefix="va", lease=10.0)
+    limits = Limits(backend=backend)
+    async with AsyncVideoAgent(limits=limits) as client:
+        assert_type(await client.account.get(), Account)
+    runtime = backend.connect(api_key=api_key, limits=limits, time_scale=1.0, timeout=30.0)
+    assert_type(runtime, FleetRuntime)
+    async with runtime as entered:
+        assert_type(entered, FleetRuntime)
+        statistics = entered.statistics()
+        assert_type(statistics, FleetStatistics)
+        assert_type(statistics.redis_up, bool)
+        assert_type(statistics.round_trips, int)
+
+
+async def simulate() -> None:
+    """The simulator, in-process and from a background thread."""
+    async with Simulator(time_scale=0.01, seed=7, durations={"queued": (1.0, 2.0)}) as sim:
+        assert_type(sim.base_url, str)
+        assert_type(sim.api_key, str)
+        assert_type(sim.add_account(credits=500, plan="pro"), str)
+        assert_type(sim.set_faults(error_500=0.1, only="/v1/projects"), Faults)
+        assert_type(sim.stats(), SimulatorStats)
+        assert_type(sim.projects(), tuple[ProjectSnapshot, ...])
+        sim.advance(60.0)
+        sim.fail_project("prj_x")
+    with BackgroundSimulator(time_scale=0.01, seed=7) as background:
+        assert_type(background.base_url, str)
+        assert_type(background.stats().requests, int)
+
+
+async def batch(client: AsyncVideoAgent) -> None:
+    """Batches: briefs from a file or from values, replies sync or async, the summary."""
+    briefs = load_briefs("briefs.csv")
+    assert_type(briefs, BriefSet)
+    assert_type(briefs.briefs, tuple[Brief, ...])
+
+    async def reply(brief: Brief, project: Project) -> str:
+        return f"{brief.text}: go ahead"
+
+    def on_update(update: BriefUpdate) -> None:
+        assert_type(update.state, str)
+
+    summary = await run_batch(
+        ["a teaser", {"brief": "a demo", "name": "demo"}],
+        out="videos/",
+        retries=2,
+        reply=lambda brief, project: "go ahead",
+        on_update=on_update,
+    )
+    assert_type(summary, BatchSummary)
+    assert_type(summary.done, tuple[BriefOutcome, ...])
+    assert_type(summary.credits_used, int | None)
+    assert_type(summary.exit_code, int)
+    runner = BatchRunner(client, out=Path("videos"), reply=reply, concurrency=5)
+    assert_type(await runner.run(briefs), BatchSummary)
+
+
+async def webhooks(watcher: ProjectWatcher, headers: Mapping[str, str], body: bytes) -> None:
+    """Webhooks: verify and parse one, or let a receiver notify the watcher."""
+    verifier = WebhookVerifier("whsec_x", tolerance=300.0)
+    try:
+        event = verifier.verify(headers, body)
+    except WebhookError:
+        return
+    assert_type(event, WebhookEvent)
+    assert_type(event.status, str | None)
+    watcher.notify(event.project_id)
+    signature = sign("whsec_x", "1700000000", body)
+    when = verify_signature(["whsec_x"], body=body, timestamp="1700000000", signature=signature)
+    assert_type(when, int)
+    assert_type(parse_event(body), WebhookEvent)
+    async with aiohttp_receiver(watcher, "whsec_x", port=0) as receiver:
+        assert_type(receiver, WebhookReceiver)
+        assert_type(receiver.url, str)
+
+
+def fastapi_app() -> FastAPI:
+    """The FastAPI integration: lifespan, webhook router, dependencies, Server-Sent Events."""
+    app = FastAPI(lifespan=lifespan(lambda: AsyncVideoAgent(time_scale=0.01), webhook_secret="x"))
+    app.include_router(webhook_router(path="/hooks"))
+
+    @app.post("/projects")
+    async def create(state: StateDep, client: ClientDep) -> dict[str, str]:
+        project = await client.projects.create("a teaser", webhook_url=state.webhook_url)
+        state.watcher.watch(project)
+        state.feed.update(project)
+        return {"id": project.id}
+
+    @app.get("/projects/{project_id}/events")
+    async def events(project_id: str, feed: FeedDep) -> StreamingResponse:
+        assert_type(feed, ProjectFeed)
+        assert_type(feed.get(project_id), Project | None)
+        return event_stream(feed, project_id, heartbeat=15.0)
+
+    return app
+
+
+async def feed_reader(feed: ProjectFeed, project_id: str) -> None:
+    """A project's feed read directly: the events a browser would get."""
+    async with feed.subscribe(project_id) as events:
+        async for event in events:
+            assert_type(event, FeedEvent)
+            assert_type(event.data, Mapping[str, Any])
