@@ -22,6 +22,7 @@ from ._arguments import (
 from ._converter import structure, structure_project
 from ._errors import (
     APIError,
+    ConflictError,
     DownloadError,
     DownloadVerificationError,
     InvalidRequestError,
@@ -354,35 +355,54 @@ class Projects:
     async def send_message(self, project_id: str, content: str) -> MessageAccepted:
         """Send feedback at a decision point, or retry a failed project.
 
-        The project becomes active again, so this waits for an active slot. If
-        the connection fails after the message went out, the message list is
-        checked before sending again: feedback is never sent (or charged) twice.
+        The project becomes active again, so this waits for an active slot. A
+        message carries no idempotency key, so the id of the newest message is
+        read first (one extra GET for the usual conversation of under 100
+        messages); after a lost answer, a user message with this ``content``
+        newer than that id means it arrived: it is never sent (or charged)
+        twice, and the same text sent again on purpose is still sent.
         """
         path = f"/projects/{check_id(project_id, 'prj', 'project_id')}/messages"
         check_text(content, "content")
-        return await self._activating(
-            lambda: self._client._transport.call(
-                "POST",
-                path,
-                self._parse_accepted,
-                options=self._client._options,
-                body={"content": content},
-                idempotent=False,
-                reconcile=lambda: self._find_sent(project_id, content),
-            ),
-            lambda accepted: accepted.project,
-        )
 
-    async def _find_sent(self, project_id: str, content: str) -> MessageAccepted | None:
-        """The accepted message if the latest user message is ``content``, else None."""
-        project = await self._get(project_id)
-        latest: Message | None = None
+        async def send() -> MessageAccepted:
+            # Why the message list and not the project: an id marks "before" exactly,
+            # where timestamps would have to be compared across records, and content
+            # alone cannot tell this message from the same text sent earlier.
+            newest = await self._newest_message_id(project_id)
+            return await self._once(
+                lambda reconcile: self._client._transport.call(
+                    "POST",
+                    path,
+                    self._parse_accepted,
+                    options=self._client._options,
+                    body={"content": content},
+                    idempotent=False,
+                    reconcile=reconcile,
+                ),
+                lambda: self._find_sent(project_id, content, after=newest),
+            )
+
+        return await self._activating(send, lambda accepted: accepted.project)
+
+    async def _newest_message_id(self, project_id: str) -> str | None:
+        newest: str | None = None
         async for message in self.messages(project_id, limit=100):
-            if message.role == "user":
-                latest = message
-        if latest is None or latest.content != content:
+            newest = message.id
+        return newest
+
+    async def _find_sent(
+        self, project_id: str, content: str, *, after: str | None
+    ) -> MessageAccepted | None:
+        """The accepted message if a user message ``content`` came ``after`` that id, else None."""
+        sent: Message | None = None
+        async for message in self.messages(project_id, after=after, limit=100):
+            if sent is None and message.role == "user" and message.content == content:
+                sent = message
+        if sent is None:
             return None
-        return MessageAccepted(message=latest, project=project, request_id=project.request_id)
+        project = await self._get(project_id)
+        return MessageAccepted(message=sent, project=project, request_id=project.request_id)
 
     async def update_settings(
         self,
@@ -407,41 +427,124 @@ class Projects:
         )
 
     async def cancel(self, project_id: str) -> Project:
-        """Stop the agent: the project becomes ``cancelled`` (its slot is freed)."""
+        """Stop the agent: the project becomes ``cancelled`` (its slot is freed).
+
+        After a lost answer the project is read before sending again: cancelled
+        is final, so it means the cancel took effect (or an earlier one did) and
+        that project is returned. A project that failed meanwhile cannot be
+        cancelled: the resend's 409 raises ``ConflictError``, as it would have.
+        """
         path = f"/projects/{check_id(project_id, 'prj', 'project_id')}/cancel"
-        return await self._client._transport.call(
-            "POST",
-            path,
-            self._parse_project,
-            options=self._client._options,
-            idempotent=False,
-            reconcile=lambda: self._if_status(project_id, ProjectStatus.CANCELLED),
+        return await self._once(
+            lambda reconcile: self._client._transport.call(
+                "POST",
+                path,
+                self._parse_project,
+                options=self._client._options,
+                idempotent=False,
+                reconcile=reconcile,
+            ),
+            lambda: self._if_status(project_id, ProjectStatus.CANCELLED),
         )
 
     async def render(self, project_id: str, *, resolution: Resolution | None = None) -> Project:
-        """Render (or re-render) an idle project; it is active again while rendering."""
+        """Render (or re-render) an idle project; it is active again while rendering.
+
+        A project that is not idle with a result raises ``ConflictError`` before
+        anything is sent. The answer is the project ``rendering``; if the answer
+        was lost and the render already ended by the time the SDK looked, it is
+        the project ``idle`` with the new result, or ``failed``.
+
+        A render carries no idempotency key, so the project is read first (one
+        extra GET per render): after a lost answer, only a newer ``updated_at``
+        than that read tells a render that already finished (idle with a result
+        again) from one that never arrived. Nothing cheaper is sound: the
+        client's last sight of the project may be stale (or another process's),
+        a render adds no user message, and the contract promises no agent
+        message, new result bytes or clock to compare with.
+        """
         path = f"/projects/{check_id(project_id, 'prj', 'project_id')}/render"
         body = (
             {"resolution": check_choice(resolution, "resolution", _RESOLUTIONS)}
             if resolution is not None
             else None
         )
-        return await self._activating(
-            lambda: self._client._transport.call(
-                "POST",
-                path,
-                self._parse_project,
-                options=self._client._options,
-                body=body,
-                idempotent=False,
-                reconcile=lambda: self._if_status(project_id, ProjectStatus.RENDERING),
-            ),
-            lambda project: project,
-        )
+
+        async def send() -> Project:
+            before = await self._get(project_id)
+            if before.status is not ProjectStatus.IDLE or not before.has_result:
+                raise ConflictError(
+                    f"project {project_id} is {before.raw_status}"
+                    f"{'' if before.has_result else ' without a result'}; a render needs "
+                    "an idle project with a finished plan (nothing was sent)",
+                    code="conflict",
+                    request_id=before.request_id,
+                )
+            return await self._once(
+                lambda reconcile: self._client._transport.call(
+                    "POST",
+                    path,
+                    self._parse_project,
+                    options=self._client._options,
+                    body=body,
+                    idempotent=False,
+                    reconcile=reconcile,
+                ),
+                lambda: self._find_render(project_id, before),
+            )
+
+        return await self._activating(send, lambda project: project)
+
+    async def _find_render(self, project_id: str, before: Project) -> Project | None:
+        """The project if a render began after ``before`` (idle with a result), else None.
+
+        An idle project moves only by a user action, so rendering or failed now
+        means a run began since; idle with a result again means one ended, if
+        ``updated_at`` moved on. Anything else (cancelled, a message's run) and
+        the server refuses a resend. Left open, as for any request without a
+        key: another caller acting on the project between the read and the check
+        (a settings change moves ``updated_at`` too).
+        """
+        now = await self._get(project_id)
+        if now.status is ProjectStatus.RENDERING or now.status is ProjectStatus.FAILED:
+            return now
+        if now.status is ProjectStatus.IDLE and now.has_result:
+            return now if now.updated_at > before.updated_at else None
+        return None
 
     async def _if_status(self, project_id: str, status: ProjectStatus) -> Project | None:
         project = await self._get(project_id)
         return project if project.status is status else None
+
+    async def _once(
+        self,
+        send: Callable[[Callable[[], Awaitable[T | None]]], Awaitable[T]],
+        find: Callable[[], Awaitable[T | None]],
+    ) -> T:
+        """``send(reconcile)`` of a request with no idempotency key, in effect at most once.
+
+        After an ambiguous failure the transport calls ``reconcile``: ``find``
+        returns the outcome if the request took effect, else None (send again).
+        A 409 to such a resend is looked at with ``find`` too: the first request
+        (arriving late) or another caller did it meanwhile, and that outcome,
+        not the conflict, is the answer.
+        """
+        checked = False
+
+        async def reconcile() -> T | None:
+            nonlocal checked
+            checked = True
+            return await find()
+
+        try:
+            return await send(reconcile)
+        except ConflictError:
+            if not checked:
+                raise
+            found = await find()
+            if found is None:
+                raise
+            return found
 
     async def wait(self, project_id: str, *, timeout: float | None = None) -> Project:  # noqa: ASYNC109
         """Wait until the project is idle, failed or cancelled; polls via the shared watcher.

@@ -100,6 +100,31 @@ async def test_render_and_cancel_after_lost_answers(simulator: Simulator, settle
     assert dropped == ["render", "cancel"]
 
 
+async def test_actions_without_a_key_read_once_before_sending(
+    simulator: Simulator, settle: Settle
+) -> None:
+    """Without faults, render reads the project and send_message the messages once before
+    sending (their baselines for a lost answer); cancel sends at once."""
+    # no slot accounting: the shared watcher tracks (and polls) nothing in between
+    async with make_client(simulator, limits=Limits(active_projects=None)) as client:
+        rendered = (await client.projects.create("render")).id
+        guided = (await client.projects.create("guide", mode="collaborative")).id
+        await settle(simulator, client, rendered)
+        await settle(simulator, client, guided)
+        start = len(simulator.request_log)
+        await client.projects.render(rendered)
+        await client.projects.send_message(guided, "go on")
+        await client.projects.cancel(rendered)
+    calls = [f"{r.method} {r.path.rsplit('/', 1)[-1]}" for r in simulator.request_log[start:]]
+    assert calls == [
+        f"GET {rendered}",
+        "POST render",
+        "GET messages",
+        "POST messages",
+        "POST cancel",
+    ]
+
+
 async def test_retry_after_is_honoured(simulator: Simulator) -> None:
     """After a 503 with Retry-After: 20, the retry waits at least 20 scaled seconds."""
     simulator.set_faults(error_503=1.0, retry_after=20)
