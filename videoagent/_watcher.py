@@ -40,18 +40,17 @@ How it works, in one pass:
 
 The cadence and fairness rules (intervals, ``BONUS``, ``HOOKED_STRETCH``) are
 pure functions in ``_cadence``; ``Entry``, ``Lane`` and the in-flight registry
-live in ``_watchstate``. This module holds the watcher that uses them.
+live in ``_watchstate``; the due-time heap, the lanes' parking and the poll
+workers are ``_scheduler.PollScheduler``. This module holds the watcher that
+uses them: what to poll and when, and what the answers mean.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
 import sys
 import time
 import weakref
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -83,6 +82,7 @@ from ._events import (
 )
 from ._limiter import Priority, Ticket
 from ._models import CreditsWarning, Project, ProjectStatus
+from ._scheduler import PollScheduler
 from ._watchstate import Entry, Lane, in_flight
 
 if sys.version_info >= (3, 11):
@@ -99,15 +99,6 @@ logger = logging.getLogger("videoagent.watcher")
 
 #: Errors after which polling a project is pointless: it is gone or not ours.
 _FATAL = (NotFoundError, AuthenticationError, PermissionDeniedError)
-#: Polls of one watcher in flight at most (workers are started as needed):
-#: when 10,000 projects fall due at once, the rest wait as (entry, ticket)
-#: pairs of a hundred bytes, not as tasks holding a request each. Enough to
-#: keep aiohttp's connection pool (100) busy: fewer cost CPU per request.
-_MAX_WORKERS = 256
-#: Contract seconds between two timer wakes of the scheduler at least: with
-#: thousands of projects, polls due within 50 ms share one wake (and a poll
-#: is at most that late); fewer wakes, less CPU per poll.
-_COALESCE = 0.05
 
 
 @attrs.frozen
@@ -157,18 +148,19 @@ class ProjectWatcher:
         self._clock = time.monotonic
         self._entries: dict[str, Entry] = {}
         self._lanes: dict[int, Lane] = {}
-        self._heap: list[tuple[float, int, Entry]] = []
-        self._seq = itertools.count()
-        self._wakeup: anyio.Event | None = None
+        self._scheduler = PollScheduler(
+            poll=self._poll,
+            polled=self._polled,
+            put_off=self._put_off,
+            clock=self._clock,
+            time_scale=client.time_scale,
+        )
         self._task_group: anyio.abc.TaskGroup | None = None
         self._subscribers: weakref.WeakSet[Subscription] = weakref.WeakSet()
         self._credits_balance: int | None = None
         self._polls = 0
         self._message_fetches = 0
         self._closed = False
-        self._ready: deque[tuple[Entry, Ticket]] = deque()  # polls waiting for a worker
-        self._sleepers: list[anyio.Event] = []  # idle workers
-        self._workers = 0
 
     def __repr__(self) -> str:
         return f"<ProjectWatcher watched={len(self._entries)} client={self._client!r}>"
@@ -178,12 +170,11 @@ class ProjectWatcher:
     async def __aenter__(self) -> Self:
         if self._task_group is not None or self._closed:
             raise RuntimeError("a ProjectWatcher can be entered once")
-        self._wakeup = anyio.Event()
         task_group = anyio.create_task_group()
         await task_group.__aenter__()
         self._task_group = task_group
         self._lane(self._client)
-        task_group.start_soon(self._schedule_loop, name="videoagent watcher")
+        self._scheduler.start(task_group)
         return self
 
     async def __aexit__(
@@ -201,9 +192,7 @@ class ProjectWatcher:
             self._shutdown()
 
     def _shutdown(self) -> None:
-        while self._ready:
-            entry, ticket = self._ready.popleft()
-            entry.lane.client._transport.budget.release(ticket, counted=False)
+        self._scheduler.close()
         for lane in self._lanes.values():
             transport = lane.client._transport
             _discard(transport.project_listeners, self._observe)
@@ -220,7 +209,6 @@ class ProjectWatcher:
                 )
             self._release_waiters(entry)
         self._entries.clear()
-        self._heap.clear()
         for subscription in list(self._subscribers):
             subscription.close()
 
@@ -310,12 +298,10 @@ class ProjectWatcher:
         if hint is not None and hint is entry.status and not entry.polling:
             return  # already seen (e.g. the create's own "queued")
         entry.hint = hint
+        if entry.notified and entry.parked:
+            return  # already first in its lane (a webhook storm queues it once)
         entry.notified = True
-        if entry.parked:
-            entry.lane.notified.append(entry)
-            self._drain_soon(entry.lane)
-        elif not entry.polling:
-            self._set_due(entry, self._clock())
+        self._scheduler.hurry(entry)
 
     async def wait(self, project_id: str, *, timeout: float | None = None) -> Project:  # noqa: ASYNC109 - the design's name; scaled by time_scale
         """The project once it is idle, failed or cancelled.
@@ -390,7 +376,7 @@ class ProjectWatcher:
         if entry.done:
             return
         if entry.notified or entry.fetch_messages:
-            self._set_due(entry, now)
+            self._scheduler.set_due(entry, now)
             return
         delay = _cadence.routine_delay(
             self._policy,
@@ -404,58 +390,19 @@ class ProjectWatcher:
         if delay == INF:
             entry.due = INF
             return
-        self._set_due(entry, now + delay)
+        self._scheduler.set_due(entry, now + delay)
 
-    def _set_due(self, entry: Entry, due: float) -> None:
-        entry.due = due
-        if entry.parked or entry.polling:
-            return  # it goes (again) when the current turn ends
-        entry.seq = next(self._seq)
-        heapq.heappush(self._heap, (due, entry.seq, entry))
-        if self._heap[0][2] is entry and self._wakeup is not None:
-            self._wakeup.set()
-
-    async def _schedule_loop(self) -> None:
-        """The one scheduler task: hand each due entry to its lane, sleep till the next."""
-        heap = self._heap
-        quantum = _COALESCE * self._client.time_scale
-        while True:
-            now = self._clock()
-            while heap and heap[0][0] <= now:
-                due, seq, entry = heapq.heappop(heap)
-                if seq == entry.seq and not entry.done and due == entry.due:
-                    self._dispatch(entry)
-            # Timer wakes come at most every ``quantum``: polls falling due in
-            # between go together (a little later, never sooner). A notify or
-            # a first poll still wakes the loop at once.
-            delay = max(heap[0][0] - now, quantum) if heap else INF
-            assert self._wakeup is not None
-            with anyio.move_on_after(delay):
-                await self._wakeup.wait()
-            self._wakeup = anyio.Event()
-
-    def _dispatch(self, entry: Entry) -> None:
-        """Poll now if the budget has a slot and nobody is parked; else park."""
+    def _put_off(self, entry: Entry) -> bool:
+        """Whether a due poll waits (the entry is re-planned): another poller has it."""
         lane = entry.lane
         if lane.share is not None and not self._owned(entry):
-            return
+            return True
         if entry.project_id in lane.in_flight and not (entry.notified or entry.fetch_messages):
             # Another watcher of this client is polling it: its answer re-plans
             # this entry too; if it fails, poll a whole interval from now.
-            self._set_due(entry, self._clock() + self._interval_seconds(entry))
-            return
-        if not lane.parked:
-            priority = Priority.NOTIFY if entry.notified else Priority.POLL
-            ticket = lane.client._transport.budget.try_acquire(priority)
-            if ticket is not None:
-                self._start_poll(entry, ticket)
-                return
-        entry.parked = True
-        key = _cadence.fairness_key(entry.due, entry.status, lane.client.time_scale)
-        heapq.heappush(lane.parked, (key, entry.seq, entry))
-        if entry.notified:
-            lane.notified.append(entry)
-        self._drain_soon(lane)
+            self._scheduler.set_due(entry, self._clock() + self._interval_seconds(entry))
+            return True
+        return False
 
     def _owned(self, entry: Entry) -> bool:
         """Fleet mode: whether this process polls the entry now (else it is re-planned)."""
@@ -472,7 +419,7 @@ class ProjectWatcher:
         # this one takes the lease over and polls at the next due time.
         entry.notified = False
         entry.fetch_messages = False
-        self._set_due(entry, self._clock() + self._interval_seconds(entry))
+        self._scheduler.set_due(entry, self._clock() + self._interval_seconds(entry))
         return False
 
     def _on_owned(self, project_id: str) -> None:
@@ -480,77 +427,12 @@ class ProjectWatcher:
         entry = self._entries.get(project_id)
         if entry is not None and entry.deferred and not entry.done:
             entry.deferred = False
-            self._set_due(entry, self._clock())
-
-    def _drain_soon(self, lane: Lane) -> None:
-        if not lane.draining and self._task_group is not None:
-            lane.draining = True
-            self._task_group.start_soon(self._drain, lane)
-
-    async def _drain(self, lane: Lane) -> None:
-        """Wait for a request slot, then poll the parked entry that should go first."""
-        budget = lane.client._transport.budget
-        try:
-            while lane.parked:
-                priority = Priority.NOTIFY if lane.notified else Priority.POLL
-                ticket = await budget.acquire(priority)
-                entry = self._pop_parked(lane)
-                if entry is None:
-                    budget.release(ticket, counted=False)
-                    return
-                self._start_poll(entry, ticket)
-        finally:
-            lane.draining = False
-
-    def _pop_parked(self, lane: Lane) -> Entry | None:
-        while lane.notified:
-            entry = lane.notified.popleft()
-            if entry.parked and not entry.done:
-                entry.parked = False
-                return entry
-        while lane.parked:
-            _, _, entry = heapq.heappop(lane.parked)
-            if entry.parked and not entry.done:
-                entry.parked = False
-                return entry
-        return None
-
-    def _start_poll(self, entry: Entry, ticket: Ticket) -> None:
-        """Hand the poll to an idle worker, or a new one, or queue it for the next free one."""
-        entry.polling = True
-        entry.lane.in_flight.add(entry.project_id)
-        if ticket.priority is Priority.NOTIFY:
-            self._ready.appendleft((entry, ticket))
-        else:
-            self._ready.append((entry, ticket))
-        if self._sleepers:
-            self._sleepers.pop().set()
-        elif self._workers < _MAX_WORKERS:
-            assert self._task_group is not None
-            self._workers += 1
-            self._task_group.start_soon(self._worker)
-
-    async def _worker(self) -> None:
-        """Poll what is ready; sleep when nothing is."""
-        ready = self._ready
-        while True:
-            while ready:
-                entry, ticket = ready.popleft()
-                if entry.done:  # unwatched (or failed) while it waited
-                    entry.lane.client._transport.budget.release(ticket, counted=False)
-                    entry.polling = False
-                    entry.lane.in_flight.discard(entry.project_id)
-                    continue
-                await self._poll(entry, ticket)
-            wakeup = anyio.Event()
-            self._sleepers.append(wakeup)
-            await wakeup.wait()
+            self._scheduler.set_due(entry, self._clock())
 
     # -- polling -------------------------------------------------------------------
 
     async def _poll(self, entry: Entry, ticket: Ticket) -> None:
         """One turn of an entry: fetch new messages if due, else GET the project."""
-        client = entry.lane.client
         priority = Priority.NOTIFY if entry.notified else Priority.POLL
         entry.notified = False
         try:
@@ -558,22 +440,21 @@ class ProjectWatcher:
                 await self._fetch_messages(entry, ticket)
             else:
                 self._polls += 1
-                await client.projects._get(entry.project_id, priority=priority, ticket=ticket)
+                projects = entry.lane.client.projects
+                await projects._get(entry.project_id, priority=priority, ticket=ticket)
             entry.errors = 0
         except VideoAgentError as exc:
             self._poll_failed(entry, exc)
         except Exception as exc:  # a bug must not end the other projects' watches
             logger.exception("polling %s raised", entry.project_id)
             self._poll_failed(entry, VideoAgentError(f"polling {entry.project_id} raised {exc!r}"))
-        finally:
-            client._transport.budget.release(ticket, counted=False)  # no-op once sent
-            entry.polling = False
-            entry.lane.in_flight.discard(entry.project_id)
+
+    def _polled(self, entry: Entry) -> None:
+        """A turn ended (its ticket is back): plan the next one."""
         if entry.notified and entry.hint is not None and entry.hint is entry.status:
             entry.notified = False  # this poll already showed what the webhook announced
-        if not entry.done:
-            self._plan(entry, self._clock())
-            self._settle(entry)
+        self._plan(entry, self._clock())
+        self._settle(entry)
 
     async def _fetch_messages(self, entry: Entry, ticket: Ticket | None) -> None:
         """New messages since the cursor, as ``AgentMessage`` events."""

@@ -3,7 +3,7 @@
 An ``Entry`` per watched project, a ``Lane`` per client (i.e. per request
 budget), and the in-flight registry that the watchers of one client share so
 that two of them never poll one project at once. Plain state: the watcher
-changes it.
+and its ``PollScheduler`` change it.
 """
 
 from __future__ import annotations
@@ -47,8 +47,10 @@ class Entry:
     # answer (its raw JSON included) is dropped, which keeps an entry small.
     project: Project | None = None
     since: float = 0.0  # monotonic time its current status was first seen
-    due: float = INF
-    seq: int = 0  # matches the live heap item; older items are stale
+    due: float = INF  # its next poll; INF: none planned
+    # The time of its live item in the scheduler's heap (INF: none). Items at
+    # other times are stale; a due time moved later leaves the item as it is.
+    heaped: float = INF
     errors: int = 0
     cursor: str | None = None  # newest message id seen
     notified: bool = False
