@@ -77,7 +77,7 @@ async def test_a_collaborative_project_stops_for_feedback_and_is_watched_after_t
         assert len({m.id for m in messages}) == 2  # the after= cursor: nothing twice
         assert [e for e in callback if not isinstance(e, CreditsLow)] == first + second
         fetches = [r for r in sim.request_log if r.path.endswith("/messages") and r.method == "GET"]
-        assert len(fetches) == 2
+        assert len(fetches) == 3  # the watcher's two, and send_message's look before sending
 
 
 async def test_a_low_balance_is_reported_once_per_balance(make_simulator: SimFactory) -> None:
