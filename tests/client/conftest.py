@@ -18,6 +18,9 @@ def _odd_client(base_url: str, **options: Any) -> AsyncVideoAgent:
         "time_scale": 0.001,
         "limits": Limits.unlimited(),
         "max_retries": 2,
+        # 5 real seconds: at this time scale the default (30) leaves 30 ms, too
+        # little for a loopback answer on a busy machine.
+        "timeout": 5_000.0,
         **options,
     }
     return AsyncVideoAgent(FAKE_KEY, base_url, **settings)
