@@ -13,6 +13,7 @@ from watch_helpers import (
     create_elsewhere,
     gets,
     max_in_window,
+    polled_after,
     status_at,
 )
 
@@ -108,16 +109,12 @@ async def test_notify_goes_ahead_of_due_routine_polls(make_simulator: SimFactory
             since = sim.clock.unix()
             watcher.notify(target)
             with anyio.fail_after(30):
-                while target not in _polled_after(sim, since):  # noqa: ASYNC110 - reads the log
+                while target not in polled_after(sim, since):  # noqa: ASYNC110 - reads the log
                     await anyio.sleep(sim.time_scale)
-            order = _polled_after(sim, since)
+            order = polled_after(sim, since)
             assert order.index(target) <= in_flight, order
             assert parked >= 1  # routine polls were due, waiting for the budget
         assert sim.stats().rate_limited == 0
-
-
-def _polled_after(sim: Simulator, since: float) -> list[str]:
-    return [r.path.split("/")[3] for r in sim.request_log if r.at >= since and r.method == "GET"]
 
 
 async def test_a_notify_naming_a_status_already_seen_costs_no_request(

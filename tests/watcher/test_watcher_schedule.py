@@ -5,7 +5,16 @@ from __future__ import annotations
 import itertools
 
 import anyio
-from watch_helpers import GRANULARITY, INTERVALS, SEED, client_for, create_elsewhere, gets
+from watch_helpers import (
+    GRANULARITY,
+    INTERVALS,
+    SEED,
+    SimFactory,
+    client_for,
+    create_elsewhere,
+    gets,
+    polled_after,
+)
 
 from videoagent import Limits, ProjectWatcher
 from videoagent.simulator import Simulator
@@ -44,3 +53,33 @@ async def test_gets_of_a_watched_project_keep_one_heap_item_and_the_cadence() ->
 def _after(sim: Simulator, project_id: str, since: float) -> list[float]:
     """Arrival times of the GETs of ``project_id`` after ``since`` (the watcher's polls)."""
     return [r.at for r in gets(sim.request_log)[project_id] if r.at > since]
+
+
+async def test_a_storm_of_notifies_queues_a_parked_project_once(make_simulator: SimFactory) -> None:
+    """1,000 notifies of a project parked behind a saturated budget queue it once; it goes next."""
+    durations = {"queued": (600.0, 600.0)}  # five projects polled every 5 s: 60 a minute
+    async with make_simulator(durations=durations) as sim:
+        ids = await create_elsewhere(sim, 5)
+        async with client_for(sim) as client, ProjectWatcher(client) as watcher:
+            for project_id in ids:
+                watcher.watch(project_id)
+            with anyio.fail_after(30):
+                while not (parked := _parked(watcher, ids)):  # noqa: ASYNC110 - scaled time
+                    await anyio.sleep(sim.time_scale)
+            target = parked[0]
+            lane = watcher._entries[target].lane
+            in_flight = client._transport.budget.statistics().in_flight
+            since = sim.clock.unix()
+            for _ in range(1000):
+                watcher.notify(target)
+            assert list(lane.notified).count(watcher._entries[target]) == 1
+            with anyio.fail_after(30):
+                while target not in polled_after(sim, since):  # noqa: ASYNC110 - reads the log
+                    await anyio.sleep(sim.time_scale)
+            order = polled_after(sim, since)
+            assert order.index(target) <= in_flight, order
+        assert sim.stats().rate_limited == 0
+
+
+def _parked(watcher: ProjectWatcher, ids: list[str]) -> list[str]:
+    return [pid for pid in ids if watcher._entries[pid].parked]

@@ -56,6 +56,11 @@ def gets(log: Iterable[RequestRecord]) -> dict[str, list[RequestRecord]]:
     return found
 
 
+def polled_after(sim: Simulator, since: float) -> list[str]:
+    """The ids of the projects GET since unix time ``since``, in arrival order."""
+    return [r.path.split("/")[3] for r in sim.request_log if r.at >= since and r.method == "GET"]
+
+
 def status_at(history: Iterable[tuple[str, float]], at: float) -> str:
     """The status a project had at unix time ``at`` (from its simulator history)."""
     current = "queued"
