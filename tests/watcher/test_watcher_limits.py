@@ -13,8 +13,9 @@ from watch_helpers import (
     create_elsewhere,
     gets,
     max_in_window,
-    polled_after,
+    saturate,
     status_at,
+    wait_polled,
 )
 
 from videoagent import ProjectWatcher
@@ -94,13 +95,8 @@ async def test_notify_goes_ahead_of_due_routine_polls(make_simulator: SimFactory
     """With the budget saturated by five queued projects, a notified one is polled next."""
     durations = {"queued": (600.0, 600.0)}  # five projects polled every 5 s: 60 a minute
     async with make_simulator(durations=durations) as sim:
-        ids = await create_elsewhere(sim, 5)
         async with client_for(sim) as client, ProjectWatcher(client) as watcher:
-            for project_id in ids:
-                watcher.watch(project_id)
-            with anyio.fail_after(30):
-                while watcher.statistics().parked < 3:  # noqa: ASYNC110 - scaled time
-                    await anyio.sleep(5 * sim.time_scale)
+            ids = await saturate(sim, watcher, parked=3)
             polled_before = {pid: len(r) for pid, r in gets(sim.request_log).items()}
             # The project whose routine poll is furthest away: it is due last.
             target = min(ids, key=lambda pid: polled_before.get(pid, 0))
@@ -108,10 +104,7 @@ async def test_notify_goes_ahead_of_due_routine_polls(make_simulator: SimFactory
             parked = watcher.statistics().parked
             since = sim.clock.unix()
             watcher.notify(target)
-            with anyio.fail_after(30):
-                while target not in polled_after(sim, since):  # noqa: ASYNC110 - reads the log
-                    await anyio.sleep(sim.time_scale)
-            order = polled_after(sim, since)
+            order = await wait_polled(sim, since, target)
             assert order.index(target) <= in_flight, order
             assert parked >= 1  # routine polls were due, waiting for the budget
         assert sim.stats().rate_limited == 0

@@ -13,7 +13,8 @@ from watch_helpers import (
     client_for,
     create_elsewhere,
     gets,
-    polled_after,
+    saturate,
+    wait_polled,
 )
 
 from videoagent import Limits, ProjectWatcher
@@ -59,27 +60,15 @@ async def test_a_storm_of_notifies_queues_a_parked_project_once(make_simulator: 
     """1,000 notifies of a project parked behind a saturated budget queue it once; it goes next."""
     durations = {"queued": (600.0, 600.0)}  # five projects polled every 5 s: 60 a minute
     async with make_simulator(durations=durations) as sim:
-        ids = await create_elsewhere(sim, 5)
         async with client_for(sim) as client, ProjectWatcher(client) as watcher:
-            for project_id in ids:
-                watcher.watch(project_id)
-            with anyio.fail_after(30):
-                while not (parked := _parked(watcher, ids)):  # noqa: ASYNC110 - scaled time
-                    await anyio.sleep(sim.time_scale)
-            target = parked[0]
+            ids = await saturate(sim, watcher, parked=1)
+            target = next(pid for pid in ids if watcher._entries[pid].parked)
             lane = watcher._entries[target].lane
             in_flight = client._transport.budget.statistics().in_flight
             since = sim.clock.unix()
             for _ in range(1000):
                 watcher.notify(target)
             assert list(lane.notified).count(watcher._entries[target]) == 1
-            with anyio.fail_after(30):
-                while target not in polled_after(sim, since):  # noqa: ASYNC110 - reads the log
-                    await anyio.sleep(sim.time_scale)
-            order = polled_after(sim, since)
+            order = await wait_polled(sim, since, target)
             assert order.index(target) <= in_flight, order
         assert sim.stats().rate_limited == 0
-
-
-def _parked(watcher: ProjectWatcher, ids: list[str]) -> list[str]:
-    return [pid for pid in ids if watcher._entries[pid].parked]

@@ -7,7 +7,9 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
-from videoagent import AsyncVideoAgent, Limits
+import anyio
+
+from videoagent import AsyncVideoAgent, Limits, ProjectWatcher
 from videoagent.simulator import RequestRecord, Simulator
 
 #: 5 contract seconds become 10 ms: a whole project lifecycle in about a second.
@@ -59,6 +61,29 @@ def gets(log: Iterable[RequestRecord]) -> dict[str, list[RequestRecord]]:
 def polled_after(sim: Simulator, since: float) -> list[str]:
     """The ids of the projects GET since unix time ``since``, in arrival order."""
     return [r.path.split("/")[3] for r in sim.request_log if r.at >= since and r.method == "GET"]
+
+
+async def wait_polled(sim: Simulator, since: float, project_id: str) -> list[str]:
+    """Wait (30 s at most) for a GET of ``project_id`` since ``since``; ``polled_after`` then."""
+    with anyio.fail_after(30):
+        while project_id not in polled_after(sim, since):  # noqa: ASYNC110 - reads the log
+            await anyio.sleep(sim.time_scale)
+    return polled_after(sim, since)
+
+
+async def saturate(sim: Simulator, watcher: ProjectWatcher, *, parked: int) -> list[str]:
+    """Watch five projects (made elsewhere) that poll 60 times a minute, over the budget's 30.
+
+    Returns their ids once ``parked`` of them wait for the budget (the
+    simulator must keep them queued, e.g. ``durations={"queued": (600.0, 600.0)}``).
+    """
+    ids = await create_elsewhere(sim, 5)
+    for project_id in ids:
+        watcher.watch(project_id)
+    with anyio.fail_after(30):
+        while watcher.statistics().parked < parked:  # noqa: ASYNC110 - scaled time
+            await anyio.sleep(sim.time_scale)
+    return ids
 
 
 def status_at(history: Iterable[tuple[str, float]], at: float) -> str:
