@@ -9,7 +9,7 @@ How it works, in one pass:
   project while it waits. Terminal projects (idle, failed, cancelled) are
   dormant: no due time until something re-activates them.
 - Pull, not push: a due project polls at once (handed, with its budget
-  ticket, to one of at most ``_MAX_WORKERS`` worker tasks) if its client's
+  ticket, to one of a bounded pool of worker tasks) if its client's
   request budget has a free slot (leaving ``Limits.reserve`` to the user's own
   calls). Otherwise it *parks* in its client's lane, and the lane's drainer
   waits for the next slot and then picks the parked project that should go
@@ -18,8 +18,9 @@ How it works, in one pass:
   bonus is capped, so no project starves.
 - Every ``Project`` the client parses (a poll, or the user's own ``get`` or
   ``send_message``) updates the entry through the transport's listener: a
-  status change re-plans the next poll at once, emits events, and frees or
-  takes the active-project slot (the transport's ``ActiveSlots``).
+  fresh answer moves the next poll later (which costs the heap nothing), a
+  status change re-plans it at once, emits events, and frees or takes the
+  active-project slot (the transport's ``ActiveSlots``).
 - One watcher may serve many clients (a backend holding many users' keys):
   each client gets a lane over its own budget; there is still one heap and
   one scheduler task.
