@@ -8,8 +8,13 @@ set per account whose scores are expiry times on Redis's own clock:
   unanswered, at least one lease): it cannot expire while the request is in
   flight (the heartbeat extends it), nor outlive a process that died;
 - the answer (``release``) replaces it by an *answered* entry (``d:``) held
-  for one window (plus ``margin`` and any ``linger``) from now; a 429 answer
-  removes it;
+  for one window (plus ``margin`` and any ``linger``) from the answer; a 429
+  answer removes it. Nobody waits for an answered request's release (an
+  entry in flight and an answered one count the same, and the in-flight one
+  expires later), so it is a lazy write that rides along with this process's
+  next call; its hold still runs from the answer. A release that frees a slot
+  (not counted) or brings the server's count of requests we did not know
+  about goes at once;
 - the server's ``X-RateLimit-Remaining`` adds entries for requests of
   unknown clients, a 429's ``Retry-After`` blocks the whole account.
 
@@ -17,8 +22,8 @@ Priorities and the reserve work as in-process: polls leave ``Limits.reserve``
 slots of the window to the user's calls. Within a process, callers queue by
 (priority, arrival) and only the head asks Redis; it sleeps for the exact
 wait the script returns, or until a release that may shorten it is
-published. Each admitted request costs one round trip, each answer one
-queued write (pipelined with others).
+published. Each admitted request costs one round trip; its release most
+often rides along with a later one.
 """
 
 from __future__ import annotations
@@ -136,18 +141,22 @@ class RedisBudget:
 
     def _send_release(self, member: str, *, counted: bool, hold_us: int) -> None:
         remaining, self._remaining = self._remaining, None
+        args = [
+            member,
+            "1" if counted else "0",
+            hold_us,
+            -1 if remaining is None else remaining,
+            self._limit,
+            self._window_us,
+            self._channel,
+        ]
+        # The server counts requests the log did not hold when we last looked: not lazy.
+        unknown = remaining is not None and (self._limit or 0) - remaining > self._entries
         self._rt.enqueue(
             _scripts.RELEASE,
             self._keys,
-            [
-                member,
-                "1" if counted else "0",
-                hold_us,
-                -1 if remaining is None else remaining,
-                self._limit,
-                self._window_us,
-                self._channel,
-            ],
+            lambda age_us: [*args, age_us],
+            lazy=counted and not unknown,
         )
 
     def observe(self, *, remaining: int | None, reset: float | None) -> None:
@@ -168,7 +177,8 @@ class RedisBudget:
 
     def _block(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
-        self._rt.enqueue(_scripts.PAUSE, [], [int(seconds * 1e6)])
+        pause_us = int(seconds * 1e6)
+        self._rt.enqueue(_scripts.PAUSE, [], lambda age_us: [pause_us, age_us])
 
     def statistics(self) -> BudgetStatistics:
         """This process's view: its requests in flight, the log's size when last seen."""

@@ -6,14 +6,19 @@ task group:
 
 - the *flusher* sends queued writes (a request's release, a slot's bind, a
   shared project answer) in pipelines, in order; while Redis is away they
-  wait and are sent when it is back (nothing is lost);
+  wait and are sent when it is back (nothing is lost). A *lazy* write (one
+  no other process waits for, e.g. an answered request's release) waits up to
+  half the window (or the lease, if shorter) for a call to ride along
+  with: every call sends the writes queued before it in its own pipeline;
 - the *heartbeat* (every ``lease / 4`` real seconds, or at once when asked)
   tells Redis this process lives, renews its slot leases, the holds of its
   requests in flight and its claims, and claims the projects it watches;
 - the *listener* follows the account's pub/sub channels: freed capacity
-  wakes local waiters, shared answers and relayed notifies reach the watcher.
+  wakes local waiters (a freed slot, the process first in the queue only),
+  shared answers and relayed notifies reach the watcher.
 
-Every call that must succeed (an admission, a claim) goes through ``run``:
+Every call that must succeed (an admission, a claim) goes through ``run``
+(one round trip, with the queued writes ahead of it):
 while Redis is unreachable it waits and retries with backoff, logging once
 when Redis goes away and once when it is back. Nothing is admitted without
 Redis (fail closed).
@@ -71,6 +76,8 @@ _FLUSH_BATCH: Final = 256
 _CLOSE_FLUSH: Final = 2.0
 
 OnResult = Callable[[list[Any]], object]
+#: A write's arguments, or a function of its age (us) when sent that gives them.
+Args = Sequence[Any] | Callable[[int], Sequence[Any]]
 
 
 @attrs.frozen
@@ -97,15 +104,21 @@ class FleetStatistics:
 
 
 class _Op:
-    __slots__ = ("args", "keys", "on_result", "script")
+    __slots__ = ("args", "born", "keys", "on_result", "script")
 
     def __init__(
-        self, script: str, keys: Sequence[str], args: Sequence[Any], on_result: OnResult | None
+        self, script: str, keys: Sequence[str], args: Args, on_result: OnResult | None
     ) -> None:
         self.script = script
         self.keys = keys
         self.args = args
         self.on_result = on_result
+        self.born = time.monotonic()
+
+    def arguments(self) -> Sequence[Any]:
+        if callable(self.args):
+            return self.args(int((time.monotonic() - self.born) * 1e6))
+        return self.args
 
 
 class FleetRuntime:
@@ -125,6 +138,8 @@ class FleetRuntime:
         self.process = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._prefix = f"{backend.prefix}:{{{self.account}}}:"
         self.lease = backend.lease
+        #: Real seconds a lazy write waits for a call to ride along with.
+        self.linger = min(self.lease, limits.per * time_scale) / 2
         hold = (limits.per + limits.margin) * time_scale
         # A Redis that lost its data: no request for a hold plus twice the longest
         # unanswered request (it may still reach the server after we gave up).
@@ -142,6 +157,7 @@ class FleetRuntime:
         self._redis: Redis | None = None
         self._ops: deque[_Op] = deque()
         self._ops_ready = anyio.Event()
+        self._ops_due = anyio.Event()
         self._flush_lock = anyio.Lock()
         self._beat_now = anyio.Event()
         self._task_group: anyio.abc.TaskGroup | None = None
@@ -250,18 +266,20 @@ class FleetRuntime:
         return self._redis
 
     async def run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> list[Any]:
-        """Run a script now; while Redis is away, wait and retry (never give up)."""
-        redis = self._client()
+        """Run a script now, after the queued writes (one pipeline); while Redis is away,
+        wait and retry (never give up)."""
+        self._client()
+        call = _Op(script, keys, args, None)
         attempt = 0
         while True:
             try:
-                self._round_trips += 1
-                try:
-                    result = await self._evalsha(redis, script, keys, args)
-                except NoScriptError:
-                    await self._load_scripts()
-                    self._round_trips += 1
-                    result = await self._evalsha(redis, script, keys, args)
+                if self._ops and not self._flush_lock.locked():
+                    async with self._flush_lock:
+                        result = await self._send_queued(call)
+                else:
+                    (result,) = await self._send([call])
+                    if isinstance(result, BaseException):
+                        raise result
             except _AWAY as exc:
                 await self._away(exc, attempt)
                 attempt += 1
@@ -270,22 +288,21 @@ class FleetRuntime:
             self._seen(result)
             return list(result) if isinstance(result, list) else [result]
 
-    async def _evalsha(
-        self, redis: Redis, script: str, keys: Sequence[str], args: Sequence[Any]
-    ) -> Any:
-        sha, numkeys, *rest = self._args(script, keys, args)
-        return await redis.evalsha(sha, numkeys, *rest)
-
     def enqueue(
         self,
         script: str,
         keys: Sequence[str],
-        args: Sequence[Any],
+        args: Args,
         on_result: OnResult | None = None,
+        *,
+        lazy: bool = False,
     ) -> None:
-        """Queue a write for the flusher (sent in order, in pipelines, never dropped)."""
+        """Queue a write (sent in order, in pipelines, never dropped); a ``lazy`` one
+        first waits up to ``linger`` for a call to ride along with."""
         self._ops.append(_Op(script, keys, args, on_result))
         self._ops_ready.set()
+        if not lazy or len(self._ops) >= _FLUSH_BATCH:
+            self._ops_due.set()
 
     async def publish(self, channel: str, message: str) -> None:
         """Publish now (best effort: a lost message only costs a waiter's re-check)."""
@@ -356,7 +373,11 @@ class FleetRuntime:
     async def _flusher(self) -> None:
         while True:
             await self._ops_ready.wait()
+            if not self._ops_due.is_set():  # only lazy writes: a call may take them along
+                with anyio.move_on_after(self.linger):
+                    await self._ops_due.wait()
             self._ops_ready = anyio.Event()
+            self._ops_due = anyio.Event()
             await self._flush_all()
 
     async def _flush_all(self) -> None:
@@ -375,22 +396,35 @@ class FleetRuntime:
                 continue
             attempt = 0
             self._back()
-            for _ in batch:
-                self._ops.popleft()
-            for op, result in zip(batch, results, strict=True):
-                if isinstance(result, BaseException):
-                    logger.error("a fleet write failed: %s", result)
-                    continue
-                self._seen(result)
-                if op.on_result is not None:
-                    op.on_result(list(result))
+            self._settle(batch, results)
+
+    async def _send_queued(self, call: _Op) -> Any:
+        """``call``'s result, sent after the queued writes (the flush lock is held)."""
+        batch = [self._ops[i] for i in range(min(len(self._ops), _FLUSH_BATCH))]
+        results = await self._send([*batch, call])
+        self._settle(batch, results[:-1])
+        if isinstance(results[-1], BaseException):
+            raise results[-1]
+        return results[-1]
+
+    def _settle(self, batch: list[_Op], results: list[Any]) -> None:
+        """The queued writes of ``batch`` were sent: drop them, hand out their results."""
+        for _ in batch:
+            self._ops.popleft()
+        for op, result in zip(batch, results, strict=True):
+            if isinstance(result, BaseException):
+                logger.error("a fleet write failed: %s", result)
+                continue
+            self._seen(result)
+            if op.on_result is not None:
+                op.on_result(list(result))
 
     async def _send(self, batch: list[_Op]) -> list[Any]:
         redis = self._client()
         for _ in range(2):
             pipe = redis.pipeline(transaction=False)
             for op in batch:
-                sha, numkeys, *rest = self._args(op.script, op.keys, op.args)
+                sha, numkeys, *rest = self._args(op.script, op.keys, op.arguments())
                 pipe.evalsha(sha, numkeys, *rest)
             self._round_trips += 1
             results = await pipe.execute(raise_on_error=False)
@@ -406,6 +440,7 @@ class FleetRuntime:
             slot_members = self.slots.members()
             in_flight = self.budget.members()
             claims = self.claims.members()
+            queued = self.slots.queued()
             args: list[Any] = [
                 self.process,
                 str(int(self.lease * 1e6)),
@@ -419,10 +454,20 @@ class FleetRuntime:
                 *wants,
                 len(claims),
                 *claims,
+                len(queued),
+                *queued,
             ]
             keys = [
                 self.key(k)
-                for k in ("procs", "slots", "slot_owner", "log", "watch_owner", "claim_owner")
+                for k in (
+                    "procs",
+                    "slots",
+                    "slot_owner",
+                    "log",
+                    "watch_owner",
+                    "claim_owner",
+                    "slot_queue_alive",
+                )
             ]
             result = await self.run(_scripts.HEARTBEAT, keys, args)
             self.watch.decided(wants, [int(flag) for flag in result[1:]])
@@ -435,15 +480,13 @@ class FleetRuntime:
         self._beat_now.set()
 
     async def _listener(self) -> None:
-        channels = {
-            self.key("released"): self.budget.wake,
-            self.key("slots"): self.slots.wake,
-        }
+        channels = {self.key("released"): self.budget.wake}
+        slots = self.key("slots")
         attempt = 0
         while True:
             pubsub = self._client().pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(*channels, self.key("notify"), self.key("project"))
+                await pubsub.subscribe(*channels, slots, self.key("notify"), self.key("project"))
                 self._back()
                 attempt = 0
                 # Messages sent while we were away are lost: every waiter looks again.
@@ -457,6 +500,9 @@ class FleetRuntime:
                     wake = channels.get(channel)
                     if wake is not None:
                         wake()
+                    elif channel == slots:
+                        if data == self.process:  # our ticket is first in the queue
+                            self.slots.wake()
                     elif channel == self.key("notify"):
                         self.watch.relayed(data)
                     else:

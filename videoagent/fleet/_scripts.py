@@ -10,6 +10,10 @@ twice), and no slot is granted until every live process has re-registered
 its leases. Fail closed: the requests and leases Redis forgot cannot be
 counted, so nothing is admitted until they are over or back.
 
+A freed slot is published on the ``slots`` channel with the name of the
+process whose ticket is first in the queue: only that process asks again
+(and, granted with slots still free, wakes the next first one).
+
 Keys (all under one ``{account}`` hash tag, so a Redis Cluster keeps them on
 one node): ``KEYS[1..4]`` are always the epoch, the quarantined epoch, the
 request block and the slot block. Numbers go to Redis formatted by ``n()``:
@@ -47,6 +51,11 @@ local function raise_to(key, value)
   if value > old then
     redis.call('SET', key, n(value), 'PX', n((value - now) / 1000 + 1000))
   end
+end
+-- A slot may be free: wake the process whose ticket is first in the slot queue.
+local function wake_first(queue, channel)
+  local first = redis.call('ZRANGE', queue, 0, 0)[1]
+  if first then redis.call('PUBLISH', channel, string.match(first, '^(.*):%d+$') or first) end
 end
 local epoch = redis.call('GET', KEYS[1])
 local function quarantine()
@@ -86,12 +95,17 @@ return {epoch, math.max(1, tonumber(e[2]) - now), used}
 )
 
 #: KEYS[5] log, [6] wanted flag; ARGV[5] member, [6] counted, [7] hold (us),
-#: [8] server's remaining (-1: none), [9] limit, [10] window (us), [11] channel.
+#: [8] server's remaining (-1: none), [9] limit, [10] window (us), [11] channel,
+#: [12] age (us): the hold runs from the answer, which came that long before
+#: the write was sent (a write that rode along with a later call).
 RELEASE: Final = (
     _PRELUDE
     + """
 redis.call('ZREM', KEYS[5], 'i:' .. ARGV[5])
-if ARGV[6] == '1' then redis.call('ZADD', KEYS[5], n(now + tonumber(ARGV[7])), 'd:' .. ARGV[5]) end
+if ARGV[6] == '1' then
+  local expiry = now + tonumber(ARGV[7]) - tonumber(ARGV[12] or '0')
+  redis.call('ZADD', KEYS[5], n(expiry), 'd:' .. ARGV[5])
+end
 local remaining = tonumber(ARGV[8])
 if remaining >= 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', n(now))
@@ -105,44 +119,70 @@ return {epoch}
 """
 )
 
-#: A 429's Retry-After: ARGV[5] pause (us) blocks every process of the account.
+#: A 429's Retry-After: ARGV[5] pause (us) blocks every process of the account;
+#: ARGV[6] age (us): it was met that long before the write was sent.
 PAUSE: Final = (
     _PRELUDE
     + """
-raise_to(KEYS[3], now + tonumber(ARGV[5]))
+raise_to(KEYS[3], now + tonumber(ARGV[5]) - tonumber(ARGV[6] or '0'))
 return {epoch}
 """
 )
 
 #: KEYS[5] slot leases (zset), [6] queue (zset by arrival), [7] queue liveness,
-#: [8] arrival counter, [9] lease owners (hash); ARGV[5] ticket, [6] limit,
-#: [7] lease (us), [8] liveness (us), [9] process, [10] channel.
-#: -> {epoch, granted, wait hint (us, -1 none), leases}
+#: [8] arrival counter, [9] lease owners (hash); ARGV[5] limit, [6] lease (us),
+#: [7] liveness (us), [8] process, [9] channel, [10...] this process's waiting
+#: tickets, in arrival order (each joins the queue on its first call).
+#: -> {epoch, wait hint (us, -1 none), leases, granted flag of each ticket...}
+#: A ticket already granted (its answer lost) is granted again.
 RESERVE: Final = (
     _PRELUDE
     + """
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', n(now))
 local dead = redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', n(now))
 for _, d in ipairs(dead) do redis.call('ZREM', KEYS[6], d); redis.call('ZREM', KEYS[7], d) end
-if not redis.call('ZSCORE', KEYS[6], ARGV[5]) then
-  redis.call('ZADD', KEYS[6], redis.call('INCR', KEYS[8]), ARGV[5])
+for i = 10, #ARGV do
+  if not redis.call('ZSCORE', KEYS[5], 'r:' .. ARGV[i]) then
+    if not redis.call('ZSCORE', KEYS[6], ARGV[i]) then
+      redis.call('ZADD', KEYS[6], redis.call('INCR', KEYS[8]), ARGV[i])
+    end
+    redis.call('ZADD', KEYS[7], n(now + tonumber(ARGV[7])), ARGV[i])
+  end
 end
-redis.call('ZADD', KEYS[7], n(now + tonumber(ARGV[8])), ARGV[5])
 local leases = redis.call('ZCARD', KEYS[5])
 local blocked = tonumber(redis.call('GET', KEYS[4]) or '0')
-if blocked > now then return {epoch, 0, blocked - now, leases} end
-local rank = redis.call('ZRANK', KEYS[6], ARGV[5])
-local free = tonumber(ARGV[6]) - leases
-if rank < free then
-  redis.call('ZREM', KEYS[6], ARGV[5]); redis.call('ZREM', KEYS[7], ARGV[5])
-  redis.call('ZADD', KEYS[5], n(now + tonumber(ARGV[7])), 'r:' .. ARGV[5])
-  redis.call('HSET', KEYS[9], 'r:' .. ARGV[5], ARGV[9])
-  if free > 1 and redis.call('ZCARD', KEYS[6]) > 0 then redis.call('PUBLISH', ARGV[10], '1') end
-  return {epoch, 1, 0, leases + 1}
+local free = tonumber(ARGV[5]) - leases
+local answer = {epoch, -1, leases}
+local granted, waiting = 0, 0
+for i = 10, #ARGV do
+  local t = ARGV[i]
+  local flag = 0
+  if redis.call('ZSCORE', KEYS[5], 'r:' .. t) then
+    flag = 1
+  elseif blocked <= now and redis.call('ZRANK', KEYS[6], t) < free then
+    redis.call('ZREM', KEYS[6], t); redis.call('ZREM', KEYS[7], t)
+    redis.call('ZADD', KEYS[5], n(now + tonumber(ARGV[6])), 'r:' .. t)
+    redis.call('HSET', KEYS[9], 'r:' .. t, ARGV[8])
+    free = free - 1
+    granted = granted + 1
+    flag = 1
+  else
+    waiting = waiting + 1
+  end
+  answer[#answer + 1] = flag
 end
-local e = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
-if e[2] then return {epoch, 0, math.max(1, tonumber(e[2]) - now), leases} end
-return {epoch, 0, -1, leases}
+answer[3] = leases + granted
+-- Slots still free: the first ticket now is another process's (ours were granted).
+if blocked <= now and free > 0 then wake_first(KEYS[6], ARGV[9]) end
+if waiting > 0 then
+  if blocked > now then
+    answer[2] = blocked - now
+  elseif free <= 0 then
+    local e = redis.call('ZRANGE', KEYS[5], 0, 0, 'WITHSCORES')
+    if e[2] then answer[2] = math.max(1, tonumber(e[2]) - now) end
+  end
+end
+return answer
 """
 )
 
@@ -151,15 +191,16 @@ return {epoch, 0, -1, leases}
 DEQUEUE: Final = (
     _PRELUDE
     + """
-redis.call('ZREM', KEYS[6], ARGV[5]); redis.call('ZREM', KEYS[7], ARGV[5])
-if redis.call('ZREM', KEYS[5], 'r:' .. ARGV[5]) == 1 then redis.call('PUBLISH', ARGV[6], '1') end
+local queued = redis.call('ZREM', KEYS[6], ARGV[5]); redis.call('ZREM', KEYS[7], ARGV[5])
+if redis.call('ZREM', KEYS[5], 'r:' .. ARGV[5]) + queued > 0 then wake_first(KEYS[6], ARGV[6]) end
 redis.call('HDEL', KEYS[8], 'r:' .. ARGV[5])
 return {epoch}
 """
 )
 
-#: A reservation's request answered: KEYS[5] leases, [6] owners; ARGV[5]
-#: ticket, [6] project id ('' none), [7] active, [8] lease (us), [9] process, [10] channel.
+#: A reservation's request answered: KEYS[5] leases, [6] owners, [7] queue;
+#: ARGV[5] ticket, [6] project id ('' none), [7] active, [8] lease (us),
+#: [9] process, [10] channel.
 BIND: Final = (
     _PRELUDE
     + """
@@ -168,21 +209,21 @@ if ARGV[7] == '1' then
   redis.call('ZADD', KEYS[5], n(now + tonumber(ARGV[8])), ARGV[6])
   redis.call('HSET', KEYS[6], ARGV[6], ARGV[9])
 else
-  redis.call('PUBLISH', ARGV[10], '1')
+  wake_first(KEYS[7], ARGV[10])
 end
 return {epoch}
 """
 )
 
-#: A project of ours left the active states: KEYS[5] leases, [6] owners;
-#: ARGV[5] project, [6] process, [7] channel.
+#: A project of ours left the active states: KEYS[5] leases, [6] owners,
+#: [7] queue; ARGV[5] project, [6] process, [7] channel.
 RELEASE_SLOT: Final = (
     _PRELUDE
     + """
 if redis.call('HGET', KEYS[6], ARGV[5]) == ARGV[6] then
   redis.call('HDEL', KEYS[6], ARGV[5])
   redis.call('ZREM', KEYS[5], ARGV[5])
-  redis.call('PUBLISH', ARGV[7], '1')
+  wake_first(KEYS[7], ARGV[7])
 end
 return {epoch}
 """
@@ -208,7 +249,7 @@ return {epoch, 1}
 )
 
 #: The server counts ARGV[5] active projects: the leases we miss are held by
-#: unknown clients for ARGV[6] us. KEYS[5] leases; ARGV[7] tag, [8] channel.
+#: unknown clients for ARGV[6] us. KEYS[5] leases, [6] queue; ARGV[7] tag, [8] channel.
 SYNC: Final = (
     _PRELUDE
     + """
@@ -217,16 +258,17 @@ local unknown = tonumber(ARGV[5]) - redis.call('ZCARD', KEYS[5])
 for i = 1, unknown do
   redis.call('ZADD', KEYS[5], n(now + tonumber(ARGV[6])), 'f:' .. ARGV[7] .. ':' .. i)
 end
-if unknown < 0 then redis.call('PUBLISH', ARGV[8], '1') end
+if unknown < 0 then wake_first(KEYS[6], ARGV[8]) end
 return {epoch, unknown}
 """
 )
 
 #: The process lives: KEYS[5] processes, [6] leases, [7] owners, [8] request
-#: log, [9] watch owners, [10] brief-claim owners. ARGV[5] process,
-#: [6] liveness (us), [7] slot lease (us), [8] in-flight hold (us), then
-#: counts and lists: slots held, requests in flight, projects watched,
-#: briefs claimed. -> {epoch, owned flags of the watched projects...}
+#: log, [9] watch owners, [10] brief-claim owners, [11] slot queue liveness.
+#: ARGV[5] process, [6] liveness (us, of the process and of its queued slot
+#: tickets), [7] slot lease (us), [8] in-flight hold (us), then counts and
+#: lists: slots held, requests in flight, projects watched, briefs claimed,
+#: slot tickets queued. -> {epoch, owned flags of the watched projects...}
 HEARTBEAT: Final = (
     _PRELUDE
     + """
@@ -242,7 +284,7 @@ for k = 1, count do
 end
 count = tonumber(ARGV[i]); i = i + 1
 for k = 1, count do
-  redis.call('ZADD', KEYS[8], 'GT', n(now + tonumber(ARGV[8])), 'i:' .. ARGV[i])
+  redis.call('ZADD', KEYS[8], 'XX', 'GT', n(now + tonumber(ARGV[8])), 'i:' .. ARGV[i])
   i = i + 1
 end
 local owned = {epoch}
@@ -261,6 +303,11 @@ count = tonumber(ARGV[i]); i = i + 1
 for k = 1, count do
   local owner = redis.call('HGET', KEYS[10], ARGV[i])
   if not owner or owner == me then redis.call('HSET', KEYS[10], ARGV[i], me) end
+  i = i + 1
+end
+count = tonumber(ARGV[i]); i = i + 1
+for k = 1, count do
+  redis.call('ZADD', KEYS[11], 'XX', n(now + tonumber(ARGV[6])), ARGV[i])
   i = i + 1
 end
 return owned

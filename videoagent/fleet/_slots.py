@@ -5,7 +5,11 @@ clock), held by a process (a hash names the holder):
 
 - ``reserve`` takes a ticket in a FIFO queue in Redis and waits until the
   ticket is among the first free slots; it then holds a pending lease
-  (``r:<ticket>``) that ``bind`` turns into the project's lease (or drops);
+  (``r:<ticket>``) that ``bind`` turns into the project's lease (or drops).
+  The first waiter of the process asks for every waiting ticket of the
+  process at once: when a ticket arrives, when a lease is freed anywhere
+  (published), when the first lease may lapse, and every lease otherwise (a
+  lost message); the heartbeat keeps the queued tickets alive;
 - the heartbeat renews every lease the process holds; a crashed process's
   leases lapse after two leases, and its projects can be adopted as soon as
   it stops beating (a live process that sees the project active takes it);
@@ -17,6 +21,8 @@ clock), held by a process (a hash names the holder):
 
 from __future__ import annotations
 
+import math
+import time
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -64,15 +70,26 @@ class RedisSlots:
         self._foreign_us = int(foreign_ttl * 1e6)
         self._channel = runtime.key("slots")
         self._lease_keys = [runtime.key("slots"), runtime.key("slot_owner")]
+        self._queue_keys = [
+            runtime.key("slots"),
+            runtime.key("slot_queue"),
+            runtime.key("slot_queue_alive"),
+            runtime.key("slot_queue_seq"),
+            runtime.key("slot_owner"),
+        ]
         self._held: set[str] = set()
         self._pending: set[str] = set()
         self._adopting: dict[str, bool] = {}  # project id -> still wanted when the answer comes
+        #: This process's waiting tickets in arrival order; each event is set
+        #: when the ticket is granted or becomes the first (the one that asks).
+        self._waiters: dict[str, anyio.Event] = {}
+        self._ask_at = -math.inf  # when the first waiter asks Redis next (monotonic)
         self._changed = anyio.Event()
-        self._waiting = 0
         self._leases = 0
 
     def wake(self) -> None:
-        """A lease was freed somewhere (or Redis came back): waiters ask again."""
+        """A lease was freed somewhere (or Redis came back): the first waiter asks again."""
+        self._ask_at = -math.inf
         self._changed.set()
         self._changed = anyio.Event()
 
@@ -80,40 +97,68 @@ class RedisSlots:
         """Leases this process holds (the heartbeat renews them)."""
         return [*self._held, *(f"r:{ticket}" for ticket in self._pending)]
 
+    def queued(self) -> list[str]:
+        """Tickets of this process waiting in the queue (the heartbeat keeps them alive)."""
+        return list(self._waiters)
+
     async def reserve(self) -> Reservation:
         """Wait, in the fleet's arrival order, for a free slot and hold it."""
         if self._limit is None:
             return Reservation(_Unlimited())
-        rt = self._rt
-        ticket = rt.next_id()
-        keys = [
-            rt.key("slots"),
-            rt.key("slot_queue"),
-            rt.key("slot_queue_alive"),
-            rt.key("slot_queue_seq"),
-            rt.key("slot_owner"),
-        ]
-        args = [ticket, self._limit, self._lease_us, self._alive_us, rt.process, self._channel]
-        self._waiting += 1
+        ticket = self._rt.next_id()
+        self._waiters[ticket] = event = anyio.Event()
+        self.wake()  # the ticket joins the queue in Redis now
         try:
-            while True:
+            while ticket not in self._pending:
+                if next(iter(self._waiters)) != ticket:
+                    await event.wait()
+                    continue
+                delay = self._ask_at - time.monotonic()
+                if delay <= 0:
+                    await self._ask()
+                    continue
                 changed = self._changed
-                result = await rt.run(_scripts.RESERVE, keys, args)
-                self._leases = int(result[3])
-                if int(result[1]) == 1:
-                    break
-                hint = int(result[2])
-                # Look again before the ticket's liveness lapses, and when a lease frees.
-                wait = rt.lease / 4 if hint < 0 else min(hint / 1e6, rt.lease / 4)
-                with anyio.move_on_after(wait):
+                with anyio.move_on_after(delay):
                     await changed.wait()
         except BaseException:
-            rt.enqueue(_scripts.DEQUEUE, [*keys[:3], keys[4]], [ticket, self._channel])
+            self._leave(ticket)
+            self._pending.discard(ticket)
+            self._dequeue(ticket)
             raise
-        finally:
-            self._waiting -= 1
-        self._pending.add(ticket)
+        self._leave(ticket)
         return Reservation(_Binder(self, ticket))
+
+    def _leave(self, ticket: str) -> None:
+        """``ticket`` waits no more; if it was the first, the next one asks from now on."""
+        first = next(iter(self._waiters), None)
+        self._waiters.pop(ticket, None)
+        if ticket == first and self._waiters:
+            self._waiters[next(iter(self._waiters))].set()
+
+    def _dequeue(self, ticket: str) -> None:
+        """``ticket`` gave up: out of the queue, and its lease (if granted) freed."""
+        keys = [*self._queue_keys[:3], self._queue_keys[4]]
+        self._rt.enqueue(_scripts.DEQUEUE, keys, [ticket, self._channel])
+
+    async def _ask(self) -> None:
+        """One call for every waiting ticket of the process: grant those that may go."""
+        rt = self._rt
+        tickets = list(self._waiters)
+        changed = self._changed
+        args = [self._limit, self._lease_us, self._alive_us, rt.process, self._channel, *tickets]
+        result = await rt.run(_scripts.RESERVE, self._queue_keys, args)
+        hint, self._leases = int(result[1]), int(result[2])
+        for ticket, flag in zip(tickets, result[3:], strict=False):
+            event = self._waiters.get(ticket)
+            if event is None:  # it gave up meanwhile: its DEQUEUE may have gone first
+                self._dequeue(ticket)
+            elif int(flag) == 1:
+                self._pending.add(ticket)
+                event.set()
+        if not changed.is_set():  # else something changed while asking: ask again
+            # Look again when the first lease may lapse, and every lease (lost messages).
+            wait = self._rt.lease if hint < 0 else min(hint / 1e6, self._rt.lease)
+            self._ask_at = time.monotonic() + wait
 
     def _bound(self, ticket: str, project_id: str, *, active: bool) -> None:
         self._pending.discard(ticket)
@@ -121,9 +166,10 @@ class RedisSlots:
             self._held.add(project_id)
         self._rt.enqueue(
             _scripts.BIND,
-            self._lease_keys,
+            [*self._lease_keys, self._rt.key("slot_queue")],
             [ticket, project_id, "1" if active else "0", self._lease_us, self._rt.process,
              self._channel],
+            lazy=active,  # the lease only changes its name; a freed one goes at once
         )  # fmt: skip
 
     def observe(self, project_id: str, *, active: bool) -> None:
@@ -147,6 +193,7 @@ class RedisSlots:
                 [*self._lease_keys, self._rt.key("procs")],
                 [project_id, self._lease_us, self._rt.process],
                 adopted,
+                lazy=True,
             )
             return
         if project_id in self._adopting:
@@ -157,7 +204,9 @@ class RedisSlots:
 
     def _release(self, project_id: str) -> None:
         self._rt.enqueue(
-            _scripts.RELEASE_SLOT, self._lease_keys, [project_id, self._rt.process, self._channel]
+            _scripts.RELEASE_SLOT,
+            [*self._lease_keys, self._rt.key("slot_queue")],
+            [project_id, self._rt.process, self._channel],
         )
         self.wake()
 
@@ -165,7 +214,7 @@ class RedisSlots:
         """The server counts ``active_on_server``: leases nobody holds are added for a while."""
         self._rt.enqueue(
             _scripts.SYNC,
-            [self._rt.key("slots")],
+            [self._rt.key("slots"), self._rt.key("slot_queue")],
             [active_on_server, self._foreign_us, self._rt.next_id(), self._channel],
         )
 
@@ -181,5 +230,5 @@ class RedisSlots:
             held=len(self._held),
             pending=len(self._pending),
             foreign=max(0, self._leases - mine),
-            waiting=self._waiting,
+            waiting=len(self._waiters),
         )

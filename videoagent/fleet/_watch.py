@@ -65,7 +65,10 @@ class RedisWatchShare:
         if project_id in self._owned:
             self._owned.discard(project_id)
             self._rt.enqueue(
-                _scripts.UNWATCH, [self._rt.key("watch_owner")], [project_id, self._rt.process]
+                _scripts.UNWATCH,
+                [self._rt.key("watch_owner")],
+                [project_id, self._rt.process],
+                lazy=True,
             )
 
     def owns(self, project_id: str) -> bool | None:
@@ -123,7 +126,7 @@ class RedisWatchShare:
             return
         self._seen[project.id] = mark
         message = json.dumps({"from": self._rt.process, "project": dict(project.raw)})
-        self._rt.enqueue(_scripts.PUBLISH, [], [self._rt.key("project"), message])
+        self._rt.enqueue(_scripts.PUBLISH, [], [self._rt.key("project"), message], lazy=True)
 
     def received(self, data: str) -> None:
         """An answer another process shared."""
