@@ -38,14 +38,9 @@ from ._journal import (
     NullJournal,
     idempotency_key,
 )
-from ._runner import (
-    CREATE_COST,
-    DEFAULT_REPLY,
-    RETRY_MESSAGE,
-    BatchCreditsError,
-    BatchRunner,
-    ReplyPolicy,
-)
+from ._pipeline import DEFAULT_REPLY, RETRY_MESSAGE, ReplyPolicy
+from ._preflight import CREATE_COST, BatchCreditsError
+from ._runner import BatchRunner
 from ._session import RequestCounter, counted_client
 from ._summary import BatchSummary, BriefOutcome, BriefUpdate
 

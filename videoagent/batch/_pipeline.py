@@ -1,0 +1,299 @@
+"""One brief's way from create to a verified file: the state machine each brief runs.
+
+Create the project (through the client's active slots, with the brief's
+deterministic idempotency key), or pick up the one the journal names; then
+wait on the client's shared watcher and act on what the server says: a
+decision point gets the ``reply`` policy's answer, a failed run is retried by
+message (up to ``retries``), a result is (re-rendered if asked, then)
+downloaded and verified into ``out`` and the brief is done. Nothing but the
+project id needs the journal to resume: a re-run looks at the project and
+carries on from there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+import anyio
+import attrs
+
+from videoagent._errors import ConflictError, VideoAgentError
+from videoagent._events import StatusChanged, WatchEvent
+from videoagent._models import Project, ProjectStatus
+
+from ._briefs import Brief
+from ._journal import JournalEntry, JournalLike
+from ._summary import BriefOutcome, BriefUpdate, OutcomeState
+
+if TYPE_CHECKING:
+    from videoagent._client import AsyncVideoAgent
+    from videoagent._watcher import ProjectWatcher
+
+__all__ = [
+    "DEFAULT_REPLY",
+    "RETRY_MESSAGE",
+    "BriefPipeline",
+    "BriefPolicy",
+    "BriefWork",
+    "Mode",
+    "ReplyPolicy",
+]
+
+#: The answer to every decision point unless a ``reply`` policy says otherwise.
+DEFAULT_REPLY = "Looks good: go ahead."
+#: The message that retries a failed run.
+RETRY_MESSAGE = "The last run failed: please try again."
+#: Conflicting answers (409) in a row before a brief gives up.
+_MAX_CONFLICTS = 3
+
+ReplyPolicy = str | Callable[[Brief, Project], str | Awaitable[str]]
+Mode = Literal["autonomous", "collaborative"]
+Resolution = Literal["1080p", "4k"]
+
+
+class _Failed(Exception):
+    """A brief failed for good: the message and request id to report."""
+
+    def __init__(self, message: str, request_id: str | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+
+
+@attrs.define
+class BriefWork:
+    """A brief's working state during a run."""
+
+    brief: Brief
+    entry: JournalEntry
+    project_id: str | None
+    retries: int = 0
+    replies: int = 0
+    rendered: bool = False
+    outcome: BriefOutcome | None = None
+    elsewhere: bool = False  # fleet mode: another process finished it
+
+    @classmethod
+    def resume(cls, brief: Brief, entry: JournalEntry) -> BriefWork:
+        """The brief as its journal entry left it (a failed brief gets its retries afresh)."""
+        return cls(
+            brief,
+            entry,
+            entry.project_id,
+            0 if entry.state == "failed" else entry.retries,
+            entry.replies,
+            entry.rendered,
+        )
+
+    def to_outcome(self, state: OutcomeState, **fields: Any) -> BriefOutcome:
+        """Its outcome in ``state`` (``fields``: path, sha256, size, error, request_id)."""
+        return BriefOutcome(
+            self.brief.index,
+            self.entry.file_name,
+            state,
+            project_id=self.project_id,
+            retries=self.retries,
+            replies=self.replies,
+            **fields,
+        )
+
+
+@attrs.frozen
+class BriefPolicy:
+    """How a batch runs each brief (``BatchRunner``'s options of the same names)."""
+
+    mode: Mode | None = None
+    retries: int = 2
+    reply: ReplyPolicy = DEFAULT_REPLY
+    webhook_url: str | None = None
+
+
+class BriefPipeline:
+    """Drives one brief at a time to its outcome (many run at once, one per brief).
+
+    ``stopping`` tells a graceful stop (which leaves the project running) from
+    any other cancellation.
+    """
+
+    def __init__(
+        self,
+        client: AsyncVideoAgent,
+        policy: BriefPolicy,
+        *,
+        watcher: ProjectWatcher,
+        journal: JournalLike,
+        out: Path,
+        on_update: Callable[[BriefUpdate], object] | None,
+        stopping: Callable[[], bool],
+    ) -> None:
+        self._client = client
+        self._policy = policy
+        self._watcher = watcher
+        self._journal = journal
+        self._out = out
+        self._on_update = on_update
+        self._stopping = stopping
+
+    async def run(self, item: BriefWork, limiter: anyio.CapacityLimiter) -> None:
+        """Take a turn from ``limiter`` and follow the brief to ``done`` or ``failed``."""
+        try:
+            async with limiter:
+                await self._drive(item)
+        except _Failed as failure:
+            await self._fail(item, failure.message, failure.request_id)
+        except VideoAgentError as exc:
+            await self._fail(
+                item, str(getattr(exc, "message", exc)), getattr(exc, "request_id", None)
+            )
+        except anyio.get_cancelled_exc_class():
+            if self._stopping() and item.outcome is None:
+                self._update(item, "stopped")
+            raise
+
+    def _update(self, item: BriefWork, state: str, detail: str | None = None) -> None:
+        if self._on_update is not None:
+            self._on_update(
+                BriefUpdate(item.brief.index, item.entry.file_name, state, item.project_id, detail)
+            )
+
+    async def _fail(self, item: BriefWork, message: str, request_id: str | None) -> None:
+        item.outcome = item.to_outcome("failed", error=message, request_id=request_id)
+        await self._journal.record(
+            item.brief.index, state="failed", error=message, request_id=request_id
+        )
+        self._update(item, "failed", message)
+
+    async def _drive(self, item: BriefWork) -> None:
+        """Create (or pick up) the brief's project and follow it to a verified file."""
+        brief = item.brief
+        first: Project | str
+        if item.project_id is None:
+            self._update(item, "creating")
+            project = await self._client.projects.create(
+                brief.text,
+                mode=cast("Mode | None", brief.mode or self._policy.mode),
+                idempotency_key=item.entry.key,
+                webhook_url=self._policy.webhook_url,
+                metadata=brief.metadata,
+            )
+            item.project_id = project.id
+            await self._journal.record(
+                brief.index, state="created", project_id=project.id, status=project.status.value
+            )
+            self._update(item, _state_of(project))
+            first = project
+        else:
+            self._update(item, "resuming")
+            first = item.project_id
+        project_id = item.project_id
+
+        def on_event(event: WatchEvent) -> None:
+            if isinstance(event, StatusChanged):
+                self._update(item, _state_of(event.project))
+
+        self._watcher.watch(first, on_event=on_event)
+        try:
+            await self._follow(item, project_id)
+        finally:
+            self._watcher.unwatch(project_id)
+
+    async def _follow(self, item: BriefWork, project_id: str) -> None:
+        conflicts = 0
+        while True:
+            project = await self._watcher.wait(project_id)
+            try:
+                if await self._act(item, project):
+                    return
+                conflicts = 0
+            except ConflictError:  # the project moved on meanwhile: look again
+                conflicts += 1
+                if conflicts >= _MAX_CONFLICTS:
+                    raise
+                await self._client.projects.get(project_id)
+
+    async def _act(self, item: BriefWork, project: Project) -> bool:
+        """Do what the project's state calls for; True once the brief is finished."""
+        projects = self._client.projects
+        index = item.brief.index
+        status = project.status
+        if status is ProjectStatus.IDLE and project.has_result:
+            render = item.brief.render
+            if render is not None and not item.rendered:
+                self._update(item, "rendering", f"at {render}")
+                await projects.render(project.id, resolution=cast("Resolution", render))
+                item.rendered = True
+                await self._journal.record(index, rendered=True, status="rendering")
+                return False
+            with anyio.CancelScope(shield=True):  # a stop lets a begun download finish
+                await self._download(item, project)
+            return True
+        if status is ProjectStatus.IDLE:  # a decision point
+            text = await self._answer(item.brief, project)
+            self._update(item, "replying", project.agent_message)
+            await projects.send_message(project.id, text)
+            item.replies += 1
+            await self._journal.record(index, replies=item.replies, status="queued")
+            return False
+        if status is ProjectStatus.FAILED:
+            error = project.error_message or "the project failed"
+            if item.retries >= self._policy.retries:
+                raise _Failed(
+                    f"{error} (after {item.retries} retr{'y' if item.retries == 1 else 'ies'})",
+                    project.request_id,
+                )
+            self._update(item, "retrying", error)
+            await projects.send_message(project.id, RETRY_MESSAGE)
+            item.retries += 1
+            await self._journal.record(index, retries=item.retries, status="queued")
+            return False
+        if status is ProjectStatus.CANCELLED:
+            raise _Failed("the project was cancelled", project.request_id)
+        raise _Failed(f"the project ended in status {project.raw_status!r}", project.request_id)
+
+    async def _answer(self, brief: Brief, project: Project) -> str:
+        reply = self._policy.reply
+        if isinstance(reply, str):
+            return reply
+        answer = reply(brief, project)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        if not isinstance(answer, str) or not answer:
+            raise _Failed(f"the reply policy answered {answer!r}, not a text", None)
+        return answer
+
+    async def _download(self, item: BriefWork, project: Project) -> None:
+        self._update(item, "downloading")
+        destination = self._out / item.entry.file_name
+        path = await self._client.projects.download(project.id, destination)
+        size, digest = await anyio.to_thread.run_sync(_hash_file, path)
+        await self._journal.record(
+            item.brief.index,
+            state="done",
+            status=project.status.value,
+            path=str(path),
+            sha256=digest,
+            size=size,
+            error=None,
+            request_id=None,
+        )
+        item.outcome = item.to_outcome("done", path=str(path), sha256=digest, size=size)
+        self._update(item, "done", str(path))
+
+
+def _state_of(project: Project) -> str:
+    """A project's status as a ``BriefUpdate`` state (a failed *run* is not a failed brief)."""
+    return "run failed" if project.status is ProjectStatus.FAILED else project.raw_status
+
+
+def _hash_file(path: Path) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
