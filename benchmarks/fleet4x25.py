@@ -244,8 +244,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"Fleet makespan vs single process: **{report['makespan_ratio']:+.1%}** ({verdict} the "
         f"within {report['target']:.0%} target, zero 429s, limits held). Redis round trips: "
         f"{fleet['redis_round_trips']} for {fleet['api_requests']} API requests "
-        f"({fleet['round_trips_per_request']:.2f} each: an admission, a pipelined release, "
-        "heartbeats, claims and shared answers).",
+        f"({fleet['round_trips_per_request']:.2f} each: an admission, with the queued "
+        "releases and shared answers riding along; slot asks, heartbeats and claims).",
         "",
     ]
     return "\n".join(lines)

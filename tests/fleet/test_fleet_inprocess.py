@@ -69,6 +69,22 @@ async def test_clients_share_one_sliding_log(
     assert rounds < 75 * 6
 
 
+async def test_a_release_rides_along_with_the_next_admission(
+    redis_server: RedisServer, simulator_for_fleet: Simulator
+) -> None:
+    """20 requests one after another cost about one Redis round trip each, not two."""
+    sim = simulator_for_fleet
+    async with AsyncExitStack() as stack:
+        (client,) = await _members(stack, sim, redis_server, 1)
+        await client.api_keys.list()  # the scripts are loaded, the first heartbeat is done
+        before = _runtime(client).statistics().round_trips
+        for _ in range(20):
+            await client.api_keys.list()
+        rounds = _runtime(client).statistics().round_trips - before
+    assert len(sim.request_log) == 21
+    assert rounds <= 20 + 4  # an admission each; a few heartbeats or flushes besides
+
+
 async def test_active_slots_are_shared_and_granted_in_arrival_order(
     redis_server: RedisServer, simulator_for_fleet: Simulator
 ) -> None:
