@@ -94,3 +94,21 @@ async def test_null_journal_records_nothing() -> None:
     await journal.record(0, state="done")
     assert (entry.state, entry.key) == ("pending", idempotency_key("b", 0, "a"))
     assert journal.statistics().writes == 0
+
+
+async def test_journal_of_an_older_version_is_upgraded(tmp_path: Path) -> None:
+    """A journal written before ``render_from`` existed opens, keeps its rows and records it."""
+    path = tmp_path / "j.sqlite"
+    journal = await Journal.open(path)
+    await journal.register(briefs("a"))
+    await journal.record(0, state="created", project_id="prj_x")
+    await journal.aclose()
+    with sqlite3.connect(path) as db:
+        db.execute("ALTER TABLE briefs DROP COLUMN render_from")
+    again = await Journal.open(path)
+    (entry,) = await again.register(briefs("a"))
+    assert (entry.project_id, entry.render_from) == ("prj_x", None)
+    await again.record(0, render_from="2026-01-01T00:00:00+00:00")
+    (entry,) = await again.entries()
+    assert entry.render_from == "2026-01-01T00:00:00+00:00"
+    await again.aclose()

@@ -16,6 +16,7 @@ from videoagent.batch import (
     Brief,
     BriefFileError,
     BriefUpdate,
+    Journal,
     JournalMismatchError,
     RequestCounter,
     briefs_from,
@@ -239,6 +240,49 @@ async def test_stop_then_resume_does_each_brief_once(
     projects = fast_simulator.projects()
     assert len(projects) == 8
     assert sorted(p.brief for p in projects) == sorted(texts)
+
+
+async def test_stop_as_a_render_is_answered_renders_once(
+    fast_simulator: Simulator, counted: Counted, tmp_path: Path
+) -> None:
+    """A stop landing as the render's answer comes back: the resumed run does not render again."""
+    brief = {"brief": "render me once", "name": "once", "render": "1080p"}
+    first: BatchRunner | None = None
+
+    def stop_on_the_answer(update: BriefUpdate) -> None:
+        if update.state == "rendering" and update.detail is None and first is not None:
+            first.stop()  # the render's own answer (rendering) is being read
+
+    first = runner(counted, tmp_path, on_update=stop_on_the_answer)
+    stopped = await first.run([brief])
+    assert stopped.interrupted
+    assert [p.renders for p in fast_simulator.projects()] == [1]
+    resumed = await runner(counted, tmp_path).run([brief])
+    (outcome,) = resumed.done
+    assert [p.renders for p in fast_simulator.projects()] == [1]
+    client, _ = counted
+    result = await client.projects.result(outcome.project_id or "")
+    assert outcome.sha256 == result.sha256 == sha256_of(outcome.path or "")
+
+
+async def test_render_recorded_but_never_sent_is_sent_on_resume(
+    fast_simulator: Simulator, counted: Counted, tmp_path: Path
+) -> None:
+    """A run killed between recording a render and sending it: the resumed run renders once."""
+    brief = {"brief": "render me later", "name": "later"}
+    first = await runner(counted, tmp_path).run([brief])
+    (done,) = first.done
+    client, _ = counted
+    project = await client.projects.get(done.project_id or "")
+    remove(done.path or "")
+    journal = await Journal.open(tmp_path / JOURNAL_NAME)
+    await journal.record(0, render_from=project.updated_at.isoformat())  # and then the kill
+    await journal.aclose()
+    resumed = await runner(counted, tmp_path).run([{**brief, "render": "1080p"}])
+    (outcome,) = resumed.done
+    assert [p.renders for p in fast_simulator.projects()] == [1]
+    result = await client.projects.result(outcome.project_id or "")
+    assert outcome.sha256 == result.sha256 != done.sha256
 
 
 async def test_deleted_video_is_downloaded_again(

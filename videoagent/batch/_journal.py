@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS briefs (
     retries INTEGER NOT NULL DEFAULT 0,
     replies INTEGER NOT NULL DEFAULT 0,
     rendered INTEGER NOT NULL DEFAULT 0,
+    render_from TEXT,
     path TEXT,
     sha256 TEXT,
     size INTEGER,
@@ -70,6 +71,8 @@ CREATE TABLE IF NOT EXISTS briefs (
     updated_at REAL NOT NULL
 );
 """
+#: Columns added after the first version, with their types (``_add_missing_columns``).
+_ADDED_COLUMNS = (("render_from", "TEXT"),)
 _COLUMNS = frozenset(
     {
         "state",
@@ -78,6 +81,7 @@ _COLUMNS = frozenset(
         "retries",
         "replies",
         "rendered",
+        "render_from",
         "path",
         "sha256",
         "size",
@@ -115,6 +119,8 @@ class JournalEntry:
     size: int | None = None
     error: str | None = None
     request_id: str | None = None
+    #: The project's ``updated_at`` when the re-render was sent (``rendered`` once answered).
+    render_from: str | None = None
 
 
 @attrs.frozen
@@ -188,6 +194,7 @@ class Journal:
                 db.executescript(_SCHEMA)
                 with db:
                     db.execute("BEGIN IMMEDIATE")
+                    _add_missing_columns(db)
                     row = db.execute("SELECT value FROM meta WHERE key='batch_id'").fetchone()
                     if row is None:
                         chosen = batch_id or uuid.uuid4().hex[:16]
@@ -333,6 +340,14 @@ class NullJournal:
         """Nothing."""
 
 
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    """Bring a journal an older version wrote up to date (columns added since, all nullable)."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(briefs)")}
+    for name, kind in _ADDED_COLUMNS:
+        if name not in have:
+            db.execute(f"ALTER TABLE briefs ADD COLUMN {name} {kind}")  # names from the list
+
+
 def _rows(db: sqlite3.Connection, sql: str) -> list[Mapping[str, Any]]:
     cursor = db.execute(sql)
     names = [d[0] for d in cursor.description]
@@ -355,4 +370,5 @@ def _entry(row: Mapping[str, Any]) -> JournalEntry:
         size=row["size"],
         error=row["error"],
         request_id=row["request_id"],
+        render_from=row["render_from"],
     )

@@ -7,7 +7,11 @@ decision point gets the ``reply`` policy's answer, a failed run is retried by
 message (up to ``retries``), a result is (re-rendered if asked, then)
 downloaded and verified into ``out`` and the brief is done. Nothing but the
 project id needs the journal to resume: a re-run looks at the project and
-carries on from there.
+carries on from there. The one step the project's state cannot tell is a
+re-render (the project ends idle with a result, as it began), so the journal
+keeps the project's ``updated_at`` from before the render was sent
+(``render_from``): a re-run that finds the project changed since knows the
+render was made, and one that finds it unchanged knows it never arrived.
 """
 
 from __future__ import annotations
@@ -74,6 +78,8 @@ class BriefWork:
     retries: int = 0
     replies: int = 0
     rendered: bool = False
+    #: An earlier run sent the render when the project had this ``updated_at``.
+    render_from: str | None = None
     outcome: BriefOutcome | None = None
     elsewhere: bool = False  # fleet mode: another process finished it
 
@@ -87,6 +93,7 @@ class BriefWork:
             0 if entry.state == "failed" else entry.retries,
             entry.replies,
             entry.rendered,
+            entry.render_from,
         )
 
     def to_outcome(self, state: OutcomeState, **fields: Any) -> BriefOutcome:
@@ -223,11 +230,18 @@ class BriefPipeline:
         if status is ProjectStatus.IDLE and project.has_result:
             render = item.brief.render
             if render is not None and not item.rendered:
-                self._update(item, "rendering", f"at {render}")
-                await projects.render(project.id, resolution=cast("Resolution", render))
+                stamp = project.updated_at.isoformat()
+                if item.render_from is None or item.render_from == stamp:
+                    item.render_from = None  # from here on, the render's own answer tells
+                    self._update(item, "rendering", f"at {render}")
+                    await self._journal.record(index, render_from=stamp)
+                    await projects.render(project.id, resolution=cast("Resolution", render))
+                    item.rendered = True
+                    await self._journal.record(index, rendered=True, status="rendering")
+                    return False
+                # An earlier run sent the render and ended before its answer was recorded.
                 item.rendered = True
-                await self._journal.record(index, rendered=True, status="rendering")
-                return False
+                await self._journal.record(index, rendered=True)
             with anyio.CancelScope(shield=True):  # a stop lets a begun download finish
                 await self._download(item, project)
             return True
