@@ -24,7 +24,6 @@ never from https down to http.
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import json
 import logging
@@ -338,7 +337,7 @@ class Transport:
                 f"{MAX_BODY_BYTES:,} (nothing was sent)",
                 code="payload_too_large",
             )
-        url = _api_url(self._base_url, path)
+        url = self._base_url + path  # ids are checked and quoted; yarl caches the parse
         headers = self._get_headers if data is None else self._body_headers
         retry = options.retry
         attempt = 0
@@ -617,13 +616,6 @@ def _loads(text: str) -> Any:
     except ValueError:
         return json.loads(text)
     return data if end == len(text) else json.loads(text)
-
-
-@functools.lru_cache(maxsize=4096)
-def _api_url(base_url: str, path: str) -> URL:
-    # Cached: polls repeat their paths, and a URL is immutable. The path's ids
-    # are already quoted (check_id), hence ``encoded``.
-    return URL(base_url + path, encoded=True)
 
 
 def _log_attempt(
