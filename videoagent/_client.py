@@ -54,6 +54,10 @@ class AsyncVideoAgent:
             replaced by the ``max_retries`` argument.
         poll_policy: the shared watcher's polling intervals (used by ``wait``).
         session: an ``aiohttp.ClientSession`` to use; the client never closes it.
+            (aiohttp itself resends a GET, PUT or DELETE once when a connection
+            drops; the client turns that off in the sessions it makes, not in
+            yours: that resend passes the limiter, so leave it on only with room
+            to spare in ``limits``.)
         on_credits_warning: called with every ``credits_warning`` an answer carries.
         allow_insecure: a plain ``http://`` base URL to a host other than
             loopback sends the key in clear and gives an ``InsecureBaseURLWarning``;

@@ -342,9 +342,9 @@ class Transport:
         retry = options.retry
         attempt = 0
         while True:
+            session = self._get_session()  # a closed client raises before taking a ticket
             if ticket is None and self._limited:  # try_acquire: no coroutine when a slot is free
                 ticket = self.budget.try_acquire(priority) or await self.budget.acquire(priority)
-            session = self._get_session()
             started = time.perf_counter()
             status: int | None = None
             request_id: str | None = None
@@ -595,11 +595,18 @@ async def _stream_to(resp: aiohttp.ClientResponse, destination: Path) -> tuple[i
 
 
 def _new_session(headers: Mapping[str, str] | None) -> aiohttp.ClientSession:
-    return aiohttp.ClientSession(
+    session = aiohttp.ClientSession(
         headers=headers,
         cookie_jar=aiohttp.DummyCookieJar(),
         connector=aiohttp.TCPConnector(limit=100),
     )
+    # aiohttp (3.10+) quietly sends a GET, PUT or DELETE again when its connection
+    # drops: a second request on one budget ticket (a 429 of our own at the limit),
+    # and a DELETE resent without reconcile. The SDK retries those itself, with a
+    # ticket per attempt. No public switch exists; tests/client pins this one.
+    if hasattr(session, "_retry_connection"):
+        session._retry_connection = False
+    return session
 
 
 _DECODER: Final = json.JSONDecoder()

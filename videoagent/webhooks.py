@@ -239,7 +239,7 @@ class _SeenIds:
     def add(self, event_id: str, now: float) -> bool:
         """Remember ``event_id``; False if it was already there (a replay)."""
         expiry = self._expiry
-        while expiry and next(iter(expiry.values())) <= now:
+        while expiry and next(iter(expiry.values())) < now:  # kept through its last instant
             expiry.popitem(last=False)
         if event_id in expiry:
             return False

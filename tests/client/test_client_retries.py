@@ -8,7 +8,14 @@ from typing import Any
 import anyio
 import pytest
 
-from videoagent import AsyncVideoAgent, Limits, Project, ProjectStatus, ServiceUnavailableError
+from videoagent import (
+    APIConnectionError,
+    AsyncVideoAgent,
+    Limits,
+    Project,
+    ProjectStatus,
+    ServiceUnavailableError,
+)
 from videoagent.simulator import Simulator
 
 Settle = Callable[[Any, AsyncVideoAgent, str], Awaitable[Project]]
@@ -183,3 +190,28 @@ async def test_create_waits_for_a_server_slot() -> None:
         stats = sim.stats(sim.api_key)
     assert stats.project_limit >= 1
     assert stats.projects_created == 6
+
+
+async def test_a_dropped_connection_is_resent_by_the_sdk_alone(simulator: Simulator) -> None:
+    """aiohttp's own resend of a GET or DELETE is off: each request passes the limiter once.
+
+    With it on, a GET whose connection drops reaches the server twice on one
+    ticket, and a DELETE is resent without the SDK's look first (its 404 then
+    hides that the key was revoked).
+    """
+    client = make_client(simulator, max_retries=0)  # not entered: no watcher polls meanwhile
+    try:
+        project = await client.projects.create("brief")
+        simulator.set_faults(drop=1.0, only="GET /v1/projects/", count=1)
+        with pytest.raises(APIConnectionError):
+            await client.projects.get(project.id)
+        gets = [r for r in simulator.request_log if r.method == "GET"]
+        assert [(r.status, r.fault) for r in gets] == [(None, "drop")]
+        key = await client.api_keys.create("short-lived")
+        simulator.set_faults(drop=1.0, only="DELETE /v1/api-keys/", count=1)
+        await client.api_keys.revoke(key.id)  # reconciled: the first DELETE took effect
+        deletes = [r for r in simulator.request_log if r.method == "DELETE"]
+        assert [(r.status, r.fault) for r in deletes] == [(None, "drop")]
+        assert all(k.id != key.id for k in await client.api_keys.list())
+    finally:
+        await client.aclose()

@@ -174,6 +174,20 @@ def test_the_verifier_refuses_a_replay_by_its_signed_event_id() -> None:
         verifier.verify(without_id, body)
 
 
+@pytest.mark.parametrize("later", [0.0, 300.0, 599.0, 600.0, 600.5])
+def test_a_replay_is_refused_for_as_long_as_its_timestamp_is_acceptable(later: float) -> None:
+    """An event stamped ``tolerance`` ahead, replayed up to the last instant its stamp passes."""
+    now = [float(NOW)]
+    verifier = WebhookVerifier(SECRET, tolerance=300, clock=lambda: now[0])
+    body = _body("evt_edge")
+    headers = _headers(body, stamp=NOW + 300)
+    verifier.verify(headers, body)
+    now[0] += later
+    with pytest.raises(WebhookError) as caught:
+        verifier.verify(headers, body)
+    assert caught.value.reason == ("replayed" if later <= 600 else "stale")
+
+
 def test_a_forged_request_does_not_block_the_real_event() -> None:
     """Ids are remembered only after the signature checks, so a forgery cannot pre-empt one."""
     verifier = _verifier()
