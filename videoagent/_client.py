@@ -155,13 +155,16 @@ class AsyncVideoAgent:
 
             await client.with_options(timeout=5.0, max_retries=0).projects.get(pid)
 
-        The copy is closed with its parent (closing the copy does nothing).
+        As in the constructor, ``retry``'s own ``max_retries`` is replaced by
+        ``max_retries`` (this client's when not given). The copy is closed with
+        its parent (closing the copy does nothing).
         """
         policy = self._options.retry if isinstance(retry, NotGiven) else retry
-        if not isinstance(max_retries, NotGiven):
-            if max_retries < 0:
-                raise ConfigurationError(f"max_retries must be >= 0, got {max_retries!r}")
-            policy = attrs.evolve(policy, max_retries=max_retries)
+        if isinstance(max_retries, NotGiven):
+            max_retries = self._options.retry.max_retries
+        elif max_retries < 0:
+            raise ConfigurationError(f"max_retries must be >= 0, got {max_retries!r}")
+        policy = attrs.evolve(policy, max_retries=max_retries)
         if not isinstance(timeout, NotGiven) and not timeout > 0:
             raise ConfigurationError(f"timeout must be > 0, got {timeout!r}")
         copy = object.__new__(AsyncVideoAgent)

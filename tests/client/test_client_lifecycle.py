@@ -6,7 +6,7 @@ import aiohttp
 import anyio
 import pytest
 
-from videoagent import AsyncVideoAgent, ConfigurationError, Limits
+from videoagent import AsyncVideoAgent, ConfigurationError, Limits, RetryPolicy
 from videoagent.simulator import Simulator
 
 
@@ -59,6 +59,17 @@ async def test_with_options_shares_session_and_limiter(simulator: Simulator) -> 
         await quick.aclose()
         await client.account.get()
         assert client._transport.budget.statistics().held == 2
+
+
+async def test_with_options_retry_keeps_max_retries_as_the_constructor_does(
+    simulator: Simulator,
+) -> None:
+    """A new ``retry`` does not reset ``max_retries``: the argument (or the client's) wins."""
+    client = make_client(simulator, max_retries=0, retry=RetryPolicy(backoff_max=5.0))
+    assert client.max_retries == 0
+    copy = client.with_options(retry=RetryPolicy(backoff_max=9.0, max_retries=7))
+    assert (copy.max_retries, copy._options.retry.backoff_max) == (0, 9.0)
+    assert client.with_options(retry=RetryPolicy(), max_retries=2).max_retries == 2
 
 
 async def test_cancellation_mid_request_leaks_nothing(simulator: Simulator) -> None:
