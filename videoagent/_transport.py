@@ -69,7 +69,7 @@ from ._limiter import (
 )
 from ._models import CreditsWarning, Project, redact_key
 
-__all__ = ["MAX_BODY_BYTES", "RequestOptions", "Transport"]
+__all__ = ["MAX_BODY_BYTES", "RequestOptions", "Transport", "new_session"]
 
 logger: Final = logging.getLogger("videoagent")
 
@@ -277,7 +277,7 @@ class Transport:
         if self._closed:
             raise ConfigurationError("the client is closed")
         if self._session is None:
-            self._session = _new_session(self._session_defaults)
+            self._session = new_session(self._session_defaults)
         return self._session
 
     def _get_download_session(self) -> aiohttp.ClientSession:
@@ -285,7 +285,7 @@ class Transport:
         if self._closed:
             raise ConfigurationError("the client is closed")
         if self._download_session is None:
-            self._download_session = _new_session(None)
+            self._download_session = new_session(None)
         return self._download_session
 
     async def open(self) -> None:
@@ -594,11 +594,17 @@ async def _stream_to(resp: aiohttp.ClientResponse, destination: Path) -> tuple[i
     return size, digest.hexdigest()
 
 
-def _new_session(headers: Mapping[str, str] | None) -> aiohttp.ClientSession:
+def new_session(
+    headers: Mapping[str, str] | None = None,
+    *,
+    trace_configs: list[aiohttp.TraceConfig] | None = None,
+) -> aiohttp.ClientSession:
+    """An aiohttp session as the SDK makes its own (the batch runner's counted one too)."""
     session = aiohttp.ClientSession(
         headers=headers,
         cookie_jar=aiohttp.DummyCookieJar(),
         connector=aiohttp.TCPConnector(limit=100),
+        trace_configs=trace_configs,
     )
     # aiohttp (3.10+) quietly sends a GET, PUT or DELETE again when its connection
     # drops: a second request on one budget ticket (a 429 of our own at the limit),

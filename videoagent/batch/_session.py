@@ -12,6 +12,7 @@ from yarl import URL
 
 from videoagent._client import AsyncVideoAgent
 from videoagent._config import PollPolicy, resolve_api_key, resolve_base_url
+from videoagent._transport import new_session
 
 __all__ = ["RequestCounter", "counted_client"]
 
@@ -65,11 +66,7 @@ async def counted_client(
     # deadline at least 5 real seconds however small the time scale.
     options.setdefault("timeout", max(30.0, 5.0 / options.get("time_scale", 1.0)))
     counter = RequestCounter(url)
-    session = aiohttp.ClientSession(
-        cookie_jar=aiohttp.DummyCookieJar(),
-        connector=aiohttp.TCPConnector(limit=100),
-        trace_configs=[counter.trace_config()],
-    )
+    session = new_session(trace_configs=[counter.trace_config()])
     try:
         async with AsyncVideoAgent(key, url, session=session, **options) as client:
             yield client, counter
