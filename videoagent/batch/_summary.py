@@ -17,10 +17,14 @@ OutcomeState = Literal["done", "failed", "pending"]
 class BriefUpdate:
     """A brief moved on (for progress displays): ``state`` is a project status or a step.
 
-    Steps: ``waiting`` (for a turn), ``creating``, ``replying`` (a decision
-    point), ``retrying`` (a failed run), ``downloading``, ``done``, ``failed``,
+    Steps: ``creating``, ``resuming`` (a project an earlier run made),
+    ``replying`` (a decision point), ``retrying`` (a failed run),
+    ``rendering`` (a re-render sent), ``downloading``, ``done``, ``failed``,
     ``stopped`` (left running by a graceful stop); else the project's status
-    (``run failed`` for a failed run, which may yet be retried).
+    (``run failed`` for a failed run, which may yet be retried). A brief has
+    no update before its turn (``concurrency``) comes; a wait for an
+    active-project slot or the request budget happens inside its step
+    (``creating``, ``replying``, ``retrying``, ``rendering``).
     """
 
     index: int

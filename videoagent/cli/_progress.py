@@ -150,7 +150,7 @@ class LiveDisplay:
                 elif update.state == "failed":
                     self._failed += 1
                     line = f"[red]failed[/]  {update.name}: {update.detail}"
-            elif update.state != "waiting":
+            else:
                 previous = self._active.get(update.index)
                 started = previous[1] if previous else time.monotonic()
                 self._active[update.index] = (update, started)
