@@ -265,6 +265,38 @@ async def test_stop_as_a_render_is_answered_renders_once(
     assert outcome.sha256 == result.sha256 == sha256_of(outcome.path or "")
 
 
+async def test_stop_as_a_retry_is_answered_spends_no_extra_retry(
+    fast_simulator: Simulator, counted: Counted, tmp_path: Path
+) -> None:
+    """A stop landing as a retry's answer comes back: the resumed run counts that retry."""
+    first: BatchRunner | None = None
+    retrying: set[int] = set()
+
+    def fail_every_run(update: BriefUpdate) -> None:
+        if update.state in ("queued", "running", "generating", "rendering"):
+            fast_simulator.fail_project(update.project_id or "")
+
+    def fail_and_stop_on_the_answer(update: BriefUpdate) -> None:
+        fail_every_run(update)
+        if update.state == "retrying":
+            retrying.add(update.index)
+        elif update.state == "queued" and retrying and first is not None:
+            first.stop()  # the retry's own answer (queued) is being read
+
+    first = runner(counted, tmp_path, retries=1, on_update=fail_and_stop_on_the_answer)
+    stopped = await first.run(["doomed"])
+    assert stopped.interrupted
+    assert [p.runs for p in fast_simulator.projects()] == [2]  # the retry was made
+    journal = await Journal.open(tmp_path / JOURNAL_NAME)
+    (entry,) = await journal.entries()
+    await journal.aclose()
+    assert (entry.retries, entry.retry_from is not None) == (0, True)  # not counted yet
+    resumed = await runner(counted, tmp_path, retries=1, on_update=fail_every_run).run(["doomed"])
+    (failure,) = resumed.failed
+    assert failure.retries == 1
+    assert [p.runs for p in fast_simulator.projects()] == [2]  # no second retry
+
+
 async def test_render_recorded_but_never_sent_is_sent_on_resume(
     fast_simulator: Simulator, counted: Counted, tmp_path: Path
 ) -> None:

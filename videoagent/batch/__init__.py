@@ -9,7 +9,9 @@ Example::
 
 Running the same batch again (same ``out``) resumes it from its journal
 (``out/.videoagent-batch.sqlite``): no project is created twice, no video is
-lost or half-written, and no brief is done twice.
+lost or half-written, no brief is done twice, and a brief that failed gets
+its retries afresh. In fleet mode (``videoagent.fleet``) the same holds
+across the processes running the batch (see ``BatchRunner``).
 """
 
 from __future__ import annotations

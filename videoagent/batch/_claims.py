@@ -1,47 +1,108 @@
 """Fleet mode: several processes run one batch, each brief driven by the process that claims it.
 
-Processes running the same batch (same briefs, same ``batch_id``) share each
-brief's facts (project id, done, failed) through ``BriefClaims``; a brief
-whose process died is taken over by another, which resumes its project.
+Processes running the same batch (same briefs, same ``batch_id``) take part
+in one *run* of it: the run going on when they start, or a new one when no
+process is running the batch (a re-run). They share each brief's facts
+(project id, done with its file's size and sha256, failed) through
+``BriefClaims``; a brief whose process died is taken over by another, which
+resumes its project.
+
+In a run, each brief is claimed by one process and listed in that process's
+summary only: done (made now, or done in an earlier run: ``resumed`` when its
+file is in ``out``, else downloaded again), failed, or pending (stopped). A
+brief that failed in an earlier run gets its retries afresh, like a re-run
+without fleet mode gives them.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import anyio
+import attrs
 
 from ._briefs import Brief
 from ._journal import JournalEntry, JournalLike, JournalStatistics
 from ._pipeline import BriefWork
+from ._preflight import resumed_outcome
 
-__all__ = ["BriefClaims", "ClaimingJournal", "run_claimed"]
+__all__ = ["BatchClaims", "BriefClaims", "ClaimingJournal", "Fact", "run_claimed"]
 
 
-class BriefClaims(Protocol):
-    """Who runs which brief when several processes run one batch (fleet mode).
+class BatchClaims(Protocol):
+    """One process's part in one run of a batch (what ``BriefClaims.join`` returns).
 
-    Briefs are named by their idempotency keys (unique to the batch).
+    Briefs are named by their idempotency keys (unique to the batch). Facts
+    are ``Fact.format()`` strings: ``state:run:project_id:size:sha256``.
     """
 
+    #: The run's token: the same in every process taking part in the run.
+    run: str
     #: Real seconds between looks at briefs that other processes hold.
     recheck: float
 
-    async def claim(self, key: str) -> tuple[str, str | None]:
-        """``("ours" | "taken" | "done" | "failed", project id or None)``."""
+    async def claim(self, key: str) -> tuple[str, str]:
+        """``("ours" | "taken" | "done" | "failed", fact)``.
+
+        ``ours``: this process runs the brief (the fact is what an earlier
+        holder or an earlier run left, or ``""``); ``taken``: a live process
+        holds it; ``done``/``failed``: another process settled it in this run.
+        """
         ...
 
-    async def record(self, key: str, state: str, project_id: str | None) -> None:
-        """A fact of a brief this process holds: ``created``, ``done`` or ``failed``."""
+    async def record(self, key: str, fact: str, *, settled: bool) -> None:
+        """A fact of a brief this process holds; ``settled`` (done, failed) ends the claim."""
         ...
+
+    async def leave(self) -> None:
+        """The run is over for this process: claims of briefs it did not settle end."""
+        ...
+
+
+class BriefClaims(Protocol):
+    """Who runs which brief when several processes run one batch (fleet mode)."""
+
+    async def join(self, batch_id: str) -> BatchClaims:
+        """Take part in the batch's current run, or begin one if no process is running it."""
+        ...
+
+
+@attrs.frozen
+class Fact:
+    """What the fleet knows of a brief: ``state`` (created, done, failed) in ``run``."""
+
+    state: str
+    run: str = ""
+    project_id: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+
+    def format(self) -> str:
+        """``state:run:project_id:size:sha256`` (empty fields for unknowns)."""
+        size = "" if self.size is None else str(self.size)
+        return f"{self.state}:{self.run}:{self.project_id or ''}:{size}:{self.sha256 or ''}"
+
+    @classmethod
+    def parse(cls, text: str) -> Fact | None:
+        """The fact ``format`` wrote (or an older ``state:project_id``); None for ``""``."""
+        if not text:
+            return None
+        parts = text.split(":")
+        if len(parts) == 2:  # written before runs existed: from an earlier run
+            return cls(parts[0], "", parts[1] or None)
+        state, run, project_id, size, sha256 = (parts + [""] * 5)[:5]
+        return cls(
+            state, run, project_id or None, int(size) if size.isdigit() else None, sha256 or None
+        )
 
 
 class ClaimingJournal:
-    """A journal that also shares each brief's facts through the claims."""
+    """A journal that also shares each brief's facts through the run's claims."""
 
-    def __init__(self, inner: JournalLike, claims: BriefClaims) -> None:
+    def __init__(self, inner: JournalLike, claims: BatchClaims) -> None:
         self._inner = inner
         self.claims = claims
         self.batch_id = inner.batch_id
@@ -57,7 +118,7 @@ class ClaimingJournal:
         return entries
 
     def took_over(self, index: int, project_id: str) -> None:
-        """A brief taken over from a process that died: its facts name this project."""
+        """A brief taken over from another process: its facts name this project."""
         self._projects[index] = project_id
 
     async def record(self, index: int, **fields: Any) -> None:
@@ -66,7 +127,14 @@ class ClaimingJournal:
             self._projects[index] = fields["project_id"]
         state = fields.get("state")
         if state in ("created", "done", "failed"):
-            await self.claims.record(self._keys[index], state, self._projects.get(index))
+            fact = Fact(
+                state,
+                self.claims.run,
+                self._projects.get(index),
+                fields.get("size") if state == "done" else None,
+                fields.get("sha256") if state == "done" else None,
+            )
+            await self.claims.record(self._keys[index], fact.format(), settled=state != "created")
 
     def statistics(self) -> JournalStatistics:
         return self._inner.statistics()
@@ -80,12 +148,15 @@ async def run_claimed(
     run_brief: Callable[[BriefWork, anyio.CapacityLimiter], Awaitable[None]],
     limiter: anyio.CapacityLimiter,
     journal: ClaimingJournal,
+    out: Path,
 ) -> None:
     """Run the briefs this process claims (``limiter`` turns at once), until every one is settled.
 
-    Briefs held by live processes are looked at again every
-    ``recheck`` seconds of the journal's claims (or when one of ours ends): a process that
-    died leaves its briefs to the next one that asks.
+    A claimed brief done earlier (by this process's journal, or by the fleet's
+    fact with its file in ``out``) is reported done at once; one failed in an
+    earlier run starts again with no retries spent. Briefs held by live
+    processes are looked at again every ``recheck`` seconds (or when one of
+    ours ends): a process that died leaves its briefs to the next one that asks.
     """
     claims = journal.claims
     unlimited = anyio.CapacityLimiter(math.inf)  # the limiter is taken here, per claim
@@ -112,19 +183,58 @@ async def run_claimed(
                 token = tokens[item.brief.index]
                 await limiter.acquire_on_behalf_of(token)
                 try:
-                    state, project_id = await claims.claim(item.entry.key)
+                    state, text = await claims.claim(item.entry.key)
+                    ours = state == "ours"
+                    if ours and await _settled_before(item, Fact.parse(text), journal, out):
+                        ours = False  # done already: reported, nothing to run
                 except BaseException:
                     limiter.release_on_behalf_of(token)
                     raise
-                if state != "ours":
+                item.taken = state == "taken"
+                if not ours:
                     limiter.release_on_behalf_of(token)
                     item.elsewhere = state in ("done", "failed")
                     continue
-                if project_id is not None and item.project_id is None:
-                    item.project_id = project_id  # taken over: resume its project
-                    journal.took_over(item.brief.index, project_id)
                 running.add(item.brief.index)
                 group.start_soon(run_one, item)
             with anyio.move_on_after(claims.recheck):
                 await changed[0].wait()
             changed[0] = anyio.Event()
+
+
+async def _settled_before(
+    item: BriefWork, fact: Fact | None, journal: ClaimingJournal, out: Path
+) -> bool:
+    """A brief just claimed: True if it is done already (now recorded done in this run).
+
+    Else the brief is made ready to run: the project the fact names is
+    resumed, and a brief failed in an earlier run gets its retries afresh.
+    """
+    index = item.brief.index
+    if fact is not None and fact.project_id and item.project_id is None:
+        item.project_id = fact.project_id  # another process's project: resume it
+        journal.took_over(index, fact.project_id)
+    entry = item.entry
+    outcome = None
+    if entry.state == "done" and entry.project_id == item.project_id:
+        outcome = await resumed_outcome(item, entry.path, entry.size, entry.sha256)
+    if outcome is None and fact is not None and fact.state == "done":
+        path = str(out / entry.file_name)
+        outcome = await resumed_outcome(item, path, fact.size, fact.sha256)
+    if outcome is not None:
+        item.outcome = outcome
+        await journal.record(
+            index,
+            state="done",
+            project_id=item.project_id,
+            path=outcome.path,
+            sha256=outcome.sha256,
+            size=outcome.size,
+            error=None,
+            request_id=None,
+        )
+        return True
+    if fact is not None and fact.state == "failed":
+        item.retries = 0  # a re-run: the retries afresh, as without fleet mode
+        item.retry_from = None
+    return False

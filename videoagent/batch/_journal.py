@@ -63,6 +63,7 @@ CREATE TABLE IF NOT EXISTS briefs (
     replies INTEGER NOT NULL DEFAULT 0,
     rendered INTEGER NOT NULL DEFAULT 0,
     render_from TEXT,
+    retry_from TEXT,
     path TEXT,
     sha256 TEXT,
     size INTEGER,
@@ -72,7 +73,7 @@ CREATE TABLE IF NOT EXISTS briefs (
 );
 """
 #: Columns added after the first version, with their types (``_add_missing_columns``).
-_ADDED_COLUMNS = (("render_from", "TEXT"),)
+_ADDED_COLUMNS = (("render_from", "TEXT"), ("retry_from", "TEXT"))
 _COLUMNS = frozenset(
     {
         "state",
@@ -82,6 +83,7 @@ _COLUMNS = frozenset(
         "replies",
         "rendered",
         "render_from",
+        "retry_from",
         "path",
         "sha256",
         "size",
@@ -121,6 +123,8 @@ class JournalEntry:
     request_id: str | None = None
     #: The project's ``updated_at`` when the re-render was sent (``rendered`` once answered).
     render_from: str | None = None
+    #: The project's ``updated_at`` when a retry was sent (``retries`` counts it once answered).
+    retry_from: str | None = None
 
 
 @attrs.frozen
@@ -371,4 +375,5 @@ def _entry(row: Mapping[str, Any]) -> JournalEntry:
         error=row["error"],
         request_id=row["request_id"],
         render_from=row["render_from"],
+        retry_from=row["retry_from"],
     )

@@ -12,6 +12,8 @@ re-render (the project ends idle with a result, as it began), so the journal
 keeps the project's ``updated_at`` from before the render was sent
 (``render_from``): a re-run that finds the project changed since knows the
 render was made, and one that finds it unchanged knows it never arrived.
+A retry is kept the same way (``retry_from``), so a stop or a crash as a
+retry's answer comes back cannot spend more retries than ``retries``.
 """
 
 from __future__ import annotations
@@ -80,20 +82,25 @@ class BriefWork:
     rendered: bool = False
     #: An earlier run sent the render when the project had this ``updated_at``.
     render_from: str | None = None
+    #: An earlier run sent a retry when the project had this ``updated_at``.
+    retry_from: str | None = None
     outcome: BriefOutcome | None = None
     elsewhere: bool = False  # fleet mode: another process finished it
+    taken: bool = False  # fleet mode: another live process held it at the last look
 
     @classmethod
     def resume(cls, brief: Brief, entry: JournalEntry) -> BriefWork:
         """The brief as its journal entry left it (a failed brief gets its retries afresh)."""
+        failed = entry.state == "failed"
         return cls(
             brief,
             entry,
             entry.project_id,
-            0 if entry.state == "failed" else entry.retries,
+            0 if failed else entry.retries,
             entry.replies,
             entry.rendered,
             entry.render_from,
+            None if failed else entry.retry_from,
         )
 
     def to_outcome(self, state: OutcomeState, **fields: Any) -> BriefOutcome:
@@ -227,6 +234,13 @@ class BriefPipeline:
         projects = self._client.projects
         index = item.brief.index
         status = project.status
+        if item.retry_from is not None:
+            # An earlier run sent a retry and ended before its answer was recorded:
+            # the project changed since only if the retry arrived.
+            if item.retry_from != project.updated_at.isoformat():
+                item.retries += 1
+                await self._journal.record(index, retries=item.retries, retry_from=None)
+            item.retry_from = None
         if status is ProjectStatus.IDLE and project.has_result:
             render = item.brief.render
             if render is not None and not item.rendered:
@@ -260,9 +274,16 @@ class BriefPipeline:
                     project.request_id,
                 )
             self._update(item, "retrying", error)
-            await projects.send_message(project.id, RETRY_MESSAGE)
+            await self._journal.record(index, retry_from=project.updated_at.isoformat())
+            try:
+                await projects.send_message(project.id, RETRY_MESSAGE)
+            except ConflictError:  # refused: no retry was made
+                await self._journal.record(index, retry_from=None)
+                raise
             item.retries += 1
-            await self._journal.record(index, retries=item.retries, status="queued")
+            await self._journal.record(
+                index, retries=item.retries, retry_from=None, status="queued"
+            )
             return False
         if status is ProjectStatus.CANCELLED:
             raise _Failed("the project was cancelled", project.request_id)

@@ -17,7 +17,14 @@ from ._summary import BriefOutcome
 if TYPE_CHECKING:
     from videoagent._client import AsyncVideoAgent
 
-__all__ = ["CREATE_COST", "BatchCreditsError", "check_credits", "prepare_out", "resume_done"]
+__all__ = [
+    "CREATE_COST",
+    "BatchCreditsError",
+    "check_credits",
+    "prepare_out",
+    "resume_done",
+    "resumed_outcome",
+]
 
 #: Credits a create costs (the contract): the pre-flight needs this per new project.
 CREATE_COST = 50
@@ -35,23 +42,24 @@ class BatchCreditsError(VideoAgentError):
 async def resume_done(work: Sequence[BriefWork]) -> None:
     """Mark done each brief an earlier run finished whose file is still there at its size."""
     for item in work:
-        if item.entry.state == "done":
-            item.outcome = await _resumed(item)
+        entry = item.entry
+        if entry.state == "done":
+            item.outcome = await resumed_outcome(item, entry.path, entry.size, entry.sha256)
 
 
-async def _resumed(item: BriefWork) -> BriefOutcome | None:
-    entry = item.entry
-    if entry.path is None:
+async def resumed_outcome(
+    item: BriefWork, path: str | None, size: int | None, sha256: str | None
+) -> BriefOutcome | None:
+    """The brief done by an earlier run, if its file is at ``path`` with ``size`` bytes."""
+    if path is None or size is None:
         return None
     try:
-        stat = await anyio.Path(entry.path).stat()
+        stat = await anyio.Path(path).stat()
     except OSError:
         return None
-    if stat.st_size != entry.size:
+    if stat.st_size != size:
         return None
-    return item.to_outcome(
-        "done", path=entry.path, sha256=entry.sha256, size=entry.size, resumed=True
-    )
+    return item.to_outcome("done", path=path, sha256=sha256, size=size, resumed=True)
 
 
 async def check_credits(

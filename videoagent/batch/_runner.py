@@ -11,8 +11,8 @@ projects running for the next run.
 
 Fleet mode (the client's ``Limits.backend`` is a ``videoagent.fleet``
 backend): several processes may run the same batch (same briefs, same
-``batch_id``); each brief is claimed by one of them (``_claims``) and each
-process's summary lists the briefs it ran.
+``batch_id``); they join one run of it, each brief is claimed by one of them
+(``_claims``) and each process's summary lists the briefs it claimed.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import anyio
 from videoagent._errors import APIError
 
 from ._briefs import Brief, BriefFileError, BriefProblem, BriefSet, briefs_from
-from ._claims import BriefClaims, ClaimingJournal, run_claimed
+from ._claims import BatchClaims, BriefClaims, ClaimingJournal, run_claimed
 from ._journal import JOURNAL_NAME, Journal, JournalLike, JournalStatistics, NullJournal
 from ._pipeline import DEFAULT_REPLY, BriefPipeline, BriefPolicy, BriefWork, Mode, ReplyPolicy
 from ._preflight import check_credits, prepare_out, resume_done
@@ -52,7 +52,21 @@ class BatchRunner:
 
     Run the same batch again (same ``out``) after a crash or a stop and it
     resumes: done briefs stay done, created projects are picked up again, and
-    no project is made twice.
+    no project is made twice. A brief that failed gets its ``retries`` afresh
+    (on the same project).
+
+    Fleet mode (the client's ``Limits.backend`` is a ``videoagent.fleet``
+    backend, or ``claims`` given): run the same batch (same briefs, same
+    ``batch_id``) in as many processes as you like. Runs that overlap in time
+    are one run of the batch: each brief is claimed by one process, and
+    every brief appears in the summary of exactly one of them, done (made
+    now, or by an earlier run: ``resumed`` if its file is in this ``out``,
+    else downloaded again), failed, or pending (stopped). A run started when
+    no process is running the batch is a re-run, as without fleet mode: a
+    brief failed before gets its ``retries`` afresh, claimed by one process
+    of the fleet. (A process killed with ``kill -9`` counts as running until
+    its lease runs out, ``RedisBackend.lease``; it prints no summary: its
+    journal says what it did.)
 
     Args:
         client: the client to work through (entered with ``async with``).
@@ -73,8 +87,9 @@ class BatchRunner:
         on_update: called with a ``BriefUpdate`` whenever a brief moves on.
         count_requests: a callable returning the API requests made so far
             (the summary reports the difference); ``None``: not counted.
-        claims: share the batch's briefs with other processes; default: the
-            client's fleet backend's claims in fleet mode, else none.
+        claims: share the batch's briefs with other processes (see fleet mode
+            above); default: the client's fleet backend's claims in fleet
+            mode, else none.
     """
 
     def __init__(
@@ -149,6 +164,10 @@ class BatchRunner:
     ) -> BatchSummary:
         """Run the batch to the end (or until ``stop()``); the summary.
 
+        Each call is a run: briefs done before are listed done (``resumed``),
+        briefs failed before are retried afresh. In fleet mode the call takes
+        part in the run the fleet is making, if any (see the class docstring).
+
         Raises ``BriefFileError`` (bad records, unless ``skip_invalid``),
         ``BatchCreditsError`` (credits short, unless ``allow_partial``) or
         ``JournalMismatchError`` (the journal holds another batch) before
@@ -161,12 +180,17 @@ class BatchRunner:
             raise BriefFileError(brief_set.problems)
         skipped = list(brief_set.problems)
         journal = await self._open_journal()
-        claiming = None if self._claims is None else ClaimingJournal(journal, self._claims)
-        self._journal = journal = claiming or journal
+        self._journal = journal
+        fleet_run: BatchClaims | None = None
+        claiming: ClaimingJournal | None = None
         try:
+            if self._claims is not None:
+                fleet_run = await self._claims.join(journal.batch_id)
+                self._journal = journal = claiming = ClaimingJournal(journal, fleet_run)
             entries = await journal.register(brief_set.briefs)
             work = [BriefWork.resume(b, e) for b, e in zip(brief_set.briefs, entries, strict=False)]
-            await resume_done(work)
+            if claiming is None:  # in fleet mode, the claims say who reports what
+                await resume_done(work)
             balance = await check_credits(
                 self._client, work, skipped, allow_partial=self._allow_partial
             )
@@ -188,7 +212,7 @@ class BatchRunner:
                 self._scope.cancel()
             with self._scope:
                 if claiming is not None:
-                    await run_claimed(work, pipeline.run, limiter, claiming)
+                    await run_claimed(work, pipeline.run, limiter, claiming, self._out)
                 else:
                     async with anyio.create_task_group() as group:
                         for item in work:
@@ -197,7 +221,11 @@ class BatchRunner:
             credits_used = await self._credits_used(balance)
         finally:
             with anyio.CancelScope(shield=True):
-                await journal.aclose()
+                try:
+                    if fleet_run is not None:
+                        await fleet_run.leave()
+                finally:
+                    await journal.aclose()
         return self._summary(work, skipped, started, requests_before, credits_used)
 
     async def _open_journal(self) -> JournalLike:
@@ -225,7 +253,9 @@ class BatchRunner:
         outcomes = [
             item.outcome or item.to_outcome("pending")
             for item in work
-            if item.brief.index not in skipped_indexes and not item.elsewhere
+            if item.brief.index not in skipped_indexes
+            and not item.elsewhere
+            and not (item.taken and item.outcome is None)  # stopped: its holder lists it
         ]
         statistics = self._journal.statistics()
         return BatchSummary(

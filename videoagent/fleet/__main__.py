@@ -11,6 +11,11 @@ The API key and base URL come from ``VIDEOAGENT_API_KEY`` /
 ``VIDEOAGENT_BASE_URL``; ``--redis-url`` defaults to ``VIDEOAGENT_REDIS_URL``.
 Each worker keeps its own journal (``--journal``, default
 ``<out>/.videoagent-batch-<host>-<pid>.sqlite``).
+
+Workers that run at the same time make one run of the batch: each brief is
+listed in one worker's summary (done, failed or pending). Starting them
+again once all have ended is a re-run: briefs done before are listed done
+(``resumed``), and a brief that failed is retried afresh by one worker.
 """
 
 from __future__ import annotations

@@ -32,8 +32,11 @@ __all__ = [
     "DEQUEUE",
     "FACT",
     "HEARTBEAT",
+    "JOIN",
+    "LEAVE",
     "PAUSE",
     "PUBLISH",
+    "REJOIN",
     "RELEASE",
     "RELEASE_SLOT",
     "RESERVE",
@@ -324,7 +327,11 @@ return {epoch}
 )
 
 #: Claim a brief: KEYS[5] claim owners, [6] facts, [7] processes; ARGV[5]
-#: brief key, [6] process. -> {epoch, 'ours' | 'taken' | fact state, fact}.
+#: brief key, [6] process, [7] the batch run's token.
+#: -> {epoch, 'ours' | 'taken' | 'done' | 'failed', fact}.
+#: A fact is ``state:run:…`` (the rest is the batch runner's). A brief settled
+#: (done or failed) in this run answers its state; one settled in an earlier
+#: run is claimed again like an open one (a re-run retries it, or reports it).
 #: While the slot block of a lost epoch lasts, every brief counts as taken:
 #: the live processes write their claims and facts again first.
 CLAIM: Final = (
@@ -332,8 +339,8 @@ CLAIM: Final = (
     + """
 if tonumber(redis.call('GET', KEYS[4]) or '0') > now then return {epoch, 'taken', ''} end
 local fact = redis.call('HGET', KEYS[6], ARGV[5]) or ''
-local state = string.match(fact, '^(%a+)')
-if state == 'done' or state == 'failed' then return {epoch, state, fact} end
+local state, run = string.match(fact, '^(%a+):([^:]*)')
+if (state == 'done' or state == 'failed') and run == ARGV[7] then return {epoch, state, fact} end
 local owner = redis.call('HGET', KEYS[5], ARGV[5])
 if owner and owner ~= ARGV[6] and tonumber(redis.call('ZSCORE', KEYS[7], owner) or '0') > now then
   return {epoch, 'taken', fact}
@@ -344,7 +351,66 @@ return {epoch, 'ours', fact}
 """
 )
 
-#: Record a brief's fact ``state:project_id``: KEYS[5] claim owners, [6] facts;
+#: Join the current run of a batch, or begin one: KEYS[5] the run's token,
+#: [6] its members, [7] processes; ARGV[5] member (``process:n``), [6] a new
+#: token, [7] the process's liveness (us). A run lasts while one of its members
+#: is in it (a member whose process stopped beating is gone): a process that
+#: finds none begins a new run with its token. -> {epoch, token} ('' while the
+#: slot block of a lost epoch lasts: the live members join again first).
+JOIN: Final = (
+    _PRELUDE
+    + """
+if tonumber(redis.call('GET', KEYS[4]) or '0') > now then return {epoch, ''} end
+local me = string.match(ARGV[5], '^(.*):%d+$') or ARGV[5]
+redis.call('ZADD', KEYS[7], n(now + tonumber(ARGV[7])), me)
+local live = 0
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[6])) do
+  local process = string.match(member, '^(.*):%d+$') or member
+  if tonumber(redis.call('ZSCORE', KEYS[7], process) or '0') > now then
+    live = live + 1
+  else
+    redis.call('SREM', KEYS[6], member)
+  end
+end
+local token = redis.call('GET', KEYS[5])
+if live == 0 or not token then
+  token = ARGV[6]
+  redis.call('SET', KEYS[5], token)
+end
+redis.call('SADD', KEYS[6], ARGV[5])
+redis.call('PEXPIRE', KEYS[5], 604800000)
+redis.call('PEXPIRE', KEYS[6], 604800000)
+return {epoch, token}
+"""
+)
+
+#: A member of a run that Redis forgot joins it again: KEYS[5] the run's token,
+#: [6] its members; ARGV[5] member, [6] its token.
+REJOIN: Final = (
+    _PRELUDE
+    + """
+if not redis.call('GET', KEYS[5]) then redis.call('SET', KEYS[5], ARGV[6]) end
+redis.call('SADD', KEYS[6], ARGV[5])
+redis.call('PEXPIRE', KEYS[5], 604800000)
+redis.call('PEXPIRE', KEYS[6], 604800000)
+return {epoch}
+"""
+)
+
+#: Leave a batch's run: KEYS[5] its members, [6] claim owners; ARGV[5] member,
+#: [6] process, then the briefs it claimed and did not settle (their claims end).
+LEAVE: Final = (
+    _PRELUDE
+    + """
+redis.call('SREM', KEYS[5], ARGV[5])
+for i = 7, #ARGV do
+  if redis.call('HGET', KEYS[6], ARGV[i]) == ARGV[6] then redis.call('HDEL', KEYS[6], ARGV[i]) end
+end
+return {epoch}
+"""
+)
+
+#: Record a brief's fact (``state:run:…``): KEYS[5] claim owners, [6] facts;
 #: ARGV[5] brief key, [6] fact, [7] settled (1: the claim ends).
 FACT: Final = (
     _PRELUDE
@@ -381,4 +447,7 @@ SCRIPTS: Final = (
     UNWATCH,
     CLAIM,
     FACT,
+    JOIN,
+    REJOIN,
+    LEAVE,
 )
