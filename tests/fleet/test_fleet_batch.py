@@ -58,7 +58,9 @@ class _Together:
 
 async def _run_fleet(
     sim: Simulator,
+    api_key: str,
     server: RedisServer,
+    *,
     out: Path,
     journals: Sequence[Path],
     on_update: Callable[[BriefUpdate], object],
@@ -70,7 +72,7 @@ async def _run_fleet(
     async with AsyncExitStack() as stack:
         clients = [
             await stack.enter_async_context(
-                AsyncVideoAgent(sim.api_key, sim.base_url, time_scale=SCALE, limits=limits)
+                AsyncVideoAgent(api_key, sim.base_url, time_scale=SCALE, limits=limits)
             )
             for _ in journals
         ]
@@ -119,6 +121,8 @@ async def test_a_rerun_retries_a_failed_brief_once_across_the_fleet(
 ) -> None:
     """Re-runs by new members: a brief failed before is retried by one member, listed once."""
     sim = fleet_simulator
+    # 400 credits: the batch's 5 creates and 3 retries, not 5 more creates for a re-run.
+    api_key = sim.add_account(credits=400)
     out = tmp_path / "out"
     jinxed = [True]
 
@@ -127,11 +131,13 @@ async def test_a_rerun_retries_a_failed_brief_once_across_the_fleet(
             sim.fail_project(update.project_id or "")  # the run under way fails
 
     def doomed_runs() -> int:
-        (project,) = [p for p in sim.projects() if p.brief == BRIEFS[DOOMED]]
+        (project,) = [p for p in sim.projects(api_key) if p.brief == BRIEFS[DOOMED]]
         return project.runs
 
     first_journals = [tmp_path / f"first-{i}.sqlite" for i in range(MEMBERS)]
-    first, run_1 = await _run_fleet(sim, redis_server, out, first_journals, jinx)
+    first, run_1 = await _run_fleet(
+        sim, api_key, redis_server, out=out, journals=first_journals, on_update=jinx
+    )
     listed = _listed(first)
     (failure,) = listed[DOOMED]
     assert (failure.state, failure.retries) == ("failed", RETRIES)
@@ -144,7 +150,9 @@ async def test_a_rerun_retries_a_failed_brief_once_across_the_fleet(
     # A re-run by new members with new journals, the project still failing: listed failed.
     downloads = len(sim.download_log)
     fresh_journals = [tmp_path / f"again-{i}.sqlite" for i in range(MEMBERS)]
-    again, run_2 = await _run_fleet(sim, redis_server, out, fresh_journals, jinx)
+    again, run_2 = await _run_fleet(
+        sim, api_key, redis_server, out=out, journals=fresh_journals, on_update=jinx
+    )
     listed = _listed(again)
     (failure,) = listed[DOOMED]
     assert (failure.state, failure.retries) == ("failed", RETRIES)
@@ -158,12 +166,15 @@ async def test_a_rerun_retries_a_failed_brief_once_across_the_fleet(
 
     # And once more (the first journals), the project healthy now: retried once, done.
     jinxed[0] = False
-    last, run_3 = await _run_fleet(sim, redis_server, out, first_journals, jinx)
+    last, run_3 = await _run_fleet(
+        sim, api_key, redis_server, out=out, journals=first_journals, on_update=jinx
+    )
     listed = _listed(last)
     (outcome,) = listed[DOOMED]
     _check_done(outcome, out)
     assert (outcome.retries, outcome.resumed) == (1, False)
     assert doomed_runs() == 2 + 2 * RETRIES
     assert all(o.resumed for i, (o,) in listed.items() if i != DOOMED)
-    assert len(sim.projects()) == len(BRIEFS)  # no project made twice
+    assert len(sim.projects(api_key)) == len(BRIEFS)  # no project made twice
+    assert sim.account(api_key)["credits"] == 400 - 5 * 50 - 3 * 10
     assert len({run_1, run_2, run_3}) == 3  # each was a run of its own

@@ -53,6 +53,10 @@ class BatchClaims(Protocol):
         """
         ...
 
+    async def facts(self, keys: Sequence[str]) -> list[str]:
+        """The briefs' facts (``""`` for none), without claiming them."""
+        ...
+
     async def record(self, key: str, fact: str, *, settled: bool) -> None:
         """A fact of a brief this process holds; ``settled`` (done, failed) ends the claim."""
         ...
@@ -116,6 +120,21 @@ class ClaimingJournal:
             if entry.project_id:
                 self._projects[entry.index] = entry.project_id
         return entries
+
+    async def known_projects(self, work: Sequence[BriefWork]) -> None:
+        """Give the briefs this journal knows no project of the one the fleet knows, if any.
+
+        (Before the credits check: a brief another process created is no new project.)
+        """
+        unknown = [item for item in work if item.project_id is None and item.outcome is None]
+        if not unknown:
+            return
+        facts = await self.claims.facts([item.entry.key for item in unknown])
+        for item, text in zip(unknown, facts, strict=True):
+            fact = Fact.parse(text)
+            if fact is not None and fact.project_id:
+                item.project_id = fact.project_id
+                self.took_over(item.brief.index, fact.project_id)
 
     def took_over(self, index: int, project_id: str) -> None:
         """A brief taken over from another process: its facts name this project."""

@@ -191,6 +191,8 @@ class BatchRunner:
             work = [BriefWork.resume(b, e) for b, e in zip(brief_set.briefs, entries, strict=False)]
             if claiming is None:  # in fleet mode, the claims say who reports what
                 await resume_done(work)
+            else:
+                await claiming.known_projects(work)
             balance = await check_credits(
                 self._client, work, skipped, allow_partial=self._allow_partial
             )

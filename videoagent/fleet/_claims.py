@@ -21,6 +21,7 @@ loses its data, every process writes its claims, facts and runs again.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Final
 
 import anyio
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["RedisBatchRun", "RedisBriefClaims"]
 
 _SETTLED: Final = frozenset({"done", "failed"})
+_FACTS_AT_ONCE: Final = 500
 
 
 class RedisBriefClaims:
@@ -78,6 +80,15 @@ class RedisBriefClaims:
             self._mine.add(key)
             run.held.add(key)
         return state, fact
+
+    async def facts(self, keys: Sequence[str]) -> list[str]:
+        """The briefs' facts (``""`` for none), a round trip per 500."""
+        found: list[str] = []
+        for start in range(0, len(keys), _FACTS_AT_ONCE):
+            chunk = list(keys[start : start + _FACTS_AT_ONCE])
+            result = await self._rt.run(_scripts.FACTS, [self._rt.key("claim_facts")], chunk)
+            found.extend(str(fact) for fact in result[1:])
+        return found
 
     async def _record(self, run: RedisBatchRun, key: str, fact: str, *, settled: bool) -> None:
         self._facts[key] = (fact, settled)
@@ -130,6 +141,10 @@ class RedisBatchRun:
         fact an earlier holder or run left, or ``""``); ``taken`` by a live process;
         ``done``/``failed`` settled in this run by another process."""
         return await self._claims._claim(self, key)
+
+    async def facts(self, keys: Sequence[str]) -> list[str]:
+        """What the fleet knows of these briefs (``""`` for nothing), without claiming them."""
+        return await self._claims.facts(keys)
 
     async def record(self, key: str, fact: str, *, settled: bool) -> None:
         """A fact of a claimed brief (``state:run:…``); ``settled`` ends the claim."""

@@ -31,6 +31,7 @@ __all__ = [
     "CLAIM",
     "DEQUEUE",
     "FACT",
+    "FACTS",
     "HEARTBEAT",
     "JOIN",
     "LEAVE",
@@ -351,6 +352,16 @@ return {epoch, 'ours', fact}
 """
 )
 
+#: Read briefs' facts: KEYS[5] facts; ARGV[5..] brief keys. -> {epoch, fact or '', ...}.
+FACTS: Final = (
+    _PRELUDE
+    + """
+local out = {epoch}
+for i = 5, #ARGV do out[#out + 1] = redis.call('HGET', KEYS[5], ARGV[i]) or '' end
+return out
+"""
+)
+
 #: Join the current run of a batch, or begin one: KEYS[5] the run's token,
 #: [6] its members, [7] processes; ARGV[5] member (``process:n``), [6] a new
 #: token, [7] the process's liveness (us). A run lasts while one of its members
@@ -447,6 +458,7 @@ SCRIPTS: Final = (
     UNWATCH,
     CLAIM,
     FACT,
+    FACTS,
     JOIN,
     REJOIN,
     LEAVE,
