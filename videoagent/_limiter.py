@@ -14,7 +14,9 @@ Two limits of the account are enforced here, before the server has to:
 - ``ActiveSlots``: at most ``Limits.active_projects`` projects in an active
   state at once. A create (or a message or render that re-activates a
   project) reserves a slot first; the slot comes back the moment the client
-  sees the project leave the active states.
+  sees the project leave the active states. A request that failed but may
+  have activated a project all the same keeps its slot as a placeholder
+  until the server's count says otherwise.
 
 Both are FIFO within a priority, cancellable, and cost O(log n) per request.
 Every wait is real time: contract seconds multiplied by ``time_scale``.
@@ -342,6 +344,9 @@ class SlotStatistics:
         pending: reservations whose request has not answered yet.
         foreign: active projects the server counts that we do not know.
         waiting: callers waiting for a slot.
+        placeholders: slots kept for failed requests that may have activated a
+            project all the same (``Reservation.lapse``); the server's count
+            (``sync``) ends them.
     """
 
     limit: int | None
@@ -349,6 +354,7 @@ class SlotStatistics:
     pending: int
     foreign: int
     waiting: int
+    placeholders: int = 0
 
 
 class _SlotHolder(Protocol):
@@ -362,9 +368,10 @@ class _SlotHolder(Protocol):
 class Reservation:
     """A slot held for a request that may activate a project.
 
-    Call ``bind(project_id)`` when the answer names the project, or
-    ``cancel()`` if the request failed; one of them exactly once (later calls
-    are no-ops). Usable as a context manager that cancels unless bound.
+    Call ``bind(project_id)`` when the answer names the project, ``cancel()``
+    if the request failed, or ``lapse()`` if it failed but may have activated
+    a project all the same; one of them exactly once (later calls are no-ops).
+    Usable as a context manager that cancels unless bound.
     """
 
     _slots: _SlotHolder
@@ -381,6 +388,16 @@ class Reservation:
         if not self._done:
             self._done = True
             self._slots._cancel()
+
+    def lapse(self) -> None:
+        """The request failed, but may have activated a project we cannot name (a lost
+        answer): the slot stays taken, as a placeholder, until the server's count of
+        active projects (``sync``) shows no such project."""
+        if not self._done:
+            self._done = True
+            # A holder without placeholders (so far the fleet's) frees the slot instead.
+            lapse = getattr(self._slots, "_lapse", None)
+            (lapse or self._slots._cancel)()
 
     def __enter__(self) -> Reservation:
         return self
@@ -403,6 +420,11 @@ class ActiveSlots:
     (``GET /account``): active projects we do not know (another client, an
     earlier run) occupy slots for ``foreign_ttl`` real seconds, after which the
     server's answer (a ``project_limit`` 429) is the judge again.
+
+    A reservation's own answer is observed before ``bind`` names it: an
+    unknown active project seen while reservations are pending is set aside
+    (counted by the reservation) until a ``bind`` claims it; one left over
+    then was not ours after all and takes its slot as any other sighting.
     """
 
     def __init__(
@@ -415,6 +437,10 @@ class ActiveSlots:
         self._limit = limit
         self._held: set[str] = set()
         self._pending = 0
+        # Unknown active projects seen while reservations were pending (oldest
+        # first): maybe their own answers, which ``bind`` claims.
+        self._seen: dict[str, None] = {}
+        self._placeholders = 0
         self._foreign: list[float] = []  # heap of expiry times
         self._foreign_ttl = foreign_ttl
         self._clock = clock
@@ -430,20 +456,29 @@ class ActiveSlots:
     def observe(self, project_id: str, *, active: bool) -> None:
         """A project of the account was seen in an active (or other) state."""
         if active:
-            if project_id not in self._held:
-                self._held.add(project_id)
-                if self._foreign:  # it was probably counted as foreign
-                    heapq.heappop(self._foreign)
+            if project_id in self._held or project_id in self._seen:
+                return
+            if self._pending:  # maybe a pending reservation's answer: its bind tells
+                self._seen[project_id] = None
+            else:
+                self._adopt(project_id)
         elif project_id in self._held:
             self._held.discard(project_id)
             self._wake_head()
+        else:
+            self._seen.pop(project_id, None)
 
     def sync(self, active_on_server: int) -> None:
-        """The server counts ``active_on_server`` active projects right now."""
+        """The server counts ``active_on_server`` active projects right now.
+
+        Placeholders beyond the active projects we cannot name end (there is
+        no such project); the unknown ones beyond them occupy slots a while.
+        """
         now = self._clock()
         self._purge(now)
-        unknown = active_on_server - len(self._held) - len(self._foreign)
-        for _ in range(unknown):
+        unknown = max(0, active_on_server - len(self._held) - len(self._seen))
+        self._placeholders = min(self._placeholders, unknown)
+        for _ in range(unknown - self._placeholders - len(self._foreign)):
             heapq.heappush(self._foreign, now + self._foreign_ttl)
         self._wake_head()
 
@@ -460,20 +495,43 @@ class ActiveSlots:
             pending=self._pending,
             foreign=len(self._foreign),
             waiting=len(self._gate),
+            placeholders=self._placeholders,
         )
 
     # -- internals -----------------------------------------------------------
 
     def _bind(self, project_id: str, *, active: bool) -> None:
         self._pending -= 1
+        self._seen.pop(project_id, None)
         if active:
             self._held.add(project_id)
         else:
             self._held.discard(project_id)
-        self._wake_head()
+        self._settle_seen()
 
     def _cancel(self) -> None:
         self._pending -= 1
+        self._settle_seen()
+
+    def _lapse(self) -> None:
+        self._pending -= 1
+        self._placeholders += 1
+        self._settle_seen()
+
+    def _adopt(self, project_id: str) -> None:
+        """An unknown active project (not a reservation's answer) takes a slot."""
+        if project_id in self._held:
+            return
+        self._held.add(project_id)
+        if self._foreign:  # it was probably counted as foreign
+            heapq.heappop(self._foreign)
+
+    def _settle_seen(self) -> None:
+        """Sightings beyond the pending reservations were not their answers: adopt them."""
+        while len(self._seen) > self._pending:
+            project_id = next(iter(self._seen))
+            del self._seen[project_id]
+            self._adopt(project_id)
         self._wake_head()
 
     def _purge(self, now: float) -> None:
@@ -485,7 +543,8 @@ class ActiveSlots:
         assert self._limit is not None
         now = self._clock()
         self._purge(now)
-        excess = len(self._held) + self._pending + len(self._foreign) - (self._limit - 1)
+        taken = len(self._held) + max(self._pending, len(self._seen)) + self._placeholders
+        excess = taken + len(self._foreign) - (self._limit - 1)
         if excess <= 0:
             return 0.0
         if excess <= len(self._foreign):

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
+import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
@@ -22,11 +25,13 @@ from ._arguments import (
 from ._converter import structure, structure_project
 from ._errors import (
     APIError,
+    APIStatusError,
     ConflictError,
     DownloadError,
     DownloadVerificationError,
     InvalidRequestError,
     ProjectLimitError,
+    RateLimitError,
     ResultExpiredError,
 )
 from ._limiter import Priority, Reservation, Ticket
@@ -63,6 +68,19 @@ class _Page(Protocol[ItemT_co]):
     def has_more(self) -> bool: ...
 
 
+def _may_have_acted(exc: BaseException) -> bool:
+    """Whether a failed create, message or render may have taken effect all the same.
+
+    Only an error answer that refuses the request says it had none (an earlier
+    attempt's effect would have answered the resend with success, not an error);
+    a 5xx, a 429 ``rate_limited`` (answered before the request is looked at), a
+    lost or garbled answer, or a cancellation while it was sent may hide one.
+    """
+    if isinstance(exc, APIStatusError):
+        return exc.status is None or exc.status >= 500 or isinstance(exc, RateLimitError)
+    return isinstance(exc, APIError) or not isinstance(exc, Exception)
+
+
 async def _every_page(
     fetch: Callable[[str | None], Awaitable[_Page[ItemT_co]]], after: str | None
 ) -> AsyncIterator[ItemT_co]:
@@ -85,6 +103,9 @@ _STATUSES = tuple(s.value for s in ProjectStatus if s is not ProjectStatus.UNKNO
 #: Contract seconds between checks of our own active projects while create,
 #: send_message or render waits for an active-project slot.
 _SLOT_RECHECK = 30.0
+#: When the slots of a transport were last re-checked (monotonic): one waiter
+#: re-checks for all that wait at the time.
+_RECHECKED: weakref.WeakKeyDictionary[object, float] = weakref.WeakKeyDictionary()
 
 
 class Projects:
@@ -150,13 +171,18 @@ class Projects:
                 body=body,
             ),
             lambda project: project,
+            project_id=None,
         )
 
     def _webhook_url(self, url: object) -> str:
         return check_webhook_url(url, base_url=self._client._transport.base_url)
 
     async def _activating(
-        self, send: Callable[[], Awaitable[T]], project_of: Callable[[T], Project]
+        self,
+        send: Callable[[], Awaitable[T]],
+        project_of: Callable[[T], Project],
+        *,
+        project_id: str | None,
     ) -> T:
         """Run ``send`` (create, message, render) holding an active-project slot.
 
@@ -164,16 +190,25 @@ class Projects:
         counts active projects we do not know: take its count from
         ``GET /account``, wait for a slot again, and resend (the request had no
         effect; create's resend carries the same idempotency key).
+
+        A failure that may have activated the project all the same (a lost
+        answer, a 5xx, cancelled while sent) keeps the slot: a message's or
+        render's project (``project_id``) holds it until it is seen idle; a
+        create's, whose id we never learnt, is a placeholder until the server's
+        count (``GET /account``, asked at once and while creates wait) ends it.
         """
         transport = self._client._transport
         retry = self._client._options.retry
         reservation = await self._reserve()
         attempts = 0
+        sent = False
         try:
             while True:
                 try:
+                    sent = True
                     outcome = await send()
                 except ProjectLimitError as exc:
+                    sent = False  # refused: it had no effect
                     attempts += 1
                     if (
                         exc.retry_after is None
@@ -196,33 +231,84 @@ class Projects:
                 ):
                     watcher._track(project)  # its slot frees when it is seen to finish
                 return outcome
+        except BaseException as exc:
+            if sent and _may_have_acted(exc):
+                self._keep_slot(reservation, project_id)
+                if project_id is None and isinstance(exc, Exception):
+                    # The server's count at once ends a placeholder it does not see.
+                    await self._sync_slots(max_retries=0)
+            raise
         finally:
             reservation.cancel()
 
+    def _keep_slot(self, reservation: Reservation, project_id: str | None) -> None:
+        """A failed request may have activated the project: its slot stays taken."""
+        if project_id is None:  # a create: which project, if any, we cannot know
+            reservation.lapse()
+            return
+        reservation.bind(project_id, active=True)
+        watcher = self._client._shared.watcher
+        if watcher is not None:
+            watcher._track(project_id)  # polled at once: seen idle, the slot frees
+
     async def _reserve(self) -> Reservation:
         """A slot. The shared watcher tracks every project holding one, so slots free
-        the moment a project is seen to finish; without a watcher (no ``async with``)
-        our active projects are re-checked now and then while we wait."""
+        the moment a project is seen to finish. While we wait, every ``_SLOT_RECHECK``
+        our active projects are checked again (re-tracked; without a watcher, read),
+        and placeholders re-counted by the server: a safety net that keeps our
+        place in the queue."""
         transport = self._client._transport
         if transport.limits.active_projects is None:  # no slot accounting: never waits
             return await transport.slots.reserve()
-        watcher = self._client._shared.watcher
-        if watcher is not None:
-            for project_id in transport.slots.held():
-                watcher._track(project_id)
-            return await transport.slots.reserve()
-        while True:
-            with anyio.move_on_after(_SLOT_RECHECK * transport.time_scale):
-                return await transport.slots.reserve()
-            for project_id in transport.slots.held():
-                try:
-                    await self._get(project_id, priority=Priority.POLL)
-                except APIError:
-                    continue
-
-    async def _sync_slots(self) -> None:
+        self._track_held()
+        reservation: Reservation | None = None
         try:
-            await self._client.account.get()
+            async with anyio.create_task_group() as group:
+                group.start_soon(self._recheck_slots)
+                reservation = await transport.slots.reserve()
+                group.cancel_scope.cancel()
+        except BaseException:
+            if reservation is not None:  # cancelled from outside just as it was granted
+                reservation.cancel()
+            raise
+        assert reservation is not None
+        return reservation
+
+    def _track_held(self) -> bool:
+        """The shared watcher tracks every project holding a slot; False without one."""
+        watcher = self._client._shared.watcher
+        if watcher is None:
+            return False
+        for project_id in self._client._transport.slots.held():
+            watcher._track(project_id)
+        return True
+
+    async def _recheck_slots(self) -> None:
+        """While a slot is waited for: re-check our active projects and placeholders."""
+        transport = self._client._transport
+        period = _SLOT_RECHECK * transport.time_scale
+        while True:
+            await anyio.sleep(period)
+            now = time.monotonic()
+            if _RECHECKED.get(transport, -math.inf) > now - period / 2:
+                continue  # another waiter of this client just did
+            _RECHECKED[transport] = now
+            if not self._track_held():
+                for project_id in transport.slots.held():
+                    try:
+                        await self._get(project_id, priority=Priority.POLL)
+                    except APIError:
+                        continue
+            if transport.slots.statistics().placeholders:
+                await self._sync_slots()
+
+    async def _sync_slots(self, *, max_retries: int | None = None) -> None:
+        """The server's count of active projects corrects the slots (if it answers)."""
+        client = self._client
+        if max_retries is not None:
+            client = client.with_options(max_retries=max_retries)
+        try:
+            await client.account.get()
         except APIError:
             return
 
@@ -383,7 +469,9 @@ class Projects:
                 lambda: self._find_sent(project_id, content, after=newest),
             )
 
-        return await self._activating(send, lambda accepted: accepted.project)
+        return await self._activating(
+            send, lambda accepted: accepted.project, project_id=project_id
+        )
 
     async def _newest_message_id(self, project_id: str) -> str | None:
         newest: str | None = None
@@ -493,7 +581,7 @@ class Projects:
                 lambda: self._find_render(project_id, before),
             )
 
-        return await self._activating(send, lambda project: project)
+        return await self._activating(send, lambda project: project, project_id=project_id)
 
     async def _find_render(self, project_id: str, before: Project) -> Project | None:
         """The project if a render began after ``before`` (idle with a result), else None.

@@ -28,6 +28,11 @@ How it works, in one pass:
   whose changes arrive by webhook keeps routine polls only as a safety net
   (webhooks are delivered once), at ``HOOKED_STRETCH`` times its status
   interval; a notify naming a status already seen costs no request.
+- An entry stays while anyone needs it: a ``watch``, a ``wait`` not woken
+  yet, or the client's slot tracking. Each reason ends on its own, so one
+  wait's timeout ends no other wait; slot tracking outlives a ``wait``, an
+  ``unwatch`` and a run of failed polls (it backs off) until the project is
+  seen to leave the active states, or is gone (its slot is then freed).
 - Several watchers on one client (the client's shared watcher tracks every
   project holding a slot; a user's watcher may watch it too) do not poll a
   project twice: a routine poll is skipped while another watcher's poll of
@@ -84,7 +89,7 @@ from ._events import (
 from ._limiter import Priority, Ticket
 from ._models import CreditsWarning, Project, ProjectStatus
 from ._scheduler import PollScheduler
-from ._watchstate import Entry, Lane, in_flight
+from ._watchstate import Entry, Lane, Waiter, in_flight
 
 if sys.version_info >= (3, 11):
     from typing import Self
@@ -100,6 +105,13 @@ logger = logging.getLogger("videoagent.watcher")
 
 #: Errors after which polling a project is pointless: it is gone or not ours.
 _FATAL = (NotFoundError, AuthenticationError, PermissionDeniedError)
+#: Contract seconds between polls at most while a project that holds an active
+#: slot is polled on through failures (its interval doubles per failed poll).
+_BACKOFF_MAX = 300.0
+#: Message cursors of forgotten projects kept (the least recently forgotten go
+#: first): a project watched again (the client's slot tracking re-adds one at
+#: each message or render) does not announce its old messages twice.
+_CURSORS_KEPT = 10_000
 
 
 @attrs.frozen
@@ -148,6 +160,7 @@ class ProjectWatcher:
         self._policy = policy or PollPolicy()
         self._clock = time.monotonic
         self._entries: dict[str, Entry] = {}
+        self._cursors: dict[str, str] = {}  # project id -> newest message id, once forgotten
         self._lanes: dict[int, Lane] = {}
         self._scheduler = PollScheduler(
             poll=self._poll,
@@ -203,12 +216,12 @@ class ProjectWatcher:
         for entry in self._entries.values():
             if entry.lane.share is not None:
                 entry.lane.share.unwant(entry.project_id)
-            if not entry.settled:
-                entry.error = entry.error or WatchStoppedError(
-                    f"the watcher closed before {entry.project_id} finished",
-                    project_id=entry.project_id,
-                )
-            self._release_waiters(entry)
+            entry.done = True
+            stopped = WatchStoppedError(
+                f"the watcher closed before {entry.project_id} finished",
+                project_id=entry.project_id,
+            )
+            self._release_waiters(entry, None if entry.settled else stopped)
         self._entries.clear()
         for subscription in list(self._subscribers):
             subscription.close()
@@ -234,43 +247,47 @@ class ProjectWatcher:
         entry = self._entries.get(project_id)
         fresh = entry is None
         if entry is None:
-            entry = Entry(project_id, self._lane(client or self._client))
-            self._entries[project_id] = entry
-            if entry.lane.share is not None:
-                entry.lane.share.want(project_id)
-        entry.temporary = False
+            entry = self._add(project_id, client or self._client)
+        entry.watched = True
         if on_event is not None:  # before the first event, so that it sees it
             entry.callbacks = [*(entry.callbacks or ()), on_event]
         if fresh:
-            if isinstance(project, Project):
-                self._apply(entry, project)
-            else:
-                self._plan(entry, self._clock())
+            self._start(entry, project)
 
     def _track(self, project: str | Project) -> None:
-        """Watch a project that holds an active slot until it settles, then forget it.
+        """Keep polling a project that holds an active slot until it is seen to leave
+        the active states (the client calls this so that slots free on time).
 
-        (The client calls this so that slots free on time; a user's ``watch``
-        of the same project makes the watch permanent.)
+        Slot tracking is a reason of its own to keep an entry: a ``wait`` that
+        ends, an ``unwatch`` or a run of failed polls does not end it.
         """
+        if self._closed or self._task_group is None:
+            return
         project_id = project if isinstance(project, str) else project.id
-        if project_id not in self._entries and not self._closed and self._task_group:
-            self.watch(project)
-            self._entries[project_id].temporary = True
+        entry = self._entries.get(project_id)
+        if entry is None:
+            entry = self._add(project_id, self._client)
+            entry.tracked = True
+            self._start(entry, project)
+        elif entry.project is None:  # active or not seen yet (a terminal one holds no slot)
+            entry.tracked = True
 
     def unwatch(self, project_id: str) -> None:
         """Stop watching; a ``wait`` on it raises ``WatchStoppedError``. Unknown ids are ignored."""
-        entry = self._entries.pop(project_id, None)
+        entry = self._entries.get(project_id)
         if entry is None:
             return
-        self._forget(entry)
-        entry.done = True
-        entry.due = INF
+        entry.watched = False
+        entry.callbacks = None
         if not entry.settled:
-            entry.error = WatchStoppedError(
-                f"{project_id} was unwatched before it finished", project_id=project_id
+            self._release_waiters(
+                entry,
+                WatchStoppedError(
+                    f"{project_id} was unwatched before it finished", project_id=project_id
+                ),
             )
-        self._release_waiters(entry)
+        if not entry.needed:  # (the client's slot tracking polls on, silently)
+            self._drop(entry)
 
     def notify(self, project_id: str, *, status: str | ProjectStatus | None = None) -> None:
         """Something happened to the project (a webhook arrived): poll it now.
@@ -314,28 +331,31 @@ class ProjectWatcher:
         self._check_open()
         entry = self._entries.get(project_id)
         if entry is None:
-            self.watch(project_id)
-            entry = self._entries[project_id]
-            entry.temporary = True
-        try:
-            if not entry.settled:
-                event = anyio.Event()
-                entry.waiters = [*(entry.waiters or ()), event]
-                deadline = INF if timeout is None else timeout * entry.lane.client.time_scale
-                with anyio.move_on_after(deadline):
-                    await event.wait()
-                if not event.is_set():
-                    raise WaitTimeoutError(
-                        f"{project_id} was still {entry.status or 'unseen'} after {timeout} s",
-                        project_id=project_id,
-                    )
-            if entry.error is not None:
-                raise entry.error
+            entry = self._add(project_id, self._client)
+            self._start(entry, project_id)
+        if entry.settled:
             assert entry.project is not None
             return entry.project
+        waiter = Waiter()
+        entry.waiters = [*(entry.waiters or ()), waiter]
+        try:
+            deadline = INF if timeout is None else timeout * entry.lane.client.time_scale
+            with anyio.move_on_after(deadline):
+                await waiter.event.wait()
+            if not waiter.event.is_set():
+                raise WaitTimeoutError(
+                    f"{project_id} was still {entry.status or 'unseen'} after {timeout} s",
+                    project_id=project_id,
+                )
+            if waiter.error is not None:
+                raise waiter.error
+            assert waiter.project is not None
+            return waiter.project
         finally:
-            if entry.temporary and self._entries.get(project_id) is entry:
-                self.unwatch(project_id)
+            if entry.waiters and waiter in entry.waiters:  # timed out or cancelled
+                entry.waiters.remove(waiter)
+            if not entry.needed:  # (other waits, a watch or slot tracking keep it)
+                self._drop(entry)
 
     def events(self, *project_ids: str) -> AsyncIterator[WatchEvent]:
         """Events from now on (of the given projects, or all), as an async iterator.
@@ -391,6 +411,10 @@ class ProjectWatcher:
         if delay == INF:
             entry.due = INF
             return
+        over = entry.errors - self._policy.max_consecutive_errors
+        if over >= 0:  # a project holding a slot, polled on through failures: back off
+            ceiling = max(delay, _BACKOFF_MAX * entry.lane.client.time_scale)
+            delay = min(delay * 2.0 ** (over + 1), ceiling)
         self._scheduler.set_due(entry, now + delay)
 
     def _put_off(self, entry: Entry) -> bool:
@@ -479,27 +503,41 @@ class ProjectWatcher:
         entry.fetch_messages = False
 
     def _poll_failed(self, entry: Entry, error: VideoAgentError) -> None:
+        """A failed poll: after ``max_consecutive_errors`` in a row (or a fatal error) the
+        watch ends. A project holding a slot is still polled (backing off) until a fatal
+        error, which frees its slot: only its end frees the slot otherwise."""
         entry.errors += 1
-        fatal = isinstance(error, _FATAL) or entry.errors >= self._policy.max_consecutive_errors
+        entry.fetch_messages = False  # retried at the next state change
+        fatal = isinstance(error, _FATAL)
+        ended = fatal or entry.errors >= self._policy.max_consecutive_errors
+        tracking = entry.tracked and not fatal
+        first = fatal or entry.errors == self._policy.max_consecutive_errors
+        if not ended:
+            note = ""
+        elif tracking:
+            note = ", watch ended; polled on (backing off) while it holds a slot"
+        else:
+            note = ", watch ended"
         logger.log(
-            logging.WARNING if fatal else logging.DEBUG,
+            logging.WARNING if first else logging.DEBUG,
             "polling %s failed (%d in a row%s): %s",
             entry.project_id,
             entry.errors,
-            ", watch ended" if fatal else "",
+            note,
             error,
         )
-        if not fatal:
-            entry.fetch_messages = False  # retried at the next state change
+        if not ended:
             return
-        entry.error = error
-        entry.done = True
-        entry.due = INF
-        self._emit(entry, WatchFailed(entry.project_id, error))
-        self._release_waiters(entry)
-        if self._entries.get(entry.project_id) is entry:
-            del self._entries[entry.project_id]
-            self._forget(entry)
+        if first or entry.watched:  # (re-watched since the watch ended: it ends again)
+            self._emit(entry, WatchFailed(entry.project_id, error))
+        self._release_waiters(entry, error)
+        entry.watched = False
+        entry.callbacks = None
+        if tracking:
+            return
+        if entry.tracked:  # gone, or not ours: it holds no slot any more
+            entry.lane.client._transport.slots.observe(entry.project_id, active=False)
+        self._drop(entry)
 
     # -- what the client sees ------------------------------------------------------
 
@@ -552,24 +590,53 @@ class ProjectWatcher:
             subscription.offer(event, project_id)
 
     def _settle(self, entry: Entry) -> None:
-        """A settled entry releases its waiters; a temporary one is then forgotten."""
+        """A settled entry releases its waiters; one nobody needs is then forgotten."""
         if not entry.settled:
             return
+        entry.tracked = False  # terminal: its slot is free
         self._release_waiters(entry)
-        if entry.temporary and self._entries.get(entry.project_id) is entry:
+        if not entry.needed:
+            self._drop(entry)
+
+    def _add(self, project_id: str, client: AsyncVideoAgent) -> Entry:
+        """A new entry (no reason to keep it yet: the caller gives one)."""
+        entry = Entry(project_id, self._lane(client), cursor=self._cursors.pop(project_id, None))
+        self._entries[project_id] = entry
+        if entry.lane.share is not None:
+            entry.lane.share.want(project_id)
+        return entry
+
+    def _start(self, entry: Entry, project: str | Project) -> None:
+        """A new entry's first plan: from a ``Project`` still current, else a poll now."""
+        if isinstance(project, Project) and not _overtaken(entry.lane, project):
+            self._apply(entry, project)
+        else:
+            self._plan(entry, self._clock())
+
+    def _drop(self, entry: Entry) -> None:
+        """Forget the entry (nobody needs it, or its watch ended); nothing more happens."""
+        if self._entries.get(entry.project_id) is entry:
             del self._entries[entry.project_id]
             self._forget(entry)
-            entry.done = True
+            if entry.cursor is not None:
+                self._cursors[entry.project_id] = entry.cursor
+                if len(self._cursors) > _CURSORS_KEPT:
+                    del self._cursors[next(iter(self._cursors))]
+        entry.done = True
+        entry.due = INF
 
     def _forget(self, entry: Entry) -> None:
         """The entry left ``_entries``: in fleet mode, give up its lease."""
         if entry.lane.share is not None:
             entry.lane.share.unwant(entry.project_id)
 
-    def _release_waiters(self, entry: Entry) -> None:
+    def _release_waiters(self, entry: Entry, error: VideoAgentError | None = None) -> None:
+        """Wake every ``wait`` of the entry: with ``error``, else with the settled project."""
         waiters, entry.waiters = entry.waiters, None
-        for event in waiters or ():
-            event.set()
+        for waiter in waiters or ():
+            waiter.error = error
+            waiter.project = entry.project
+            waiter.event.set()
 
     # -- helpers -------------------------------------------------------------------
 
@@ -589,6 +656,12 @@ class ProjectWatcher:
     def _check_open(self) -> None:
         if self._task_group is None or self._closed:
             raise RuntimeError("use the ProjectWatcher inside `async with`")
+
+
+def _overtaken(lane: Lane, project: Project) -> bool:
+    """Whether the client has parsed a newer answer about ``project`` than this one."""
+    seen = lane.client._transport._updated.get(project.id)
+    return seen is not None and project.updated_at < seen
 
 
 def _is_decision_point(project: Project) -> bool:

@@ -24,7 +24,7 @@ from ._models import Project, ProjectStatus
 if TYPE_CHECKING:
     from ._client import AsyncVideoAgent
 
-__all__ = ["Entry", "Lane", "in_flight"]
+__all__ = ["Entry", "Lane", "Waiter", "in_flight"]
 
 #: Project ids with a watcher poll in flight, per transport (shared by every
 #: watcher of a client, so two watchers never poll one project at once).
@@ -60,16 +60,34 @@ class Entry:
     deferred: bool = False  # due, but its fleet ownership is not decided yet
     parked: bool = False
     polling: bool = False
-    temporary: bool = False  # added by wait(): ends with it
-    done: bool = False  # unwatched or failed: nothing more happens
-    waiters: list[anyio.Event] | None = None
+    # Why it is watched; it is forgotten once no reason is left. ``watched``: a
+    # ``watch()``; ``waiters``: ``wait()`` calls not woken yet; ``tracked``: it
+    # holds an active slot of the client (until it is seen to leave the active
+    # states). Each ends on its own: one wait's timeout ends no other reason.
+    watched: bool = False
+    tracked: bool = False
+    waiters: list[Waiter] | None = None
+    done: bool = False  # forgotten (unwatched, failed, settled): nothing more happens
     callbacks: list[Callback] | None = None
-    error: VideoAgentError | None = None
 
     @property
     def settled(self) -> bool:
         """Terminal and nothing left to fetch: waiters may return."""
         return self.project is not None and not self.fetch_messages and not self.notified
+
+    @property
+    def needed(self) -> bool:
+        """Whether anyone still needs the entry (else it is forgotten)."""
+        return self.watched or self.tracked or bool(self.waiters)
+
+
+@attrs.define(eq=False)
+class Waiter:
+    """One ``wait()`` call: woken when the project settles, or with its own error."""
+
+    event: anyio.Event = attrs.Factory(anyio.Event)
+    error: VideoAgentError | None = None
+    project: Project | None = None  # the settled project it was woken with
 
 
 @attrs.define(eq=False)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from videoagent import (
@@ -184,3 +186,29 @@ async def test_wait_needs_async_with(simulator: Simulator) -> None:
             await client.projects.wait("prj_abcdefgh12")
     finally:
         await client.aclose()
+
+
+async def test_our_creates_leave_the_slots_of_unknown_active_projects_taken(
+    client: AsyncVideoAgent, simulator: Simulator
+) -> None:
+    """Two projects of another client, then ours: three creates go, the fourth waits (no 429)."""
+    async with AsyncVideoAgent(
+        simulator.api_key, simulator.base_url, time_scale=simulator.time_scale
+    ) as other:
+        for n in range(2):
+            await other.projects.create(f"theirs {n}")
+    ttl = 30.0 * simulator.time_scale  # how long unknown active projects hold a slot (real s)
+    synced = time.monotonic()
+    await client.account.get()  # the server's count: two active projects we do not know
+    for n in range(3):
+        await client.projects.create(f"mine {n}")
+    stats = client._transport.slots.statistics()
+    left = synced + ttl - time.monotonic()
+    if left <= 0:
+        pytest.skip("the machine stalled past the unknown projects' hold; nothing to judge")
+    assert (stats.held, stats.foreign) == (3, 2)
+    with anyio.move_on_after(left) as waited:
+        await client.projects.create("a fourth of ours")
+    assert waited.cancelled_caught  # it waited for a slot instead of being sent
+    assert len(simulator.projects()) == 5
+    assert simulator.stats().project_limit == 0

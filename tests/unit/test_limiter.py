@@ -190,3 +190,53 @@ async def test_an_unanswered_request_lingers_past_the_window() -> None:
     released = time.monotonic()
     budget.release(await budget.acquire())
     assert time.monotonic() - released >= (60 + 30) * SCALE * 0.99
+
+
+def _frozen_slots(limit: int) -> ActiveSlots:
+    """Slots on a clock that never moves: unknown projects hold their slots throughout."""
+    return ActiveSlots(limit, foreign_ttl=30.0, clock=lambda: 0.0)
+
+
+async def test_our_answer_seen_before_bind_leaves_the_foreign_slots_counted() -> None:
+    """A create's answer, observed before its reservation binds it, takes no foreign slot."""
+    slots = _frozen_slots(5)
+    slots.sync(2)
+    for n in range(3):
+        reservation = await slots.reserve()
+        slots.observe(f"prj_own{n:05d}", active=True)  # the transport parses the answer first
+        reservation.bind(f"prj_own{n:05d}")
+    stats = slots.statistics()
+    assert (stats.held, stats.pending, stats.foreign) == (3, 0, 2)
+    with anyio.move_on_after(0.01) as waited:
+        await slots.reserve()
+    assert waited.cancelled_caught
+
+
+async def test_an_unknown_project_seen_while_a_create_is_pending_is_adopted_after() -> None:
+    """A sighting no bind claims was another client's project: it takes a foreign slot's place."""
+    slots = _frozen_slots(5)
+    slots.sync(2)
+    reservation = await slots.reserve()
+    slots.observe("prj_theirs0001", active=True)  # e.g. from a list() meanwhile
+    slots.observe("prj_mine000001", active=True)
+    assert slots.statistics().foreign == 2
+    reservation.bind("prj_mine000001")
+    stats = slots.statistics()
+    assert slots.held() == {"prj_theirs0001", "prj_mine000001"}
+    assert (stats.pending, stats.foreign) == (0, 1)
+
+
+async def test_a_lapsed_reservation_holds_its_slot_until_the_server_count_drops() -> None:
+    """A create that may have taken effect keeps a placeholder; the server's count ends it."""
+    slots = _frozen_slots(1)
+    (await slots.reserve()).lapse()
+    assert slots.statistics().placeholders == 1
+    with anyio.move_on_after(0.01) as waited:
+        await slots.reserve()
+    assert waited.cancelled_caught
+    slots.sync(1)  # the project exists: still held
+    assert (slots.statistics().placeholders, slots.statistics().foreign) == (1, 0)
+    slots.sync(0)  # the server counts nothing active: there was none, or it ended
+    with anyio.fail_after(1):
+        (await slots.reserve()).bind("prj_aaaaaaaa")
+    assert slots.statistics().placeholders == 0

@@ -1,0 +1,62 @@
+"""Active slots through failed creates: a create that may have taken effect keeps its slot."""
+
+from __future__ import annotations
+
+import pytest
+from rel_helpers import FAST, SCALE
+
+from videoagent import AsyncVideoAgent
+from videoagent._errors import APIConnectionError, InternalServerError
+from videoagent.simulator import Faults, Simulator
+
+#: Phases that outlast every test here: our projects stay active throughout.
+LONG = {"queued": (600.0, 600.0)}
+
+
+def _client(sim: Simulator) -> AsyncVideoAgent:
+    return AsyncVideoAgent(sim.api_key, sim.base_url, time_scale=sim.time_scale)
+
+
+async def _fail_a_create(sim: Simulator, client: AsyncVideoAgent, fault: str) -> None:
+    """A create whose every attempt (1 + 4 retries) meets ``fault``; it raises."""
+    sim.set_faults(Faults(**{fault: 1.0}, only="POST /v1/projects", count=5))
+    error = APIConnectionError if fault == "drop" else InternalServerError
+    with pytest.raises(error):
+        await client.projects.create("lost answers")
+
+
+async def test_a_create_whose_answers_were_lost_keeps_its_slot() -> None:
+    """Every answer of a create lost (it took effect): the next five share four slots, no 429."""
+    async with Simulator(time_scale=SCALE, seed=21, durations=FAST) as sim, _client(sim) as client:
+        await _fail_a_create(sim, client, "drop")
+        for n in range(5):
+            await client.projects.create(f"brief {n}")
+        assert len(sim.projects()) == 6
+        assert sim.stats().project_limit == 0
+        assert sim.stats().max_active_projects == 5
+
+
+async def test_a_create_refused_by_every_attempt_gives_its_slot_back_at_once() -> None:
+    """Five 500s (no effect): the server's count, asked at once, ends the placeholder."""
+    async with Simulator(time_scale=SCALE, seed=21, durations=LONG) as sim, _client(sim) as client:
+        await _fail_a_create(sim, client, "error_500")
+        assert client._transport.slots.statistics().placeholders == 0
+        made = [await client.projects.create(f"brief {n}") for n in range(5)]
+        assert len(sim.projects()) == len(made) == 5
+        assert sim.stats().project_limit == 0
+
+
+async def test_a_placeholder_ends_when_the_server_stops_counting_its_project() -> None:
+    """The lost create's project is cancelled elsewhere: a waiting create re-counts and goes."""
+    async with Simulator(time_scale=SCALE, seed=21, durations=LONG) as sim, _client(sim) as client:
+        await _fail_a_create(sim, client, "drop")
+        for n in range(4):
+            await client.projects.create(f"brief {n}")
+        (ghost,) = [p.id for p in sim.projects() if p.brief == "lost answers"]
+        async with _client(sim) as other:  # another client: ours never sees it end
+            await other.projects.cancel(ghost)
+        assert client._transport.slots.statistics().placeholders == 1
+        await client.projects.create("the fifth")  # waits, asks GET /account, goes
+        assert client._transport.slots.statistics().placeholders == 0
+        assert sim.stats().project_limit == 0
+        assert sum(p.status == "queued" for p in sim.projects()) == 5
