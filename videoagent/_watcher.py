@@ -269,8 +269,10 @@ class ProjectWatcher:
             entry = self._add(project_id, self._client)
             entry.tracked = True
             self._start(entry, project)
-        elif entry.project is None:  # active or not seen yet (a terminal one holds no slot)
+        else:
             entry.tracked = True
+            if entry.project is not None:  # seen terminal, yet it holds a slot: look again
+                self._scheduler.set_due(entry, self._clock())
 
     def unwatch(self, project_id: str) -> None:
         """Stop watching; a ``wait`` on it raises ``WatchStoppedError``. Unknown ids are ignored."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 from rel_helpers import FAST, SCALE
 
@@ -60,3 +61,21 @@ async def test_a_placeholder_ends_when_the_server_stops_counting_its_project() -
         assert client._transport.slots.statistics().placeholders == 0
         assert sim.stats().project_limit == 0
         assert sum(p.status == "queued" for p in sim.projects()) == 5
+
+
+async def test_a_message_that_may_have_arrived_holds_the_slot_until_its_project_is_seen() -> None:
+    """A message failing five times (500s) holds the project's slot until a poll sees it idle."""
+    async with Simulator(time_scale=SCALE, seed=21, durations=FAST) as sim, _client(sim) as client:
+        watcher = client._require_watcher()
+        project = await client.projects.create("talk it through", mode="collaborative")
+        watcher.watch(project)  # watched on: idle, it stays dormant in the watcher
+        await watcher.wait(project.id)
+        slots = client._transport.slots
+        sim.set_faults(Faults(error_500=1.0, only=f"POST /v1/projects/{project.id}/messages"))
+        with pytest.raises(InternalServerError):
+            await client.projects.send_message(project.id, "go on")
+        with anyio.fail_after(100 * SCALE):  # one poll, at once
+            while project.id in slots.held():  # noqa: ASYNC110 - scaled time
+                await anyio.sleep(SCALE)
+        assert [p.status for p in sim.projects()] == ["idle"]  # the 500s had no effect
+        assert slots.statistics().held == 0
