@@ -3,9 +3,10 @@
 Processes running the same batch (same briefs, same ``batch_id``) take part
 in one *run* of it: the run going on when they start, or a new one when no
 process is running the batch (a re-run). They share each brief's facts
-(project id, done with its file's size and sha256, failed) through
-``BriefClaims``; a brief whose process died is taken over by another, which
-resumes its project.
+(what its create is sent with, before it is sent; project id; done with its
+file's size and sha256; failed) through ``BriefClaims``; a brief whose
+process died is taken over by another, which resumes its project (or sends
+its create again with the very same parameters).
 
 In a run, each brief is claimed by one process and listed in that process's
 summary only: done (made now, or done in an earlier run: ``resumed`` when its
@@ -26,7 +27,7 @@ import attrs
 
 from ._briefs import Brief
 from ._journal import JournalEntry, JournalLike, JournalStatistics
-from ._pipeline import BriefWork
+from ._pipeline import BriefWork, CreateParams
 from ._preflight import resumed_outcome
 
 __all__ = ["BatchClaims", "BriefClaims", "ClaimingJournal", "Fact", "run_claimed"]
@@ -36,7 +37,7 @@ class BatchClaims(Protocol):
     """One process's part in one run of a batch (what ``BriefClaims.join`` returns).
 
     Briefs are named by their idempotency keys (unique to the batch). Facts
-    are ``Fact.format()`` strings: ``state:run:project_id:size:sha256``.
+    are ``Fact.format()`` strings: ``state:run:project_id:size:sha256:params``.
     """
 
     #: The run's token: the same in every process taking part in the run.
@@ -76,18 +77,27 @@ class BriefClaims(Protocol):
 
 @attrs.frozen
 class Fact:
-    """What the fleet knows of a brief: ``state`` (created, done, failed) in ``run``."""
+    """What the fleet knows of a brief: ``state`` (sending, created, done, failed) in ``run``.
+
+    ``params``: while no project id is known, what its create was sent with
+    (``CreateParams.to_token()``): the process that takes the brief over
+    sends exactly those again, so the idempotent replay matches.
+    """
 
     state: str
     run: str = ""
     project_id: str | None = None
     size: int | None = None
     sha256: str | None = None
+    params: str | None = None
 
     def format(self) -> str:
-        """``state:run:project_id:size:sha256`` (empty fields for unknowns)."""
+        """``state:run:project_id:size:sha256:params`` (empty fields for unknowns)."""
         size = "" if self.size is None else str(self.size)
-        return f"{self.state}:{self.run}:{self.project_id or ''}:{size}:{self.sha256 or ''}"
+        return (
+            f"{self.state}:{self.run}:{self.project_id or ''}:{size}:{self.sha256 or ''}"
+            f":{self.params or ''}"
+        )
 
     @classmethod
     def parse(cls, text: str) -> Fact | None:
@@ -97,9 +107,14 @@ class Fact:
         parts = text.split(":")
         if len(parts) == 2:  # written before runs existed: from an earlier run
             return cls(parts[0], "", parts[1] or None)
-        state, run, project_id, size, sha256 = (parts + [""] * 5)[:5]
+        state, run, project_id, size, sha256, params = (parts + [""] * 6)[:6]
         return cls(
-            state, run, project_id or None, int(size) if size.isdigit() else None, sha256 or None
+            state,
+            run,
+            project_id or None,
+            int(size) if size.isdigit() else None,
+            sha256 or None,
+            params or None,
         )
 
 
@@ -112,6 +127,7 @@ class ClaimingJournal:
         self.batch_id = inner.batch_id
         self._keys: dict[int, str] = {}
         self._projects: dict[int, str] = {}
+        self._params: dict[int, str] = {}  # create parameters sent, as tokens
 
     async def register(self, briefs: Sequence[Brief]) -> list[JournalEntry]:
         entries = await self._inner.register(briefs)
@@ -145,15 +161,25 @@ class ClaimingJournal:
         if fields.get("project_id"):
             self._projects[index] = fields["project_id"]
         state = fields.get("state")
-        if state in ("created", "done", "failed"):
+        if "create_params" in fields:
+            params = CreateParams.from_json(fields["create_params"])
+            if params is None:
+                self._params.pop(index, None)
+            else:
+                self._params[index] = params.to_token()
+            state = state or "sending"  # shared before the create is sent
+        if state in ("sending", "created", "done", "failed"):
+            project_id = self._projects.get(index)
             fact = Fact(
                 state,
                 self.claims.run,
-                self._projects.get(index),
+                project_id,
                 fields.get("size") if state == "done" else None,
                 fields.get("sha256") if state == "done" else None,
+                None if project_id else self._params.get(index),
             )
-            await self.claims.record(self._keys[index], fact.format(), settled=state != "created")
+            settled = state in ("done", "failed")
+            await self.claims.record(self._keys[index], fact.format(), settled=settled)
 
     def statistics(self) -> JournalStatistics:
         return self._inner.statistics()
@@ -233,6 +259,9 @@ async def _settled_before(
     if fact is not None and fact.project_id and item.project_id is None:
         item.project_id = fact.project_id  # another process's project: resume it
         journal.took_over(index, fact.project_id)
+    sent = None if fact is None or item.project_id else CreateParams.from_token(fact.params or "")
+    if sent is not None:  # its create may have been sent: send the very same again
+        item.create_params, item.params_journaled = sent, False
     entry = item.entry
     outcome = None
     if entry.state == "done" and entry.project_id == item.project_id:

@@ -1,9 +1,10 @@
 """The crash-safe journal of a batch: one SQLite file (stdlib ``sqlite3``, WAL).
 
 It records every brief before anything is sent, then each fact as soon as it
-is known: the project id, the last status seen, retries, the file path and its
-sha256. Each write is one transaction, so a ``kill -9`` at any instant leaves
-the file consistent; a re-run reads it and resumes.
+is known: what a create is sent with (before it is sent), the project id, the
+last status seen, retries, the file path and its sha256. Each write is one
+transaction, so a ``kill -9`` at any instant leaves the file consistent; a
+re-run reads it and resumes.
 
 Durability: WAL with ``synchronous=NORMAL`` survives a crash of the process
 (the committed pages are in the OS cache); after a power cut the last few
@@ -64,6 +65,7 @@ CREATE TABLE IF NOT EXISTS briefs (
     rendered INTEGER NOT NULL DEFAULT 0,
     render_from TEXT,
     retry_from TEXT,
+    create_params TEXT,
     path TEXT,
     sha256 TEXT,
     size INTEGER,
@@ -73,7 +75,7 @@ CREATE TABLE IF NOT EXISTS briefs (
 );
 """
 #: Columns added after the first version, with their types (``_add_missing_columns``).
-_ADDED_COLUMNS = (("render_from", "TEXT"), ("retry_from", "TEXT"))
+_ADDED_COLUMNS = (("render_from", "TEXT"), ("retry_from", "TEXT"), ("create_params", "TEXT"))
 _COLUMNS = frozenset(
     {
         "state",
@@ -84,6 +86,7 @@ _COLUMNS = frozenset(
         "rendered",
         "render_from",
         "retry_from",
+        "create_params",
         "path",
         "sha256",
         "size",
@@ -125,6 +128,9 @@ class JournalEntry:
     render_from: str | None = None
     #: The project's ``updated_at`` when a retry was sent (``retries`` counts it once answered).
     retry_from: str | None = None
+    #: What the create was sent with besides brief and key (JSON, recorded before it is sent):
+    #: a resumed create sends exactly these again, so its idempotent replay matches.
+    create_params: str | None = None
 
 
 @attrs.frozen
@@ -376,4 +382,5 @@ def _entry(row: Mapping[str, Any]) -> JournalEntry:
         request_id=row["request_id"],
         render_from=row["render_from"],
         retry_from=row["retry_from"],
+        create_params=row["create_params"],
     )

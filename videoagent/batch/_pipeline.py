@@ -14,12 +14,24 @@ keeps the project's ``updated_at`` from before the render was sent
 render was made, and one that finds it unchanged knows it never arrived.
 A retry is kept the same way (``retry_from``), so a stop or a crash as a
 retry's answer comes back cannot spend more retries than ``retries``.
+
+A create is journaled before it is sent (``create_params``: mode, webhook URL
+and metadata), and a run that finds no project id after it sends exactly those
+again: the server compares them with the first send's, and another mode or
+metadata (the input or ``mode`` changed) or another webhook URL (a new listener
+port) would answer 409 ``conflict`` for good. The webhook URL is the one thing
+that follows the run rather than the brief (it names this run's receiver): a
+project made or resumed with another one is pointed at this run's by
+``update_settings``.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import inspect
+import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -27,7 +39,14 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 import anyio
 import attrs
 
-from videoagent._errors import ConflictError, VideoAgentError
+from videoagent._errors import (
+    APIError,
+    ConflictError,
+    InvalidRequestError,
+    PayloadTooLargeError,
+    ValidationError,
+    VideoAgentError,
+)
 from videoagent._events import StatusChanged, WatchEvent
 from videoagent._models import Project, ProjectStatus
 
@@ -45,6 +64,7 @@ __all__ = [
     "BriefPipeline",
     "BriefPolicy",
     "BriefWork",
+    "CreateParams",
     "Mode",
     "ReplyPolicy",
 ]
@@ -70,6 +90,62 @@ class _Failed(Exception):
         self.request_id = request_id
 
 
+@attrs.frozen
+class CreateParams:
+    """What a brief's create is sent with besides its text and idempotency key.
+
+    The server compares these on an idempotent replay, so a resumed create
+    must send the very ones its first send had (journaled as ``to_json()``).
+    """
+
+    mode: str | None = None
+    webhook_url: str | None = None
+    metadata: dict[str, str] | None = None
+
+    def to_json(self) -> str:
+        """The journal's text of them (stable: keys sorted)."""
+        return json.dumps(
+            {"mode": self.mode, "webhook_url": self.webhook_url, "metadata": self.metadata},
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | None) -> CreateParams | None:
+        """The parameters ``to_json`` wrote; ``None`` for none or unreadable text."""
+        if not text:
+            return None
+        try:
+            data = json.loads(text)
+            metadata = data.get("metadata")
+            return cls(
+                _optional_str(data.get("mode")),
+                _optional_str(data.get("webhook_url")),
+                None if metadata is None else {str(k): str(v) for k, v in dict(metadata).items()},
+            )
+        except (ValueError, TypeError, AttributeError):
+            return None
+
+    def to_token(self) -> str:
+        """``to_json()`` as unpadded base64url: no ``:`` (for fleet facts)."""
+        return base64.urlsafe_b64encode(self.to_json().encode()).decode().rstrip("=")
+
+    @classmethod
+    def from_token(cls, token: str) -> CreateParams | None:
+        """The parameters ``to_token`` wrote; ``None`` for none or an unreadable token."""
+        if not token:
+            return None
+        try:
+            text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            return None
+        return cls.from_json(text)
+
+
+def _optional_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
 @attrs.define
 class BriefWork:
     """A brief's working state during a run."""
@@ -87,11 +163,16 @@ class BriefWork:
     outcome: BriefOutcome | None = None
     elsewhere: bool = False  # fleet mode: another process finished it
     taken: bool = False  # fleet mode: another live process held it at the last look
+    #: What the create was (or is to be) sent with: an earlier send's, to send again.
+    create_params: CreateParams | None = None
+    #: ``create_params`` is in this process's journal already.
+    params_journaled: bool = False
 
     @classmethod
     def resume(cls, brief: Brief, entry: JournalEntry) -> BriefWork:
         """The brief as its journal entry left it (a failed brief gets its retries afresh)."""
         failed = entry.state == "failed"
+        params = CreateParams.from_json(entry.create_params)
         return cls(
             brief,
             entry,
@@ -101,6 +182,8 @@ class BriefWork:
             entry.rendered,
             entry.render_from,
             None if failed else entry.retry_from,
+            create_params=params,
+            params_journaled=params is not None,
         )
 
     def to_outcome(self, state: OutcomeState, **fields: Any) -> BriefOutcome:
@@ -187,22 +270,19 @@ class BriefPipeline:
         first: Project | str
         if item.project_id is None:
             self._update(item, "creating")
-            project = await self._client.projects.create(
-                brief.text,
-                mode=cast("Mode | None", brief.mode or self._policy.mode),
-                idempotency_key=item.entry.key,
-                webhook_url=self._policy.webhook_url,
-                metadata=brief.metadata,
-            )
+            project, sent = await self._create(item)
             item.project_id = project.id
             await self._journal.record(
                 brief.index, state="created", project_id=project.id, status=project.status.value
             )
             self._update(item, _state_of(project))
-            first = project
+            first = await self._point_webhook(project, sent.webhook_url)
         else:
             self._update(item, "resuming")
             first = item.project_id
+            if self._policy.webhook_url is not None:  # (the watcher's first poll, made here)
+                project = await self._client.projects.get(item.project_id)
+                first = await self._point_webhook(project, project.webhook_url)
         project_id = item.project_id
 
         def on_event(event: WatchEvent) -> None:
@@ -214,6 +294,50 @@ class BriefPipeline:
             await self._follow(item, project_id)
         finally:
             self._watcher.unwatch(project_id)
+
+    async def _create(self, item: BriefWork) -> tuple[Project, CreateParams]:
+        """Create the brief's project (or replay an earlier send's); it and what was sent.
+
+        The parameters are journaled before the send; an earlier send's are sent
+        again unchanged. Parameters the API (or the client) refuses as such made
+        no project: they are forgotten, so the next run sends the current ones.
+        """
+        brief = item.brief
+        params = item.create_params or CreateParams(
+            brief.mode or self._policy.mode,
+            self._policy.webhook_url,
+            None if brief.metadata is None else dict(brief.metadata),
+        )
+        if not item.params_journaled or item.create_params != params:
+            await self._journal.record(brief.index, create_params=params.to_json())
+            item.create_params, item.params_journaled = params, True
+        try:
+            project = await self._client.projects.create(
+                brief.text,
+                mode=cast("Mode | None", params.mode),
+                idempotency_key=item.entry.key,
+                webhook_url=params.webhook_url,
+                metadata=params.metadata,
+            )
+        except (InvalidRequestError, ValidationError, PayloadTooLargeError):
+            item.create_params, item.params_journaled = None, False
+            await self._journal.record(brief.index, create_params=None)
+            raise
+        return project, params
+
+    async def _point_webhook(self, project: Project, current: str | None) -> Project:
+        """The project, its webhook moved to this run's ``webhook_url`` if it names another.
+
+        Best effort: a webhook only triggers an earlier poll, so a refused
+        change leaves the brief to polling.
+        """
+        wanted = self._policy.webhook_url
+        if wanted is None or wanted == current:
+            return project
+        try:
+            return await self._client.projects.update_settings(project.id, webhook_url=wanted)
+        except APIError:
+            return project
 
     async def _follow(self, item: BriefWork, project_id: str) -> None:
         conflicts = 0
