@@ -251,6 +251,11 @@ class Transport:
     def redacted_key(self) -> str:
         return repr(self._key)
 
+    def overtaken(self, project: Project) -> bool:
+        """Whether a newer answer about ``project`` has been parsed than this one."""
+        seen = self._updated.get(project.id)
+        return seen is not None and project.updated_at < seen
+
     def observe_project(self, project: Project) -> None:
         """Every Project the client parses passes here: slots, then listeners (the watcher).
 

@@ -610,7 +610,7 @@ class ProjectWatcher:
 
     def _start(self, entry: Entry, project: str | Project) -> None:
         """A new entry's first plan: from a ``Project`` still current, else a poll now."""
-        if isinstance(project, Project) and not _overtaken(entry.lane, project):
+        if isinstance(project, Project) and not entry.lane.client._transport.overtaken(project):
             self._apply(entry, project)
         else:
             self._plan(entry, self._clock())
@@ -658,12 +658,6 @@ class ProjectWatcher:
     def _check_open(self) -> None:
         if self._task_group is None or self._closed:
             raise RuntimeError("use the ProjectWatcher inside `async with`")
-
-
-def _overtaken(lane: Lane, project: Project) -> bool:
-    """Whether the client has parsed a newer answer about ``project`` than this one."""
-    seen = lane.client._transport._updated.get(project.id)
-    return seen is not None and project.updated_at < seen
 
 
 def _is_decision_point(project: Project) -> bool:
