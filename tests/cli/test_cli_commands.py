@@ -153,3 +153,63 @@ def test_simulate_prints_url_and_key() -> None:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) in (0, 130)
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/v1 es_live_\w{32}\n", line)
+
+
+def test_wait_and_watch_exit_1_when_a_project_ends_badly(
+    env: BackgroundSimulator, capsys: Capture
+) -> None:
+    """render --wait of a failed render, and create --wait or watch of a cancelled project: 1."""
+    _, out, _ = run(capsys, "create", "a render that will fail", "--wait")
+    project_id = re.search(r"id\s+(prj_\w+)", out).group(1)  # type: ignore[union-attr]
+    env.fail_project(project_id)  # an idle project fails at its next run: the render
+    status, out, _ = run(capsys, "render", project_id, "--wait")
+    assert (status, out.strip()) == (1, f"{project_id} is failed")
+
+    _, out, _ = run(capsys, "create", "cancelled meanwhile", "--idempotency-key", "cli-cancel")
+    project_id = re.search(r"id\s+(prj_\w+)", out).group(1)  # type: ignore[union-attr]
+    assert run(capsys, "cancel", project_id)[0] == 0
+    status, out, _ = run(capsys, "watch", project_id)
+    assert (status, out.strip()) == (1, f"{project_id}  cancelled")
+    # the same key: the API answers with the same, now cancelled, project
+    status, out, _ = run(
+        capsys, "create", "cancelled meanwhile", "--idempotency-key", "cli-cancel", "--wait"
+    )
+    assert status == 1
+    assert re.search(rf"id\s+{project_id}\n", out)
+    assert re.search(r"status\s+cancelled", out)
+
+
+def test_common_options_before_the_command(
+    env: BackgroundSimulator, capsys: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--json, --api-key and --base-url work before the command's name as after it."""
+    monkeypatch.delenv("VIDEOAGENT_API_KEY")
+    monkeypatch.delenv("VIDEOAGENT_BASE_URL")
+    connection = ["--api-key", env.api_key, "--base-url", env.base_url]
+    status, out, err = run(capsys, "--json", *connection, "account")
+    assert status == 0, err
+    assert json.loads(out)["credits"] == 10_000
+    status, out, err = run(
+        capsys, "--json", "--api-key", env.api_key, "keys", "list", "--base-url", env.base_url
+    )
+    assert status == 0, err
+    assert isinstance(json.loads(out), list)
+    status, out, _ = run(capsys, *connection, "account")  # not --json: the text
+    assert re.search(r"credits\s+10,000", out)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["list", "--limit", "0"], "argument --limit: must be 1 or more, got 0"),
+        (["list", "--limit", "many"], "argument --limit: must be a whole number, got 'many'"),
+        (["batch", "b.txt", "--out", "o", "--retries", "-1"], "--retries: must be 0 or more"),
+        (["-v", "simulate"], "simulate takes its own options, after its name"),
+    ],
+)
+def test_bad_arguments_are_usage_errors(argv: list[str], message: str, capsys: Capture) -> None:
+    """A bad count or option place is status 2 with one clear sentence, never a traceback."""
+    status, out, err = run(capsys, *argv)
+    assert (status, out) == (2, "")
+    assert message in err
+    assert "Traceback" not in err

@@ -6,8 +6,9 @@
     videoagent simulate --port 8080          # a local API to point VIDEOAGENT_BASE_URL at
 
 Configuration: flags, then ``VIDEOAGENT_API_KEY``, ``VIDEOAGENT_BASE_URL`` and
-``VIDEOAGENT_TIME_SCALE``. Exit status: 0 all done, 1 something failed, 2 usage
-or configuration error, 130 interrupted.
+``VIDEOAGENT_TIME_SCALE``. Exit status: 0 all done, 1 something failed (a
+project that ended failed or cancelled included), 2 usage or configuration
+error, 130 interrupted.
 """
 
 from ._main import main

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import shlex
 import signal
@@ -31,8 +32,11 @@ from videoagent.batch import (
 
 from ._config import WEBHOOK_SECRET_ENV, Settings, UsageError, resolve, time_scale
 from ._progress import Display, make_display
+from ._secrets import without_secrets
 
 __all__ = ["DEMO_BRIEFS", "run_batch_command", "run_demo_command"]
+
+logger = logging.getLogger("videoagent.cli")
 
 #: The demo's batch: autonomous and collaborative briefs, one re-render, one
 #: that fails once and recovers (``fail`` is the demo's own marker).
@@ -192,11 +196,20 @@ async def _run(
     async with counted_client(
         settings.api_key, settings.base_url, time_scale=settings.time_scale
     ) as (client, counter):
+        shown_error = False
 
         def update(event: BriefUpdate) -> None:
-            display.update(event)
-            if on_update is not None:
-                on_update(event, client)
+            # Showing progress must never stop the batch: the pipeline calls this
+            # inside a brief's task, where an exception would end the run.
+            nonlocal shown_error
+            try:
+                display.update(event)
+                if on_update is not None:
+                    on_update(event, client)
+            except Exception as exc:
+                if not shown_error:
+                    shown_error = True
+                    logger.warning("progress display failed (the batch goes on): %r", exc)
 
         async with contextlib.AsyncExitStack() as stack:
             webhook_url = None
@@ -269,7 +282,12 @@ async def _guarded(coro: Callable[[], Any]) -> int:
 
 
 def _resume_line(argv: Sequence[str]) -> str:
-    return shlex.join(["videoagent", *argv])
+    """The command to run again, without secrets: they are named by their variables."""
+    kept, variables = without_secrets(argv)
+    line = shlex.join(["videoagent", *kept])
+    if variables:
+        line += "  # with " + " and ".join(f"${v}" for v in variables) + " set"
+    return line
 
 
 async def run_batch_command(args: argparse.Namespace, argv: Sequence[str]) -> int:

@@ -70,6 +70,11 @@ def _project_text(project: Project) -> str:
     return "\n".join(lines)
 
 
+def _status(project: Project) -> int:
+    """The exit status a project's end means: 1 failed or cancelled, else 0."""
+    return 1 if project.status in (ProjectStatus.FAILED, ProjectStatus.CANCELLED) else 0
+
+
 def _raw(value: Any) -> Any:
     return dict(value.raw) if getattr(value, "raw", None) else str(value)
 
@@ -87,7 +92,7 @@ def _metadata(pairs: list[str] | None) -> Mapping[str, str] | None:
 
 
 async def create(client: AsyncVideoAgent, args: argparse.Namespace) -> int:
-    """Create a project (``--wait``: until it is idle, failed or cancelled)."""
+    """Create a project (``--wait``: until it ends; 1 if it failed or was cancelled)."""
     project = await client.projects.create(
         args.brief,
         mode=args.mode,
@@ -97,7 +102,7 @@ async def create(client: AsyncVideoAgent, args: argparse.Namespace) -> int:
     if args.wait:
         project = await client.projects.wait(project.id)
     _emit(args, _raw(project), _project_text(project))
-    return 1 if project.status is ProjectStatus.FAILED else 0
+    return _status(project)
 
 
 async def get(client: AsyncVideoAgent, args: argparse.Namespace) -> int:
@@ -123,7 +128,7 @@ async def list_(client: AsyncVideoAgent, args: argparse.Namespace) -> int:
 
 
 async def watch(client: AsyncVideoAgent, args: argparse.Namespace) -> int:
-    """Follow projects until each is idle, failed or cancelled, printing what happens."""
+    """Follow projects until each is idle, failed or cancelled (then 1), printing what happens."""
     failed = False
 
     async def show(events: AsyncIterator[WatchEvent]) -> None:
@@ -140,7 +145,7 @@ async def watch(client: AsyncVideoAgent, args: argparse.Namespace) -> int:
             except VideoAgentError:
                 failed = True  # shown as a WatchFailed event
                 continue
-            failed |= project.status is ProjectStatus.FAILED
+            failed |= _status(project) != 0
         # the watcher closed its event stream: show() prints what is left, then ends
     return 1 if failed else 0
 
@@ -210,12 +215,12 @@ async def cancel(client: AsyncVideoAgent, args: argparse.Namespace) -> int:
 
 
 async def render(client: AsyncVideoAgent, args: argparse.Namespace) -> int:
-    """Render an idle project again (``--wait``: until done)."""
+    """Render an idle project again (``--wait``: until done; 1 if it failed or was cancelled)."""
     project = await client.projects.render(args.id, resolution=args.resolution)
     if args.wait:
         project = await client.projects.wait(project.id)
     _emit(args, _raw(project), f"{project.id} is {project.raw_status}")
-    return 0
+    return _status(project)
 
 
 async def download(client: AsyncVideoAgent, args: argparse.Namespace) -> int:

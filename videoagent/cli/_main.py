@@ -7,19 +7,61 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
-from videoagent import APIError, ConfigurationError, VideoAgentError, __version__
+from videoagent import ConfigurationError, VideoAgentError, __version__
 
 from ._config import UsageError
+from ._secrets import redact
 
 __all__ = ["build_parser", "main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
+_EXIT_STATUS = (
+    "exit status: 0 done, 1 something failed (a request, or a project that ended failed "
+    "or cancelled), 2 usage or configuration error, 130 interrupted"
+)
 
-def _common() -> argparse.ArgumentParser:
-    """Options every command takes (after its name, or before it)."""
-    common = argparse.ArgumentParser(add_help=False)
+
+class ParseError(Exception):
+    """A usage error found while parsing; ``main`` prints it without any secret, status 2."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """Raises ``ParseError`` instead of printing: argparse echoes values, a key among them."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ParseError(self, message)
+
+
+def _count(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {value}")
+        return value
+
+    return parse
+
+
+def _common(*, defaults: bool) -> _Parser:
+    """Options every command takes, after its name or before it.
+
+    The top-level parser holds their defaults; a command's parser has none
+    (``SUPPRESS``), so a value given before the command is not overwritten.
+    """
+    common = _Parser(add_help=False, argument_default=None if defaults else argparse.SUPPRESS)
     group = common.add_argument_group("connection and output")
     group.add_argument("--api-key", help="the API key (default: $VIDEOAGENT_API_KEY)")
     group.add_argument("--base-url", help="the API's base URL (default: $VIDEOAGENT_BASE_URL)")
@@ -37,7 +79,9 @@ def _common() -> argparse.ArgumentParser:
 
 
 def _batch_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--retries", type=int, default=2, help="retries of a failed project")
+    parser.add_argument(
+        "--retries", type=_count(0), default=2, help="retries of a failed project (default 2)"
+    )
     parser.add_argument(
         "--reply",
         default="Looks good: go ahead.",
@@ -53,16 +97,20 @@ def _batch_options(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``videoagent`` parser with its subcommands."""
-    common = _common()
-    parser = argparse.ArgumentParser(
+    common = _common(defaults=False)
+    parser = _Parser(
         prog="videoagent",
         description="Make videos with the video-agent API: a demo, batches, every call.",
+        epilog=_EXIT_STATUS,
+        parents=[_common(defaults=True)],
     )
     parser.add_argument("--version", action="version", version=f"videoagent {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def add(name: str, help_text: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, help=help_text, description=help_text, parents=[common])
+        return sub.add_parser(
+            name, help=help_text, description=help_text, epilog=_EXIT_STATUS, parents=[common]
+        )
 
     demo = add("demo", "run a mixed batch against the embedded simulator, with live progress")
     demo.add_argument("--out", help="folder for the videos (default: a new temporary folder)")
@@ -105,12 +153,18 @@ def _add_resource_commands(
     create.add_argument("--mode", choices=("autonomous", "collaborative"))
     create.add_argument("--metadata", action="append", metavar="KEY=VALUE")
     create.add_argument("--idempotency-key")
-    create.add_argument("--wait", action="store_true", help="wait until it is idle or failed")
+    create.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait until it is idle, failed or cancelled (status 1 if failed or cancelled)",
+    )
 
     add("get", "show a project").add_argument("id")
     listing = add("list", "list projects, newest first")
     listing.add_argument("--status", help="only projects in this status")
-    listing.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
+    listing.add_argument(
+        "--limit", type=_count(1), default=20, help="at most this many (default 20)"
+    )
     add("watch", "follow projects until each is idle, failed or cancelled").add_argument(
         "id", nargs="+"
     )
@@ -124,7 +178,11 @@ def _add_resource_commands(
     render = add("render", "render an idle project again")
     render.add_argument("id")
     render.add_argument("--resolution", choices=("1080p", "4k"))
-    render.add_argument("--wait", action="store_true")
+    render.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait until the render ends (status 1 if it failed or was cancelled)",
+    )
     download = add("download", "download a project's video, verified")
     download.add_argument("id")
     download.add_argument("path", nargs="?", help="where to save it (default: ID.mp4)")
@@ -170,22 +228,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             return EXIT_INTERRUPTED
         return EXIT_OK
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except ParseError as exc:  # argparse would echo the offending value: hide any secret
+        sys.stderr.write(exc.parser.format_usage())
+        sys.stderr.write(f"{exc.parser.prog}: error: {redact(exc.message, argv)}\n")
+        return EXIT_USAGE
+    if args.command == "simulate":  # only here when options came before it
+        sys.stderr.write(
+            "videoagent: simulate takes its own options, after its name "
+            "(videoagent simulate --help)\n"
+        )
+        return EXIT_USAGE
     _configure_logging(args.verbose)
     try:
         return asyncio.run(_dispatch(args, argv))
-    except UsageError as exc:
-        sys.stderr.write(f"videoagent: {exc}\n")
-        return EXIT_USAGE
-    except ConfigurationError as exc:
-        sys.stderr.write(f"videoagent: {exc}\n")
-        return EXIT_USAGE
-    except APIError as exc:
-        sys.stderr.write(f"videoagent: {exc}\n")
-        return EXIT_FAILED
-    except VideoAgentError as exc:
-        sys.stderr.write(f"videoagent: {exc}\n")
-        return EXIT_FAILED
+    except (UsageError, ConfigurationError) as exc:
+        return _report(exc, argv, EXIT_USAGE)
+    except VideoAgentError as exc:  # APIError included: one line with its request id
+        return _report(exc, argv, EXIT_FAILED)
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted\n")
         return EXIT_INTERRUPTED
+
+
+def _report(error: Exception, argv: Sequence[str], status: int) -> int:
+    """Print ``error`` as one sentence (any secret hidden); ``status``."""
+    sys.stderr.write(f"videoagent: {redact(str(error), argv)}\n")
+    return status

@@ -3,6 +3,8 @@
 On a terminal: one line per brief in progress (name, project, status, elapsed
 time) under an overall bar. Not a terminal (a pipe, a CI log): one line per
 change. ``--quiet``: nothing. All of it goes to stderr; results go to stdout.
+Text from the server (error messages) and brief names are never read as rich
+markup or emoji codes.
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ class LiveDisplay:
     def __init__(self, stream: IO[str]) -> None:
         from rich.console import Console  # noqa: PLC0415 - rich is the cli extra
 
-        self._console = Console(file=stream, highlight=False)
+        self._console = Console(file=stream, highlight=False, emoji=False)
         self._lock = threading.Lock()  # rich redraws from its own thread
         self._total = 0
         self._done = 0
@@ -139,17 +141,21 @@ class LiveDisplay:
 
     def update(self, update: BriefUpdate) -> None:
         """Record the change; the next redraw shows it."""
+        from rich.markup import escape  # noqa: PLC0415
+
         line = None
+        name = escape(update.name)
         with self._lock:  # never print while holding it: rich's redraw thread takes it
             if update.state in _FINISHED:
                 entry = self._active.pop(update.index, None)
                 took = f" in {time.monotonic() - entry[1]:.1f}s" if entry else ""
                 if update.state == "done":
                     self._done += 1
-                    line = f"[green]done[/]    {update.name}{took}"
+                    line = f"[green]done[/]    {name}{took}"
                 elif update.state == "failed":
                     self._failed += 1
-                    line = f"[red]failed[/]  {update.name}: {update.detail}"
+                    detail = f": {escape(update.detail)}" if update.detail else ""
+                    line = f"[red]failed[/]  {name}{detail}"
             else:
                 previous = self._active.get(update.index)
                 started = previous[1] if previous else time.monotonic()
@@ -158,10 +164,11 @@ class LiveDisplay:
             self._console.print(line)
 
     def note(self, text: str) -> None:
-        """Print a line above the live view."""
-        self._console.print(text)
+        """Print a line above the live view (as it is: never markup)."""
+        self._console.print(text, markup=False)
 
     def _render(self) -> Group:
+        from rich.markup import escape  # noqa: PLC0415
         from rich.progress_bar import ProgressBar  # noqa: PLC0415
         from rich.table import Table  # noqa: PLC0415
 
@@ -170,9 +177,9 @@ class LiveDisplay:
             table = Table.grid(padding=(0, 2))
             for update, started in sorted(self._active.values(), key=lambda a: a[0].index):
                 table.add_row(
-                    update.name,
-                    update.project_id or "",
-                    f"[cyan]{update.state}[/]",
+                    escape(update.name),
+                    escape(update.project_id or ""),
+                    f"[cyan]{escape(update.state)}[/]",
                     f"{now - started:5.1f}s",
                 )
             finished = self._done + self._failed
