@@ -40,7 +40,7 @@ from ._journal import (
     NullJournal,
     idempotency_key,
 )
-from ._pipeline import DEFAULT_REPLY, RETRY_MESSAGE, ReplyPolicy
+from ._pipeline import DEFAULT_REPLY, MESSAGE_COST, RETRY_MESSAGE, ReplyPolicy
 from ._preflight import CREATE_COST, BatchCreditsError
 from ._runner import BatchRunner
 from ._session import RequestCounter, counted_client
@@ -50,6 +50,7 @@ __all__ = [
     "CREATE_COST",
     "DEFAULT_REPLY",
     "JOURNAL_NAME",
+    "MESSAGE_COST",
     "RETRY_MESSAGE",
     "BatchCreditsError",
     "BatchRunner",
@@ -92,6 +93,14 @@ async def run_batch(
     Without ``client``, one is made from ``api_key`` / ``base_url`` (default
     ``VIDEOAGENT_API_KEY`` / ``VIDEOAGENT_BASE_URL``) and ``time_scale``, and
     the summary counts its requests.
+
+    Credits: before sending anything the run checks the balance covers 50
+    for each new project, 10 for each collaborative brief (at least one
+    decision point's reply) and 10 for each brief whose earlier run failed
+    (its retry), else raises ``BatchCreditsError`` (``allow_partial``: runs
+    what they cover). While it runs, a new project starts only while the
+    credits cover it on top of 10 held back for each started collaborative
+    brief; the rest end ``pending`` (in ``skipped``) for the next run.
     """
     if client is not None:
         runner = BatchRunner(client, out=out, on_update=on_update, **options)

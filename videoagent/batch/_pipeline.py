@@ -58,6 +58,8 @@ if TYPE_CHECKING:
     from videoagent._client import AsyncVideoAgent
     from videoagent._watcher import ProjectWatcher
 
+    from ._preflight import CreditLedger
+
 __all__ = [
     "DEFAULT_REPLY",
     "RETRY_MESSAGE",
@@ -73,6 +75,8 @@ __all__ = [
 DEFAULT_REPLY = "Looks good: go ahead."
 #: The message that retries a failed run.
 RETRY_MESSAGE = "The last run failed: please try again."
+#: Credits a message costs (the contract): a reply or a retry.
+MESSAGE_COST = 10
 #: Conflicting answers (409) in a row before a brief gives up.
 _MAX_CONFLICTS = 3
 
@@ -213,7 +217,8 @@ class BriefPipeline:
     """Drives one brief at a time to its outcome (many run at once, one per brief).
 
     ``stopping`` tells a graceful stop (which leaves the project running) from
-    any other cancellation.
+    any other cancellation. ``credits`` (a ``CreditLedger``) starts a new
+    project only while the credits cover it and the started ones' needs.
     """
 
     def __init__(
@@ -226,8 +231,10 @@ class BriefPipeline:
         out: Path,
         on_update: Callable[[BriefUpdate], object] | None,
         stopping: Callable[[], bool],
+        credits: CreditLedger | None = None,
     ) -> None:
         self._client = client
+        self._credits = credits
         self._policy = policy
         self._watcher = watcher
         self._journal = journal
@@ -250,6 +257,9 @@ class BriefPipeline:
             if self._stopping() and item.outcome is None:
                 self._update(item, "stopped")
             raise
+        finally:
+            if self._credits is not None:
+                self._credits.release(item)
 
     def _update(self, item: BriefWork, state: str, detail: str | None = None) -> None:
         if self._on_update is not None:
@@ -269,6 +279,12 @@ class BriefPipeline:
         brief = item.brief
         first: Project | str
         if item.project_id is None:
+            # A create sent before (its parameters journaled) may have made the project:
+            # it is no new project, and goes ahead whatever the credits.
+            credits = self._credits
+            if credits is not None and not credits.start(item, new=item.create_params is None):
+                self._update(item, "stopped", "credits ran low: left for the next run")
+                return
             self._update(item, "creating")
             project, sent = await self._create(item)
             item.project_id = project.id
@@ -387,6 +403,7 @@ class BriefPipeline:
             text = await self._answer(item.brief, project)
             self._update(item, "replying", project.agent_message)
             await projects.send_message(project.id, text)
+            self._spent_message()
             item.replies += 1
             await self._journal.record(index, replies=item.replies, status="queued")
             return False
@@ -404,6 +421,7 @@ class BriefPipeline:
             except ConflictError:  # refused: no retry was made
                 await self._journal.record(index, retry_from=None)
                 raise
+            self._spent_message()
             item.retries += 1
             await self._journal.record(
                 index, retries=item.retries, retry_from=None, status="queued"
@@ -412,6 +430,10 @@ class BriefPipeline:
         if status is ProjectStatus.CANCELLED:
             raise _Failed("the project was cancelled", project.request_id)
         raise _Failed(f"the project ended in status {project.raw_status!r}", project.request_id)
+
+    def _spent_message(self) -> None:
+        if self._credits is not None:
+            self._credits.spent(MESSAGE_COST)
 
     async def _answer(self, brief: Brief, project: Project) -> str:
         reply = self._policy.reply

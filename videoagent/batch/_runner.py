@@ -31,7 +31,7 @@ from ._briefs import Brief, BriefFileError, BriefProblem, BriefSet, briefs_from
 from ._claims import BatchClaims, BriefClaims, ClaimingJournal, run_claimed
 from ._journal import JOURNAL_NAME, Journal, JournalLike, JournalStatistics, NullJournal
 from ._pipeline import DEFAULT_REPLY, BriefPipeline, BriefPolicy, BriefWork, Mode, ReplyPolicy
-from ._preflight import check_credits, prepare_out, resume_done
+from ._preflight import CreditLedger, check_credits, prepare_out, resume_done
 from ._summary import BatchSummary, BriefUpdate
 
 if TYPE_CHECKING:
@@ -78,8 +78,14 @@ class BatchRunner:
         retries: messages sent to retry a failed project before it counts as failed.
         reply: answers decision points: a fixed text, or ``f(brief, project)``
             returning (or awaiting to) the text.
-        allow_partial: when credits cannot cover every new project, run the
-            ones they cover and skip the rest (default: raise ``BatchCreditsError``).
+        allow_partial: when credits cannot cover the batch (50 a new project,
+            10 more a collaborative brief, 10 a brief failed before: see
+            ``BatchCreditsError``), run the new briefs they cover and skip the
+            rest (default: raise ``BatchCreditsError``). Whatever this says, a
+            new project starts only while the credits cover it on top of what
+            the started briefs hold back (10 a collaborative one): a brief not
+            started for that ends ``pending`` (listed in ``skipped``) and the
+            next run starts it.
         skip_invalid: send the good briefs of an input with bad records
             (default: raise ``BriefFileError`` before sending anything).
         concurrency: briefs in progress at once (default: active slots + 2).
@@ -193,33 +199,21 @@ class BatchRunner:
                 await resume_done(work)
             else:
                 await claiming.known_projects(work)
+            mode = self._policy.mode
             balance = await check_credits(
-                self._client, work, skipped, allow_partial=self._allow_partial
+                self._client, work, skipped, allow_partial=self._allow_partial, mode=mode
             )
+            credits = CreditLedger(balance, mode=mode)
+            for item in work:
+                if item.outcome is None and item.project_id is not None:
+                    credits.hold(item)
             await anyio.to_thread.run_sync(
                 lambda: prepare_out(self._out, work, shared=claiming is not None)
             )
-            pipeline = BriefPipeline(
-                self._client,
-                self._policy,
-                watcher=self._client._require_watcher(),
-                journal=journal,
-                out=self._out,
-                on_update=self._on_update,
-                stopping=lambda: self._stopping,
-            )
-            limiter = anyio.CapacityLimiter(self._concurrency)
-            self._scope = anyio.CancelScope()
-            if self._stopping:
-                self._scope.cancel()
-            with self._scope:
-                if claiming is not None:
-                    await run_claimed(work, pipeline.run, limiter, claiming, self._out)
-                else:
-                    async with anyio.create_task_group() as group:
-                        for item in work:
-                            if item.outcome is None:
-                                group.start_soon(pipeline.run, item, limiter)
+            try:
+                await self._run_open(work, journal, claiming, credits)
+            finally:
+                skipped.extend(credits.skipped)
             credits_used = await self._credits_used(balance)
         finally:
             with anyio.CancelScope(shield=True):
@@ -229,6 +223,42 @@ class BatchRunner:
                 finally:
                     await journal.aclose()
         return self._summary(work, skipped, started, requests_before, credits_used)
+
+    async def _run_open(
+        self,
+        work: list[BriefWork],
+        journal: JournalLike,
+        claiming: ClaimingJournal | None,
+        credits: CreditLedger,
+    ) -> None:
+        """Run every open brief (the ones this process claims, in fleet mode) to its end."""
+        pipeline = BriefPipeline(
+            self._client,
+            self._policy,
+            watcher=self._client._require_watcher(),
+            journal=journal,
+            out=self._out,
+            on_update=self._on_update,
+            stopping=lambda: self._stopping,
+            credits=credits,
+        )
+        limiter = anyio.CapacityLimiter(self._concurrency)
+        self._scope = anyio.CancelScope()
+        if self._stopping:
+            self._scope.cancel()
+        listeners = self._client._transport.credits_listeners
+        listeners.append(credits.observed)  # the server's balance, whenever it is low
+        try:
+            with self._scope:
+                if claiming is not None:
+                    await run_claimed(work, pipeline.run, limiter, claiming, self._out)
+                else:
+                    async with anyio.create_task_group() as group:
+                        for item in work:
+                            if item.outcome is None:
+                                group.start_soon(pipeline.run, item, limiter)
+        finally:
+            listeners.remove(credits.observed)
 
     async def _open_journal(self) -> JournalLike:
         if self._journal_path is None:

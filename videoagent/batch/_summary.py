@@ -20,7 +20,8 @@ class BriefUpdate:
     Steps: ``creating``, ``resuming`` (a project an earlier run made),
     ``replying`` (a decision point), ``retrying`` (a failed run),
     ``rendering`` (a re-render sent), ``downloading``, ``done``, ``failed``,
-    ``stopped`` (left running by a graceful stop); else the project's status
+    ``stopped`` (left for the next run: running, by a graceful stop, or not
+    created as the credits ran low); else the project's status
     (``run failed`` for a failed run, which may yet be retried). A brief has
     no update before its turn (``concurrency``) comes; a wait for an
     active-project slot or the request budget happens inside its step
