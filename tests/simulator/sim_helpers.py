@@ -16,6 +16,24 @@ from openapi_schema_validator import OAS30Validator
 
 #: headers every /v1 answer carries
 RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+#: The vendor's error table (vendor-docs.txt): the one HTTP status of each error code.
+VENDOR_STATUS = {
+    "validation_error": 400,
+    "unauthorized": 401,
+    "insufficient_credits": 402,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "payload_too_large": 413,
+    "project_limit": 429,
+    "rate_limited": 429,
+    "internal_error": 500,
+    "service_unavailable": 503,
+}
+#: Codes an answer may carry before its route is looked at (key, limit, body size, faults).
+_BEFORE_ROUTING = frozenset(
+    {"unauthorized", "rate_limited", "payload_too_large", "internal_error", "service_unavailable"}
+)
 
 
 @cache
@@ -74,9 +92,14 @@ def check_response(
         error = _resolve({"$ref": "#/components/schemas/ErrorBody"}, spec())
         OAS30Validator(error).validate(body)
         assert body["error"]["request_id"] == headers["X-Request-Id"]
+    if status >= 400:
+        code = body["error"]["code"]
+        assert VENDOR_STATUS[code] == status, f"{method} {path}: {code} answered {status}"
     operation = operation_of(method, path)
-    if operation is None or status == 405:
-        assert status in (404, 405), (method, path, status)
+    if operation is None:  # no such path, or not with this method
+        assert status >= 400, (method, path, status)
+        code = body["error"]["code"]
+        assert code == "not_found" or code in _BEFORE_ROUTING, (method, path, status, code)
         return
     answers = operation["responses"]
     if status in (500, 503) and str(status) not in answers:

@@ -9,9 +9,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+from conftest import MakeApi
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sim_helpers import Api
+from sim_helpers import Api, spec
 from yarl import URL
 
 from videoagent.simulator import Simulator
@@ -162,11 +163,31 @@ async def test_missing_or_wrong_keys_answer_401(api: Api, header: str | None) ->
 
 
 async def test_unknown_routes_and_methods(api: Api) -> None:
-    """Unknown paths answer 404 and unknown methods 405, both in the error format."""
-    assert (await api.get("/nothing/here")).status == 404
-    wrong = await api.call("DELETE", "/account")
-    assert wrong.status == 405
-    assert "GET" in wrong.headers["Allow"]
+    """Unknown paths and methods a path lacks answer 404 not_found (no 405 in the vendor table)."""
+    missing = await api.get("/nothing/here")
+    assert (missing.status, missing.code) == (404, "not_found")
+    for method, path in (("DELETE", "/account"), ("DELETE", "/projects"), ("PUT", "/api-keys")):
+        wrong = await api.call(method, path)
+        assert (wrong.status, wrong.code) == (404, "not_found"), (method, path)
+    assert "GET" in wrong.headers["Allow"]  # a hint of what the path does allow
+
+
+async def test_every_method_a_path_lacks_answers_404(make_api: MakeApi) -> None:
+    """Each method the OpenAPI copy does not give a path answers 404 not_found, never 405."""
+    _, api = await make_api(request_limit=None)
+    filled = {"{project_id}": "prj_abcdefgh12", "{key_id}": "key_abcdefgh12"}
+    tried = 0
+    for template, item in spec()["paths"].items():
+        path = template
+        for placeholder, value in filled.items():
+            path = path.replace(placeholder, value)
+        for method in ("GET", "POST", "PATCH", "PUT", "DELETE"):
+            if method.lower() in item:
+                continue
+            reply = await api.call(method, path)
+            assert (reply.status, reply.code) == (404, "not_found"), (method, path)
+            tried += 1
+    assert tried >= 30
 
 
 json_values = st.recursive(

@@ -100,8 +100,8 @@ def the_project(request: web.Request) -> Project:
 
 
 def _http_error(exc: web.HTTPException) -> ApiError:
-    if exc.status == 405:
-        return ApiError("not_found", "this path does not allow that method", status=405)
+    if exc.status == 405:  # the vendor's table has no 405: no such resource for this method
+        return ApiError("not_found", "no such resource: this path does not allow that method")
     if exc.status == 413:
         return ApiError("payload_too_large", f"request body exceeds {MAX_BODY} bytes")
     if exc.status == 404:
@@ -143,7 +143,7 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
     except web.HTTPException as exc:
         error = _http_error(exc)
         response, code = _error_response(error, request_id), error.code
-        if exc.status == 405 and "Allow" in exc.headers:
+        if exc.status == 405 and "Allow" in exc.headers:  # a hint beside the 404
             response.headers["Allow"] = exc.headers["Allow"]
     except Exception:
         _log.exception("simulator bug answering %s %s", request.method, request.path)

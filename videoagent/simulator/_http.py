@@ -27,15 +27,13 @@ STATUS_OF: Mapping[str, int] = {
 
 
 class ApiError(Exception):
-    """An answer in the error format; ``retry_after`` in contract seconds."""
+    """An answer in the error format, at its code's status; ``retry_after`` in contract seconds."""
 
-    def __init__(
-        self, code: str, message: str, *, status: int | None = None, retry_after: int | None = None
-    ) -> None:
+    def __init__(self, code: str, message: str, *, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
-        self.status = status if status is not None else STATUS_OF[code]
+        self.status = STATUS_OF[code]  # only the vendor table's pairs, never another status
         self.retry_after = retry_after
 
 
