@@ -115,3 +115,47 @@ async def test_running_feed_relays_a_watched_project_to_the_end(
     assert feed.reader_count == 0
     with pytest.raises(RuntimeError, match="runs once"):
         await feed.run()
+
+
+async def test_feed_forgets_the_least_recent_unfollowed_projects_past_keep(
+    quick_client: AsyncVideoAgent, project: Project
+) -> None:
+    """Past ``keep`` the least recently updated project nobody follows is forgotten."""
+    feed = ProjectFeed(quick_client._require_watcher(), keep=3)
+    ids = [f"prj_keep{n:04d}" for n in range(8)]
+    async with feed.subscribe(ids[0]) as followed:
+        for project_id in ids:
+            feed.update(attrs.evolve(project, id=project_id))
+            feed.record(_message(project_id, "hello", f"msg_{project_id}"))
+        feed.update(attrs.evolve(project, id=ids[5], progress=0.5))  # the most recent again
+        remembered = {p.id for p in feed.projects()}
+        assert remembered == {ids[0], ids[6], ids[7], ids[5]}  # followed + the 3 updated last
+        assert feed.get(ids[1]) is None
+        assert feed.messages(ids[2]) == ()
+        assert len(feed.messages(ids[7])) == 1
+        assert len(feed._messages) == len(feed._shown) == len(remembered)
+        first = await anext(aiter(followed))
+        assert (first.kind, first.project_id) == ("project", ids[0])
+    feed.update(attrs.evolve(project, id="prj_keepnext"))  # ids[0] no longer followed
+    assert feed.get(ids[0]) is None
+    assert len(feed.projects()) == 3
+
+
+async def test_feed_memory_is_bounded_by_default(
+    quick_client: AsyncVideoAgent, project: Project
+) -> None:
+    """A long-running feed that sees 1,500 projects remembers the 1,000 updated last."""
+    feed = ProjectFeed(quick_client._require_watcher())
+    for n in range(1500):
+        feed.update(attrs.evolve(project, id=f"prj_many{n:05d}"))
+        feed.record(_message(f"prj_many{n:05d}", "hi", f"msg_{n}"))
+    assert len(feed.projects()) == 1000
+    assert feed.get("prj_many00499") is None
+    assert feed.get("prj_many00500") is not None
+    assert len(feed._messages) == len(feed._shown) == 1000
+
+
+def test_keep_must_be_positive() -> None:
+    """keep=0 is refused."""
+    with pytest.raises(ValueError, match="keep"):
+        ProjectFeed(None, keep=0)  # type: ignore[arg-type]

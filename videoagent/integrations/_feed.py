@@ -6,7 +6,10 @@ the client parses anyway, for progress between status changes) and copies
 each event into every reader's small buffer. A reader that falls a whole
 buffer behind is dropped (its stream ends; an ``EventSource`` reconnects and
 starts again from the snapshot) so it never slows the others nor grows
-memory. Nothing here makes a request.
+memory. Memory stays bounded in a long-running app too: the feed remembers
+(state and messages) at most ``keep`` projects more than readers follow,
+forgetting the least recently updated one that no reader follows. Nothing
+here makes a request.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -106,6 +109,11 @@ class ProjectFeed:
             status changes at no extra request.
         buffer: events a reader may fall behind before it is dropped.
         history: messages remembered per project, replayed to new readers.
+        keep: projects remembered beyond the number readers follow. Past
+            it the project updated (or messaged) least recently that no
+            reader follows is forgotten: ``get`` answers None, ``projects()``
+            leaves it out, and a new reader's snapshot of it is empty until
+            its next update.
     """
 
     def __init__(
@@ -115,14 +123,19 @@ class ProjectFeed:
         client: AsyncVideoAgent | None = None,
         buffer: int = 64,
         history: int = 50,
+        keep: int = 1000,
     ) -> None:
+        if keep < 1:
+            raise ValueError(f"keep must be >= 1, got {keep!r}")
         self._watcher = watcher
         self._client = client
         self._buffer = buffer
         self._history = history
+        self._keep = keep
         self._projects: dict[str, Project] = {}
         self._shown: dict[str, dict[str, Any]] = {}
         self._messages: dict[str, deque[Message]] = {}
+        self._recent: OrderedDict[str, None] = OrderedDict()  # remembered, least recent first
         self._readers: dict[str, set[MemoryObjectSendStream[FeedEvent]]] = {}
         self._running = False
         self._closed = False
@@ -186,6 +199,7 @@ class ProjectFeed:
     def update(self, project: Project) -> None:
         """A fresh state of ``project`` (after a create or a reply, say); readers see changes."""
         self._projects[project.id] = project
+        self._touch(project.id)
         data = project_data(project)
         if self._shown.get(project.id) == data:
             return
@@ -195,10 +209,26 @@ class ProjectFeed:
     def record(self, message: Message) -> None:
         """A message of a project's conversation (the user's own, say); readers see it once."""
         kept = self._messages.setdefault(message.project_id, deque(maxlen=self._history))
+        self._touch(message.project_id)
         if any(m.id == message.id for m in kept):
             return
         kept.append(message)
         self._publish(FeedEvent("message", message.project_id, message_data(message)))
+
+    def _touch(self, project_id: str) -> None:
+        """``project_id`` was just updated: forget least recent unfollowed ones past ``keep``."""
+        recent = self._recent
+        recent[project_id] = None
+        recent.move_to_end(project_id)
+        followed = self._readers
+        while len(recent) > self._keep + len(followed):
+            oldest = next((p for p in recent if p not in followed and p != project_id), None)
+            if oldest is None:
+                return
+            del recent[oldest]
+            self._projects.pop(oldest, None)
+            self._shown.pop(oldest, None)
+            self._messages.pop(oldest, None)
 
     # -- what readers see --------------------------------------------------------
 
