@@ -11,8 +11,9 @@ task group:
   half the window (or the lease, if shorter) for a call to ride along
   with: every call sends the writes queued before it in its own pipeline;
 - the *heartbeat* (every ``lease / 4`` real seconds, or at once when asked)
-  tells Redis this process lives, renews its slot leases, the holds of its
-  requests in flight and its claims, and claims the projects it watches;
+  tells Redis this process lives, renews its slot leases (placeholders
+  too, unless a server count ended them), the holds of its requests in
+  flight and its claims, and claims the projects it watches;
 - the *listener* follows the account's pub/sub channels: freed capacity
   wakes local waiters (a freed slot, the process first in the queue only),
   shared answers and relayed notifies reach the watcher.
@@ -441,6 +442,7 @@ class FleetRuntime:
             in_flight = self.budget.members()
             claims = self.claims.members()
             queued = self.slots.queued()
+            placeholders = self.slots.placeholders()
             args: list[Any] = [
                 self.process,
                 str(int(self.lease * 1e6)),
@@ -456,6 +458,8 @@ class FleetRuntime:
                 *claims,
                 len(queued),
                 *queued,
+                len(placeholders),
+                *placeholders,
             ]
             keys = [
                 self.key(k)
@@ -467,10 +471,16 @@ class FleetRuntime:
                     "watch_owner",
                     "claim_owner",
                     "slot_queue_alive",
+                    "slot_ended",
                 )
             ]
             result = await self.run(_scripts.HEARTBEAT, keys, args)
-            self.watch.decided(wants, [int(flag) for flag in result[1:]])
+            flags = [int(flag) for flag in result[2:]]
+            slot_flags, flags = flags[: len(slot_members)], flags[len(slot_members) :]
+            self.watch.decided(wants, flags[: len(wants)])
+            self.slots.renewed(
+                slot_members, slot_flags, placeholders, flags[len(wants) :], int(result[1])
+            )
             with anyio.move_on_after(interval):
                 await self._beat_now.wait()
             self._beat_now = anyio.Event()

@@ -61,6 +61,14 @@ local function wake_first(queue, channel)
   local first = redis.call('ZRANGE', queue, 0, 0)[1]
   if first then redis.call('PUBLISH', channel, string.match(first, '^(.*):%d+$') or first) end
 end
+-- Placeholders (``p:`` leases: lost creates that may have taken effect) among the leases.
+local function placeholders(leases)
+  local count = 0
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', leases, '(' .. n(now), '+inf')) do
+    if string.sub(m, 1, 2) == 'p:' then count = count + 1 end
+  end
+  return count
+end
 local epoch = redis.call('GET', KEYS[1])
 local function quarantine()
   raise_to(KEYS[3], now + tonumber(ARGV[3]))
@@ -137,7 +145,7 @@ return {epoch}
 #: [8] arrival counter, [9] lease owners (hash); ARGV[5] limit, [6] lease (us),
 #: [7] liveness (us), [8] process, [9] channel, [10...] this process's waiting
 #: tickets, in arrival order (each joins the queue on its first call).
-#: -> {epoch, wait hint (us, -1 none), leases, granted flag of each ticket...}
+#: -> {epoch, wait hint (us, -1 none), leases, placeholders, granted flag of each ticket...}
 #: A ticket already granted (its answer lost) is granted again.
 RESERVE: Final = (
     _PRELUDE
@@ -156,7 +164,7 @@ end
 local leases = redis.call('ZCARD', KEYS[5])
 local blocked = tonumber(redis.call('GET', KEYS[4]) or '0')
 local free = tonumber(ARGV[5]) - leases
-local answer = {epoch, -1, leases}
+local answer = {epoch, -1, leases, placeholders(KEYS[5])}
 local granted, waiting = 0, 0
 for i = 10, #ARGV do
   local t = ARGV[i]
@@ -203,7 +211,8 @@ return {epoch}
 )
 
 #: A reservation's request answered: KEYS[5] leases, [6] owners, [7] queue;
-#: ARGV[5] ticket, [6] project id ('' none), [7] active, [8] lease (us),
+#: ARGV[5] ticket, [6] project id ('' none; ``p:<ticket>``: a placeholder, the
+#: request failed but may have activated a project), [7] active, [8] lease (us),
 #: [9] process, [10] channel.
 BIND: Final = (
     _PRELUDE
@@ -252,38 +261,73 @@ return {epoch, 1}
 """
 )
 
-#: The server counts ARGV[5] active projects: the leases we miss are held by
-#: unknown clients for ARGV[6] us. KEYS[5] leases, [6] queue; ARGV[7] tag, [8] channel.
+#: The server counts ARGV[5] active projects. The known ones hold leases named
+#: by their ids; placeholders beyond the others (there is no such project) end,
+#: recorded in the ended set for their owner's heartbeat; the unknown ones
+#: beyond the placeholders are held by unknown clients for ARGV[6] us (``f:``).
+#: KEYS[5] leases, [6] queue, [7] owners, [8] ended placeholders; ARGV[7] tag,
+#: [8] channel, [9] how long an ended placeholder is remembered (us).
+#: -> {epoch, leases added, placeholders kept, ended placeholders...}
 SYNC: Final = (
     _PRELUDE
     + """
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', n(now))
-local unknown = tonumber(ARGV[5]) - redis.call('ZCARD', KEYS[5])
-for i = 1, unknown do
+redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', n(now))
+local members = redis.call('ZRANGE', KEYS[5], 0, -1)
+local known, foreign, held = 0, 0, {}
+for _, m in ipairs(members) do
+  local kind = string.sub(m, 1, 2)
+  if kind == 'p:' then held[#held + 1] = m
+  elseif kind == 'f:' then foreign = foreign + 1
+  elseif kind ~= 'r:' then known = known + 1 end
+end
+local unknown = math.max(0, tonumber(ARGV[5]) - known)
+local kept = math.min(#held, unknown)
+local answer = {epoch, 0, kept}
+for i = kept + 1, #held do
+  redis.call('ZREM', KEYS[5], held[i]); redis.call('HDEL', KEYS[7], held[i])
+  redis.call('ZADD', KEYS[8], n(now + tonumber(ARGV[9])), held[i])
+  answer[#answer + 1] = held[i]
+end
+local add = unknown - kept - foreign
+for i = 1, add do
   redis.call('ZADD', KEYS[5], n(now + tonumber(ARGV[6])), 'f:' .. ARGV[7] .. ':' .. i)
 end
-if unknown < 0 then wake_first(KEYS[6], ARGV[8]) end
-return {epoch, unknown}
+answer[2] = math.max(0, add)
+if #answer > 3 or tonumber(ARGV[5]) < #members then wake_first(KEYS[6], ARGV[8]) end
+return answer
 """
 )
 
 #: The process lives: KEYS[5] processes, [6] leases, [7] owners, [8] request
-#: log, [9] watch owners, [10] brief-claim owners, [11] slot queue liveness.
-#: ARGV[5] process, [6] liveness (us, of the process and of its queued slot
-#: tickets), [7] slot lease (us), [8] in-flight hold (us), then counts and
-#: lists: slots held, requests in flight, projects watched, briefs claimed,
-#: slot tickets queued. -> {epoch, owned flags of the watched projects...}
+#: log, [9] watch owners, [10] brief-claim owners, [11] slot queue liveness,
+#: [12] ended placeholders. ARGV[5] process, [6] liveness (us, of the process
+#: and of its queued slot tickets), [7] slot lease (us), [8] in-flight hold
+#: (us), then counts and lists: slots held, requests in flight, projects
+#: watched, briefs claimed, slot tickets queued, placeholders held (renewed
+#: unless a server count ended them; one Redis forgot is registered again).
+#: A slot another live process owns (it bound the project we adopted before
+#: its bind) is left to it. -> {epoch, placeholders in the fleet, kept flags
+#: of the slots, owned flags of the watched projects..., kept flags of the
+#: placeholders...}
 HEARTBEAT: Final = (
     _PRELUDE
     + """
 local me = ARGV[5]
 redis.call('ZADD', KEYS[5], n(now + tonumber(ARGV[6])), me)
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', n(now - 3600000000))
+local owned = {epoch}
 local i = 9
 local count = tonumber(ARGV[i]); i = i + 1
 for k = 1, count do
-  redis.call('ZADD', KEYS[6], n(now + tonumber(ARGV[7])), ARGV[i])
-  redis.call('HSET', KEYS[7], ARGV[i], me)
+  local owner = redis.call('HGET', KEYS[7], ARGV[i])
+  if not owner or owner == me or tonumber(redis.call('ZSCORE', KEYS[5], owner) or '0') <= now then
+    redis.call('ZADD', KEYS[6], n(now + tonumber(ARGV[7])), ARGV[i])
+    redis.call('HSET', KEYS[7], ARGV[i], me)
+    owned[#owned + 1] = 1
+  else
+    owned[#owned + 1] = 0
+  end
   i = i + 1
 end
 count = tonumber(ARGV[i]); i = i + 1
@@ -291,7 +335,6 @@ for k = 1, count do
   redis.call('ZADD', KEYS[8], 'XX', 'GT', n(now + tonumber(ARGV[8])), 'i:' .. ARGV[i])
   i = i + 1
 end
-local owned = {epoch}
 count = tonumber(ARGV[i]); i = i + 1
 for k = 1, count do
   local owner = redis.call('HGET', KEYS[9], ARGV[i])
@@ -314,6 +357,18 @@ for k = 1, count do
   redis.call('ZADD', KEYS[11], 'XX', n(now + tonumber(ARGV[6])), ARGV[i])
   i = i + 1
 end
+count = tonumber(ARGV[i]); i = i + 1
+for k = 1, count do
+  if redis.call('ZSCORE', KEYS[12], ARGV[i]) then
+    owned[#owned + 1] = 0
+  else
+    redis.call('ZADD', KEYS[6], n(now + tonumber(ARGV[7])), ARGV[i])
+    redis.call('HSET', KEYS[7], ARGV[i], me)
+    owned[#owned + 1] = 1
+  end
+  i = i + 1
+end
+table.insert(owned, 2, placeholders(KEYS[6]))
 return owned
 """
 )

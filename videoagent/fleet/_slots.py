@@ -13,10 +13,21 @@ clock), held by a process (a hash names the holder):
 - the heartbeat renews every lease the process holds; a crashed process's
   leases lapse after two leases, and its projects can be adopted as soon as
   it stops beating (a live process that sees the project active takes it);
+  a project adopted before its creator bound it goes back to the creator
+  (the heartbeat leaves a live owner's lease alone), who frees it at the end;
 - a project seen leaving the active states frees its lease at once;
+- a reservation's own answer is observed before ``bind`` names it: an unknown
+  active project seen while this process has reservations pending is set
+  aside (its reservation's lease counts it) until a ``bind`` claims it; one
+  left over then was not ours and is adopted as any other sighting;
+- a request that failed but may have activated a project (``lapse``) keeps
+  its lease as a placeholder (``p:<ticket>``), renewed by the heartbeat, so a
+  dead process's placeholders lapse with its other leases;
 - ``sync`` (the server's count from ``GET /account``, asked after a
-  ``project_limit`` answer) adds leases for active projects nobody holds,
-  for a while: the server is the truth.
+  ``project_limit`` answer, after a lapse, and while creates wait behind
+  placeholders) ends the placeholders beyond the active projects nobody
+  names (whichever process holds them; the heartbeat tells their owner) and
+  adds leases for the unknown ones beyond, for a while: the server is the truth.
 """
 
 from __future__ import annotations
@@ -50,6 +61,9 @@ class _Binder:
     def _cancel(self) -> None:
         self._slots._bound(self._ticket, "", active=False)
 
+    def _lapse(self) -> None:
+        self._slots._lapsed(self._ticket)
+
 
 class _Unlimited:
     def _bind(self, project_id: str, *, active: bool) -> None:
@@ -77,8 +91,14 @@ class RedisSlots:
             runtime.key("slot_queue_seq"),
             runtime.key("slot_owner"),
         ]
+        self._ended_us = self._lease_us  # an ended placeholder is remembered a lease long
         self._held: set[str] = set()
         self._pending: set[str] = set()
+        # Unknown active projects seen while reservations were pending (oldest
+        # first): maybe their own answers, which ``bind`` claims.
+        self._seen: dict[str, None] = {}
+        self._placeholders: set[str] = set()  # ours: p:<ticket>
+        self._fleet_placeholders = 0  # every process's, when last seen
         self._adopting: dict[str, bool] = {}  # project id -> still wanted when the answer comes
         #: This process's waiting tickets in arrival order; each event is set
         #: when the ticket is granted or becomes the first (the one that asks).
@@ -96,6 +116,28 @@ class RedisSlots:
     def members(self) -> list[str]:
         """Leases this process holds (the heartbeat renews them)."""
         return [*self._held, *(f"r:{ticket}" for ticket in self._pending)]
+
+    def placeholders(self) -> list[str]:
+        """Placeholders this process holds (the heartbeat renews those not ended)."""
+        return list(self._placeholders)
+
+    def renewed(
+        self,
+        members: list[str],
+        kept: list[int],
+        placeholders: list[str],
+        placeholders_kept: list[int],
+        in_fleet: int,
+    ) -> None:
+        """The heartbeat's answer: which leases and placeholders live on, and how many
+        placeholders the fleet holds."""
+        for member, flag in zip(members, kept, strict=False):
+            if not flag:  # another live process bound the project we adopted early
+                self._held.discard(member)
+        for member, flag in zip(placeholders, placeholders_kept, strict=False):
+            if not flag:  # a server count ended it
+                self._placeholders.discard(member)
+        self._fleet_placeholders = in_fleet
 
     def queued(self) -> list[str]:
         """Tickets of this process waiting in the queue (the heartbeat keeps them alive)."""
@@ -147,8 +189,8 @@ class RedisSlots:
         changed = self._changed
         args = [self._limit, self._lease_us, self._alive_us, rt.process, self._channel, *tickets]
         result = await rt.run(_scripts.RESERVE, self._queue_keys, args)
-        hint, self._leases = int(result[1]), int(result[2])
-        for ticket, flag in zip(tickets, result[3:], strict=False):
+        hint, self._leases, self._fleet_placeholders = (int(x) for x in result[1:4])
+        for ticket, flag in zip(tickets, result[4:], strict=False):
             event = self._waiters.get(ticket)
             if event is None:  # it gave up meanwhile: its DEQUEUE may have gone first
                 self._dequeue(ticket)
@@ -162,14 +204,29 @@ class RedisSlots:
 
     def _bound(self, ticket: str, project_id: str, *, active: bool) -> None:
         self._pending.discard(ticket)
+        self._seen.pop(project_id, None)
         if active:
             self._held.add(project_id)
+        self._rebind(ticket, project_id, active=active)
+        self._settle_seen()
+
+    def _lapsed(self, ticket: str) -> None:
+        """The request failed but may have activated a project: the lease stays a placeholder."""
+        self._pending.discard(ticket)
+        placeholder = f"p:{ticket}"
+        self._placeholders.add(placeholder)
+        self._fleet_placeholders += 1
+        self._rebind(ticket, placeholder, active=True, lazy=False)
+        self._settle_seen()
+
+    def _rebind(self, ticket: str, member: str, *, active: bool, lazy: bool = True) -> None:
+        """The pending lease ``r:<ticket>`` becomes ``member``'s (or is freed: not active)."""
         self._rt.enqueue(
             _scripts.BIND,
             [*self._lease_keys, self._rt.key("slot_queue")],
-            [ticket, project_id, "1" if active else "0", self._lease_us, self._rt.process,
+            [ticket, member, "1" if active else "0", self._lease_us, self._rt.process,
              self._channel],
-            lazy=active,  # the lease only changes its name; a freed one goes at once
+            lazy=lazy and active,  # the lease only changes its name; a freed one goes at once
         )  # fmt: skip
 
     def observe(self, project_id: str, *, active: bool) -> None:
@@ -177,30 +234,50 @@ class RedisSlots:
         if active:
             if project_id in self._held or project_id in self._adopting:
                 return
-            self._adopting[project_id] = True
-
-            def adopted(result: list[Any]) -> None:
-                wanted = self._adopting.pop(project_id, False)
-                if int(result[1]) != 1:
-                    return
-                if wanted:
-                    self._held.add(project_id)
-                else:  # it ended meanwhile
-                    self._release(project_id)
-
-            self._rt.enqueue(
-                _scripts.ADOPT,
-                [*self._lease_keys, self._rt.key("procs")],
-                [project_id, self._lease_us, self._rt.process],
-                adopted,
-                lazy=True,
-            )
+            if project_id in self._seen:
+                return
+            if self._pending:  # maybe a pending reservation's answer: its bind tells
+                self._seen[project_id] = None
+            else:
+                self._adopt(project_id)
             return
+        self._seen.pop(project_id, None)
         if project_id in self._adopting:
             self._adopting[project_id] = False
         if project_id in self._held:
             self._held.discard(project_id)
             self._release(project_id)
+
+    def _settle_seen(self) -> None:
+        """Sightings beyond the pending reservations were not their answers: adopt them."""
+        while len(self._seen) > len(self._pending):
+            project_id = next(iter(self._seen))
+            del self._seen[project_id]
+            self._adopt(project_id)
+
+    def _adopt(self, project_id: str) -> None:
+        """An unknown active project (not a reservation's answer): hold it unless a live
+        process does."""
+        if project_id in self._held or project_id in self._adopting:
+            return
+        self._adopting[project_id] = True
+
+        def adopted(result: list[Any]) -> None:
+            wanted = self._adopting.pop(project_id, False)
+            if int(result[1]) != 1:
+                return
+            if wanted:
+                self._held.add(project_id)
+            else:  # it ended meanwhile
+                self._release(project_id)
+
+        self._rt.enqueue(
+            _scripts.ADOPT,
+            [*self._lease_keys, self._rt.key("procs")],
+            [project_id, self._lease_us, self._rt.process],
+            adopted,
+            lazy=True,
+        )
 
     def _release(self, project_id: str) -> None:
         self._rt.enqueue(
@@ -211,11 +288,19 @@ class RedisSlots:
         self.wake()
 
     def sync(self, active_on_server: int) -> None:
-        """The server counts ``active_on_server``: leases nobody holds are added for a while."""
-        self._rt.enqueue(
+        """The server counts ``active_on_server``: placeholders beyond the active projects
+        nobody names end; the unknown ones beyond them take leases for a while."""
+
+        def synced(result: list[Any]) -> None:
+            self._fleet_placeholders = int(result[2])
+            self._placeholders.difference_update(result[3:])
+
+        rt = self._rt
+        rt.enqueue(
             _scripts.SYNC,
-            [self._rt.key("slots"), self._rt.key("slot_queue")],
-            [active_on_server, self._foreign_us, self._rt.next_id(), self._channel],
+            [rt.key("slots"), rt.key("slot_queue"), rt.key("slot_owner"), rt.key("slot_ended")],
+            [active_on_server, self._foreign_us, rt.next_id(), self._channel, self._ended_us],
+            synced,
         )
 
     def held(self) -> frozenset[str]:
@@ -223,12 +308,14 @@ class RedisSlots:
         return frozenset(self._held)
 
     def statistics(self) -> SlotStatistics:
-        """This process's leases; ``foreign``: the other leases when last seen."""
-        mine = len(self._held) + len(self._pending)
+        """This process's leases; ``foreign``: the other leases when last seen (other
+        processes' placeholders among them); ``placeholders``: the fleet's, when last seen."""
+        mine = len(self._held) + len(self._pending) + len(self._placeholders)
         return SlotStatistics(
             limit=self._limit,
             held=len(self._held),
             pending=len(self._pending),
             foreign=max(0, self._leases - mine),
             waiting=len(self._waiters),
+            placeholders=max(len(self._placeholders), self._fleet_placeholders),
         )
