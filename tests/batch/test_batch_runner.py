@@ -122,6 +122,20 @@ async def test_retries_run_out(fast_simulator: Simulator, counted: Counted, tmp_
     assert summary.exit_code == 1
 
 
+async def test_an_on_update_that_raises_does_not_stop_the_batch(
+    counted: Counted, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A progress callback's bug is logged once per update; every video is still made."""
+
+    def broken(update: BriefUpdate) -> None:
+        raise RuntimeError(f"display bug at {update.state}")
+
+    summary = await runner(counted, tmp_path, on_update=broken).run(["one", "two"])
+    assert [o.name for o in summary.done] == ["0001-one.mp4", "0002-two.mp4"]
+    assert not summary.failed
+    assert any("on_update raised" in r.getMessage() for r in caplog.records)
+
+
 async def test_credits_short_sends_nothing(fast_simulator: Simulator, tmp_path: Path) -> None:
     """Credits that cannot cover the batch stop it before any project is made."""
     key = fast_simulator.add_account(credits=120)

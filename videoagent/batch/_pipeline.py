@@ -32,6 +32,7 @@ import binascii
 import hashlib
 import inspect
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
@@ -70,6 +71,8 @@ __all__ = [
     "Mode",
     "ReplyPolicy",
 ]
+
+logger = logging.getLogger("videoagent.batch")
 
 #: The answer to every decision point unless a ``reply`` policy says otherwise.
 DEFAULT_REPLY = "Looks good: go ahead."
@@ -262,10 +265,13 @@ class BriefPipeline:
                 self._credits.release(item)
 
     def _update(self, item: BriefWork, state: str, detail: str | None = None) -> None:
-        if self._on_update is not None:
-            self._on_update(
-                BriefUpdate(item.brief.index, item.entry.file_name, state, item.project_id, detail)
-            )
+        if self._on_update is None:
+            return
+        update = BriefUpdate(item.brief.index, item.entry.file_name, state, item.project_id, detail)
+        try:
+            self._on_update(update)
+        except Exception:  # a progress display's bug must not stop 300 videos
+            logger.exception("on_update raised for %s (the batch goes on)", update.name)
 
     async def _fail(self, item: BriefWork, message: str, request_id: str | None) -> None:
         item.outcome = item.to_outcome("failed", error=message, request_id=request_id)
