@@ -362,6 +362,7 @@ class _SlotHolder(Protocol):
 
     def _bind(self, project_id: str, *, active: bool) -> None: ...
     def _cancel(self) -> None: ...
+    def _lapse(self) -> None: ...
 
 
 @attrs.define(eq=False)
@@ -395,9 +396,7 @@ class Reservation:
         active projects (``sync``) shows no such project."""
         if not self._done:
             self._done = True
-            # A holder without placeholders (so far the fleet's) frees the slot instead.
-            lapse = getattr(self._slots, "_lapse", None)
-            (lapse or self._slots._cancel)()
+            self._slots._lapse()
 
     def __enter__(self) -> Reservation:
         return self

@@ -72,6 +72,9 @@ class _Unlimited:
     def _cancel(self) -> None:
         pass
 
+    def _lapse(self) -> None:
+        pass
+
 
 class RedisSlots:
     """The fleet's active-project slots (a ``Slots``); see the module docstring."""
