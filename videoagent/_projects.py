@@ -457,16 +457,10 @@ class Projects:
             # alone cannot tell this message from the same text sent earlier.
             newest = await self._newest_message_id(project_id)
             return await self._once(
-                lambda reconcile: self._client._transport.call(
-                    "POST",
-                    path,
-                    self._parse_accepted,
-                    options=self._client._options,
-                    body={"content": content},
-                    idempotent=False,
-                    reconcile=reconcile,
-                ),
+                path,
+                self._parse_accepted,
                 lambda: self._find_sent(project_id, content, after=newest),
+                body={"content": content},
             )
 
         return await self._activating(
@@ -524,15 +518,7 @@ class Projects:
         """
         path = f"/projects/{check_id(project_id, 'prj', 'project_id')}/cancel"
         return await self._once(
-            lambda reconcile: self._client._transport.call(
-                "POST",
-                path,
-                self._parse_project,
-                options=self._client._options,
-                idempotent=False,
-                reconcile=reconcile,
-            ),
-            lambda: self._if_status(project_id, ProjectStatus.CANCELLED),
+            path, self._parse_project, lambda: self._if_status(project_id, ProjectStatus.CANCELLED)
         )
 
     async def render(self, project_id: str, *, resolution: Resolution | None = None) -> Project:
@@ -569,16 +555,7 @@ class Projects:
                     request_id=before.request_id,
                 )
             return await self._once(
-                lambda reconcile: self._client._transport.call(
-                    "POST",
-                    path,
-                    self._parse_project,
-                    options=self._client._options,
-                    body=body,
-                    idempotent=False,
-                    reconcile=reconcile,
-                ),
-                lambda: self._find_render(project_id, before),
+                path, self._parse_project, lambda: self._find_render(project_id, before), body=body
             )
 
         return await self._activating(send, lambda project: project, project_id=project_id)
@@ -606,10 +583,13 @@ class Projects:
 
     async def _once(
         self,
-        send: Callable[[Callable[[], Awaitable[T | None]]], Awaitable[T]],
+        path: str,
+        parse: Callable[[Any, str | None], T],
         find: Callable[[], Awaitable[T | None]],
+        *,
+        body: Mapping[str, Any] | None = None,
     ) -> T:
-        """``send(reconcile)`` of a request with no idempotency key, in effect at most once.
+        """``POST path``, a request with no idempotency key, in effect at most once.
 
         After an ambiguous failure the transport calls ``reconcile``: ``find``
         returns the outcome if the request took effect, else None (send again).
@@ -625,7 +605,15 @@ class Projects:
             return await find()
 
         try:
-            return await send(reconcile)
+            return await self._client._transport.call(
+                "POST",
+                path,
+                parse,
+                options=self._client._options,
+                body=body,
+                idempotent=False,
+                reconcile=reconcile,
+            )
         except ConflictError:
             if not checked:
                 raise
