@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import math
 import os
-import time
 import uuid
-import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 import anyio
 
+from ._activation import Activation
 from ._arguments import (
     check_choice,
     check_id,
@@ -24,17 +22,13 @@ from ._arguments import (
 )
 from ._converter import structure, structure_project
 from ._errors import (
-    APIError,
-    APIStatusError,
     ConflictError,
     DownloadError,
     DownloadVerificationError,
     InvalidRequestError,
-    ProjectLimitError,
-    RateLimitError,
     ResultExpiredError,
 )
-from ._limiter import Priority, Reservation, Ticket
+from ._limiter import Priority, Ticket
 from ._models import (
     Message,
     MessageAccepted,
@@ -44,6 +38,7 @@ from ._models import (
     ProjectStatus,
     Result,
 )
+from ._transport import Attempts
 from ._types import NOT_GIVEN, NotGiven
 
 if TYPE_CHECKING:
@@ -68,19 +63,6 @@ class _Page(Protocol[ItemT_co]):
     def has_more(self) -> bool: ...
 
 
-def _may_have_acted(exc: BaseException) -> bool:
-    """Whether a failed create, message or render may have taken effect all the same.
-
-    Only an error answer that refuses the request says it had none (an earlier
-    attempt's effect would have answered the resend with success, not an error);
-    a 5xx, a 429 ``rate_limited`` (answered before the request is looked at), a
-    lost or garbled answer, or a cancellation while it was sent may hide one.
-    """
-    if isinstance(exc, APIStatusError):
-        return exc.status is None or exc.status >= 500 or isinstance(exc, RateLimitError)
-    return isinstance(exc, APIError) or not isinstance(exc, Exception)
-
-
 async def _every_page(
     fetch: Callable[[str | None], Awaitable[_Page[ItemT_co]]], after: str | None
 ) -> AsyncIterator[ItemT_co]:
@@ -100,19 +82,15 @@ _MODES = ("autonomous", "collaborative")
 _RESOLUTIONS = ("1080p", "4k")
 _STATUSES = tuple(s.value for s in ProjectStatus if s is not ProjectStatus.UNKNOWN)
 
-#: Contract seconds between checks of our own active projects while create,
-#: send_message or render waits for an active-project slot.
-_SLOT_RECHECK = 30.0
-#: When the slots of a transport were last re-checked (monotonic): one waiter
-#: re-checks for all that wait at the time.
-_RECHECKED: weakref.WeakKeyDictionary[object, float] = weakref.WeakKeyDictionary()
-
 
 class Projects:
     """The project endpoints; reached as ``client.projects``."""
 
     def __init__(self, client: AsyncVideoAgent) -> None:
         self._client = client
+        self._activation = Activation(
+            client, lambda project_id: self._get(project_id, priority=Priority.POLL)
+        )
 
     # -- parsing (every Project the client sees passes ``_seen``) -------------
 
@@ -162,13 +140,14 @@ class Projects:
             body["webhook_url"] = self._webhook_url(webhook_url)
         if metadata is not None:
             body["metadata"] = check_metadata(metadata)
-        return await self._activating(
-            lambda: self._client._transport.call(
+        return await self._activation.run(
+            lambda attempts: self._client._transport.call(
                 "POST",
                 "/projects",
                 self._parse_project,
                 options=self._client._options,
                 body=body,
+                attempts=attempts,
             ),
             lambda project: project,
             project_id=None,
@@ -176,141 +155,6 @@ class Projects:
 
     def _webhook_url(self, url: object) -> str:
         return check_webhook_url(url, base_url=self._client._transport.base_url)
-
-    async def _activating(
-        self,
-        send: Callable[[], Awaitable[T]],
-        project_of: Callable[[T], Project],
-        *,
-        project_id: str | None,
-    ) -> T:
-        """Run ``send`` (create, message, render) holding an active-project slot.
-
-        A ``project_limit`` 429 with a short ``Retry-After`` means the server
-        counts active projects we do not know: take its count from
-        ``GET /account``, wait for a slot again, and resend (the request had no
-        effect; create's resend carries the same idempotency key).
-
-        A failure that may have activated the project all the same (a lost
-        answer, a 5xx, cancelled while sent) keeps the slot: a message's or
-        render's project (``project_id``) holds it until it is seen idle; a
-        create's, whose id we never learnt, is a placeholder until the server's
-        count (``GET /account``, asked at once and while creates wait) ends it.
-        """
-        transport = self._client._transport
-        retry = self._client._options.retry
-        reservation = await self._reserve()
-        attempts = 0
-        sent = False
-        try:
-            while True:
-                try:
-                    sent = True
-                    outcome = await send()
-                except ProjectLimitError as exc:
-                    sent = False  # refused: it had no effect
-                    attempts += 1
-                    if (
-                        exc.retry_after is None
-                        or exc.retry_after > retry.max_retry_wait
-                        or attempts > retry.max_retries
-                    ):
-                        raise
-                    reservation.cancel()
-                    await self._sync_slots()
-                    await anyio.sleep(exc.retry_after * transport.time_scale)
-                    reservation = await self._reserve()
-                    continue
-                project = project_of(outcome)
-                reservation.bind(project.id, active=project.status.is_active)
-                watcher = self._client._shared.watcher
-                if (
-                    watcher is not None
-                    and project.status.is_active
-                    and transport.limits.active_projects
-                ):
-                    watcher._track(project)  # its slot frees when it is seen to finish
-                return outcome
-        except BaseException as exc:
-            if sent and _may_have_acted(exc):
-                self._keep_slot(reservation, project_id)
-                if project_id is None and isinstance(exc, Exception):
-                    # The server's count at once ends a placeholder it does not see.
-                    await self._sync_slots(max_retries=0)
-            raise
-        finally:
-            reservation.cancel()
-
-    def _keep_slot(self, reservation: Reservation, project_id: str | None) -> None:
-        """A failed request may have activated the project: its slot stays taken."""
-        if project_id is None:  # a create: which project, if any, we cannot know
-            reservation.lapse()
-            return
-        reservation.bind(project_id, active=True)
-        watcher = self._client._shared.watcher
-        if watcher is not None:
-            watcher._track(project_id)  # polled at once: seen idle, the slot frees
-
-    async def _reserve(self) -> Reservation:
-        """A slot. The shared watcher tracks every project holding one, so slots free
-        the moment a project is seen to finish. While we wait, every ``_SLOT_RECHECK``
-        our active projects are checked again (re-tracked; without a watcher, read),
-        and placeholders re-counted by the server: a safety net that keeps our
-        place in the queue."""
-        transport = self._client._transport
-        if transport.limits.active_projects is None:  # no slot accounting: never waits
-            return await transport.slots.reserve()
-        self._track_held()
-        reservation: Reservation | None = None
-        try:
-            async with anyio.create_task_group() as group:
-                group.start_soon(self._recheck_slots)
-                reservation = await transport.slots.reserve()
-                group.cancel_scope.cancel()
-        except BaseException:
-            if reservation is not None:  # cancelled from outside just as it was granted
-                reservation.cancel()
-            raise
-        assert reservation is not None
-        return reservation
-
-    def _track_held(self) -> bool:
-        """The shared watcher tracks every project holding a slot; False without one."""
-        watcher = self._client._shared.watcher
-        if watcher is None:
-            return False
-        for project_id in self._client._transport.slots.held():
-            watcher._track(project_id)
-        return True
-
-    async def _recheck_slots(self) -> None:
-        """While a slot is waited for: re-check our active projects and placeholders."""
-        transport = self._client._transport
-        period = _SLOT_RECHECK * transport.time_scale
-        while True:
-            await anyio.sleep(period)
-            now = time.monotonic()
-            if _RECHECKED.get(transport, -math.inf) > now - period / 2:
-                continue  # another waiter of this client just did
-            _RECHECKED[transport] = now
-            if not self._track_held():
-                for project_id in transport.slots.held():
-                    try:
-                        await self._get(project_id, priority=Priority.POLL)
-                    except APIError:
-                        continue
-            if transport.slots.statistics().placeholders:
-                await self._sync_slots()
-
-    async def _sync_slots(self, *, max_retries: int | None = None) -> None:
-        """The server's count of active projects corrects the slots (if it answers)."""
-        client = self._client
-        if max_retries is not None:
-            client = client.with_options(max_retries=max_retries)
-        try:
-            await client.account.get()
-        except APIError:
-            return
 
     # -- reading -----------------------------------------------------------------
 
@@ -451,7 +295,7 @@ class Projects:
         path = f"/projects/{check_id(project_id, 'prj', 'project_id')}/messages"
         check_text(content, "content")
 
-        async def send() -> MessageAccepted:
+        async def send(attempts: Attempts) -> MessageAccepted:
             # Why the message list and not the project: an id marks "before" exactly,
             # where timestamps would have to be compared across records, and content
             # alone cannot tell this message from the same text sent earlier.
@@ -461,9 +305,10 @@ class Projects:
                 self._parse_accepted,
                 lambda: self._find_sent(project_id, content, after=newest),
                 body={"content": content},
+                attempts=attempts,
             )
 
-        return await self._activating(
+        return await self._activation.run(
             send, lambda accepted: accepted.project, project_id=project_id
         )
 
@@ -544,7 +389,7 @@ class Projects:
             else None
         )
 
-        async def send() -> Project:
+        async def send(attempts: Attempts) -> Project:
             before = await self._get(project_id)
             if before.status is not ProjectStatus.IDLE or not before.has_result:
                 raise ConflictError(
@@ -555,10 +400,14 @@ class Projects:
                     request_id=before.request_id,
                 )
             return await self._once(
-                path, self._parse_project, lambda: self._find_render(project_id, before), body=body
+                path,
+                self._parse_project,
+                lambda: self._find_render(project_id, before),
+                body=body,
+                attempts=attempts,
             )
 
-        return await self._activating(send, lambda project: project, project_id=project_id)
+        return await self._activation.run(send, lambda project: project, project_id=project_id)
 
     async def _find_render(self, project_id: str, before: Project) -> Project | None:
         """The project if a render began after ``before`` (idle with a result), else None.
@@ -588,6 +437,7 @@ class Projects:
         find: Callable[[], Awaitable[T | None]],
         *,
         body: Mapping[str, Any] | None = None,
+        attempts: Attempts | None = None,
     ) -> T:
         """``POST path``, a request with no idempotency key, in effect at most once.
 
@@ -613,6 +463,7 @@ class Projects:
                 body=body,
                 idempotent=False,
                 reconcile=reconcile,
+                attempts=attempts,
             )
         except ConflictError:
             if not checked:

@@ -69,7 +69,7 @@ from ._limiter import (
 )
 from ._models import CreditsWarning, Project, redact_key
 
-__all__ = ["MAX_BODY_BYTES", "RequestOptions", "Transport", "new_session"]
+__all__ = ["MAX_BODY_BYTES", "Attempts", "RequestOptions", "Transport", "new_session"]
 
 logger: Final = logging.getLogger("videoagent")
 
@@ -110,6 +110,29 @@ class RequestOptions:
         # A video may take long as a whole: bound the connect and each read instead.
         seconds = self.timeout * self.time_scale
         return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
+
+
+class Attempts:
+    """What ``Transport.call`` did with one request, for who holds a slot for it.
+
+    ``in_flight``: an attempt went out and has no answer yet (true at the end
+    if the call was cancelled, or its answer failed to parse, meanwhile);
+    ``ambiguous``: the last attempt failed in a way that may hide an effect
+    (no answer, a 5xx, a garbled 2xx). A clean refusal (4xx, 429, 503) clears
+    it: for create, a replay of the key would have answered with the project;
+    for the others, ``reconcile`` looked before that resend.
+    """
+
+    __slots__ = ("ambiguous", "in_flight")
+
+    def __init__(self) -> None:
+        self.in_flight = False
+        self.ambiguous = False
+
+    @property
+    def may_have_acted(self) -> bool:
+        """Whether the request may have taken effect although the call failed."""
+        return self.in_flight or self.ambiguous
 
 
 class _Failure(Exception):
@@ -311,7 +334,7 @@ class Transport:
 
     # -- API requests --------------------------------------------------------
 
-    async def call(
+    async def call(  # noqa: PLR0912 - every attempt in one loop: the hot path
         self,
         method: str,
         path: str,
@@ -324,6 +347,7 @@ class Transport:
         ticket: Ticket | None = None,
         idempotent: bool = True,
         reconcile: Callable[[], Awaitable[T | None]] | None = None,
+        attempts: Attempts | None = None,
     ) -> T:
         """One API call: ``parse(decoded_json, request_id)`` of its answer.
 
@@ -331,9 +355,10 @@ class Transport:
         are not idempotent) runs after an ambiguous failure: it returns the
         call's result if the first request took effect after all, or ``None``
         to send again. Without it, an ambiguous failure of a non-idempotent
-        request raises. (Attempts run in this one coroutine, not a nested one:
-        every poll passes here, and each level of nesting is paid again at
-        each suspension.)
+        request raises. ``attempts`` records whether it may have taken effect
+        when it fails (for active-project slots). (Attempts run in this one
+        coroutine, not a nested one: every poll passes here, and each level of
+        nesting is paid again at each suspension.)
         """
         data = _dumps(body) if body is not None else None
         if data is not None and len(data) > MAX_BODY_BYTES:
@@ -355,6 +380,8 @@ class Transport:
             request_id: str | None = None
             counted = True  # the server counts the request against the limit
             try:
+                if attempts is not None:
+                    attempts.in_flight = True
                 async with session.request(
                     method,
                     url,
@@ -394,6 +421,8 @@ class Transport:
                         started=started,
                         request_id=request_id,
                     )
+            if attempts is not None:
+                attempts.in_flight, attempts.ambiguous = False, failure.ambiguous
             settled = await self._recover(failure, attempt, retry, idempotent, reconcile)
             if settled is not None:
                 return settled

@@ -7,7 +7,12 @@ import pytest
 from rel_helpers import FAST, SCALE
 
 from videoagent import AsyncVideoAgent
-from videoagent._errors import APIConnectionError, InternalServerError
+from videoagent._errors import (
+    APIConnectionError,
+    ConflictError,
+    InternalServerError,
+    RateLimitError,
+)
 from videoagent.simulator import Faults, Simulator
 
 #: Phases that outlast every test here: our projects stay active throughout.
@@ -79,3 +84,52 @@ async def test_a_message_that_may_have_arrived_holds_the_slot_until_its_project_
                 await anyio.sleep(SCALE)
         assert [p.status for p in sim.projects()] == ["idle"]  # the 500s had no effect
         assert slots.statistics().held == 0
+
+
+async def test_a_render_refused_before_sending_holds_no_slot() -> None:
+    """``render`` of a cancelled project is refused before anything is sent: no slot stays taken."""
+    async with Simulator(time_scale=SCALE, seed=21, durations=FAST) as sim:
+        client = _client(sim)  # not entered: no watcher would free a slot held wrongly
+        try:
+            project = await client.projects.create("a brief")
+            await client.projects.cancel(project.id)
+            with pytest.raises(ConflictError, match="nothing was sent"):
+                await client.projects.render(project.id)
+            assert client._transport.slots.statistics().held == 0
+            assert not [r for r in sim.request_log if r.path.endswith("/render")]
+        finally:
+            await client.aclose()
+
+
+async def test_a_render_refused_by_the_daily_limit_holds_no_slot() -> None:
+    """A 429 with a Retry-After of hours proves the render had no effect: its slot is free."""
+    async with Simulator(time_scale=SCALE, seed=21, durations=FAST, renders_per_day=1) as sim:
+        client = _client(sim)
+        try:
+            project = await client.projects.create("a brief")
+            sim.advance(3_600)
+            await client.projects.render((await client.projects.get(project.id)).id)
+            sim.advance(3_600)
+            assert (await client.projects.get(project.id)).has_result
+            with pytest.raises(RateLimitError):
+                await client.projects.render(project.id)
+            assert client._transport.slots.statistics().held == 0
+        finally:
+            await client.aclose()
+
+
+async def test_a_create_cancelled_while_waiting_for_the_budget_leaves_no_placeholder() -> None:
+    """A create given up while it waits for a request slot was never sent: nothing is kept."""
+    async with Simulator(time_scale=0.1, seed=21, durations=LONG) as sim:
+        client = AsyncVideoAgent(sim.api_key, sim.base_url, time_scale=0.1)
+        try:
+            for _ in range(30):  # the whole window (6 real seconds at this scale)
+                await client.account.get()
+            with anyio.move_on_after(0.2) as scope:
+                await client.projects.create("never sent")
+            assert scope.cancelled_caught
+            assert not [r for r in sim.request_log if r.method == "POST"]
+            stats = client._transport.slots.statistics()
+            assert (stats.held, stats.placeholders) == (0, 0)
+        finally:
+            await client.aclose()
