@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
-from ._errors import APIError, ProjectLimitError
+from ._errors import APIError, ConfigurationError, ProjectLimitError
 from ._limiter import Reservation
 from ._models import Project
 from ._transport import Attempts
@@ -137,14 +137,15 @@ class Activation:
         reservation: Reservation | None = None
         try:
             async with anyio.create_task_group() as group:
-                group.start_soon(self._recheck_slots)
+                group.start_soon(self._recheck_slots, group.cancel_scope)
                 reservation = await transport.slots.reserve()
                 group.cancel_scope.cancel()
         except BaseException:
             if reservation is not None:  # cancelled from outside just as it was granted
                 reservation.cancel()
             raise
-        assert reservation is not None
+        if reservation is None:  # the re-check found the client closed: stop waiting
+            raise ConfigurationError("the client was closed while waiting for a slot")
         return reservation
 
     def _track_held(self) -> bool:
@@ -156,8 +157,12 @@ class Activation:
             watcher._track(project_id)
         return True
 
-    async def _recheck_slots(self) -> None:
-        """While a slot is waited for: re-check our active projects and placeholders."""
+    async def _recheck_slots(self, waiting: anyio.CancelScope) -> None:
+        """While a slot is waited for: re-check our active projects and placeholders.
+
+        If the client is closed meanwhile, ``waiting`` is cancelled (the wait
+        then raises ``ConfigurationError``, not an exception group).
+        """
         transport = self._client._transport
         period = _SLOT_RECHECK * transport.time_scale
         while True:
@@ -166,14 +171,18 @@ class Activation:
             if _RECHECKED.get(transport, -math.inf) > now - period / 2:
                 continue  # another waiter of this client just did
             _RECHECKED[transport] = now
-            if not self._track_held():
-                for project_id in transport.slots.held():
-                    try:
-                        await self._poll(project_id)
-                    except APIError:
-                        continue
-            if transport.slots.statistics().placeholders:
-                await self._sync_slots()
+            try:
+                if not self._track_held():
+                    for project_id in transport.slots.held():
+                        try:
+                            await self._poll(project_id)
+                        except APIError:
+                            continue
+                if transport.slots.statistics().placeholders:
+                    await self._sync_slots()
+            except ConfigurationError:
+                waiting.cancel()
+                return
 
     async def _sync_slots(self, *, max_retries: int | None = None) -> None:
         """The server's count of active projects corrects the slots (if it answers)."""

@@ -6,7 +6,7 @@ import anyio
 import pytest
 from rel_helpers import FAST, SCALE
 
-from videoagent import AsyncVideoAgent
+from videoagent import AsyncVideoAgent, ConfigurationError, Limits
 from videoagent._errors import (
     APIConnectionError,
     ConflictError,
@@ -133,3 +133,26 @@ async def test_a_create_cancelled_while_waiting_for_the_budget_leaves_no_placeho
             assert (stats.held, stats.placeholders) == (0, 0)
         finally:
             await client.aclose()
+
+
+async def test_closing_the_client_ends_a_create_waiting_for_a_slot() -> None:
+    """A create waiting for a slot when its client closes raises ConfigurationError, only that."""
+    async with Simulator(time_scale=SCALE, seed=21, durations=LONG) as sim:
+        client = AsyncVideoAgent(
+            sim.api_key, sim.base_url, time_scale=SCALE, limits=Limits(active_projects=1)
+        )
+        await client.projects.create("holds the only slot")
+        raised: list[BaseException] = []
+
+        async def second() -> None:
+            try:
+                await client.projects.create("waits")
+            except BaseException as exc:  # what it raises is the point
+                raised.append(exc)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(second)
+            await anyio.wait_all_tasks_blocked()
+            await client.aclose()
+        assert [type(exc) for exc in raised] == [ConfigurationError]
+        assert len(sim.projects()) == 1
