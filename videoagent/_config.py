@@ -23,6 +23,7 @@ __all__ = [
     "resolve_api_key",
     "resolve_backend",
     "resolve_base_url",
+    "timeout_for_scale",
 ]
 
 API_KEY_ENV = "VIDEOAGENT_API_KEY"
@@ -31,6 +32,12 @@ REDIS_URL_ENV = "VIDEOAGENT_REDIS_URL"
 
 
 _positive = attrs.validators.gt(0.0)
+
+
+def timeout_for_scale(time_scale: float) -> float:
+    """Contract seconds per attempt for a tool at ``time_scale``: 30, but at least 5
+    real seconds (a fast simulator still answers in real milliseconds)."""
+    return max(30.0, 5.0 / time_scale)
 
 
 @attrs.frozen(kw_only=True)

@@ -11,7 +11,7 @@ import aiohttp
 from yarl import URL
 
 from videoagent._client import AsyncVideoAgent
-from videoagent._config import PollPolicy, resolve_api_key, resolve_base_url
+from videoagent._config import PollPolicy, resolve_api_key, resolve_base_url, timeout_for_scale
 from videoagent._transport import new_session
 
 __all__ = ["RequestCounter", "counted_client"]
@@ -62,9 +62,7 @@ async def counted_client(
     """
     key, url = resolve_api_key(api_key), resolve_base_url(base_url)
     options.setdefault("poll_policy", PollPolicy(messages=False))
-    # A fast simulator still answers in real milliseconds: keep each attempt's
-    # deadline at least 5 real seconds however small the time scale.
-    options.setdefault("timeout", max(30.0, 5.0 / options.get("time_scale", 1.0)))
+    options.setdefault("timeout", timeout_for_scale(options.get("time_scale", 1.0)))
     counter = RequestCounter(url)
     session = new_session(trace_configs=[counter.trace_config()])
     try:

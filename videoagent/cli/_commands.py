@@ -24,6 +24,7 @@ from videoagent import (
     WatchEvent,
     WatchFailed,
 )
+from videoagent._config import timeout_for_scale
 from videoagent.batch import safe_file_name
 
 from ._config import UsageError, resolve
@@ -294,7 +295,6 @@ async def run_command(args: argparse.Namespace) -> int:
         settings.api_key,
         settings.base_url,
         time_scale=settings.time_scale,
-        # a fast simulator still answers in real milliseconds: at least 5 real seconds
-        timeout=max(30.0, 5.0 / settings.time_scale),
+        timeout=timeout_for_scale(settings.time_scale),
     ) as client:
         return await COMMANDS[args.command](client, args)
