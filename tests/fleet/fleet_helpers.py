@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 import anyio.abc
 import pytest
+from common_helpers import max_in_window
 
 from videoagent.simulator import Simulator
 
@@ -154,17 +155,6 @@ async def summary_of(process: anyio.abc.Process) -> dict[str, Any]:
     assert lines, f"worker exited {process.returncode} without a summary"
     summary: dict[str, Any] = json.loads(lines[-1])
     return summary
-
-
-def max_in_window(times: list[float], window: float) -> int:
-    """Most of ``times`` (sorted or not) inside any sliding ``window``."""
-    ordered = sorted(times)
-    best = start = 0
-    for end, at in enumerate(ordered):
-        while at - ordered[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
 
 
 def check_account(sim: Simulator, briefs: int) -> None:

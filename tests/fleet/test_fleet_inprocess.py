@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
 import anyio
 import pytest
-from fleet_helpers import RedisServer, max_in_window
+from common_helpers import max_in_window, until
+from fleet_helpers import RedisServer
 from redis.asyncio import Redis
 
 from videoagent import AsyncVideoAgent, Limits
@@ -145,13 +146,13 @@ async def test_one_member_polls_a_project_and_a_notify_anywhere_reaches_it(
         watchers = [a._require_watcher(), b._require_watcher()]
         for watcher in watchers:
             watcher.watch(project.id)
-        await _until(lambda: all(_runtime(c).watch.owns(project.id) is not None for c in (a, b)))
+        await until(lambda: all(_runtime(c).watch.owns(project.id) is not None for c in (a, b)))
         owners = [_runtime(c).watch.owns(project.id) for c in (a, b)]
         assert sorted(owners) == [False, True]
         owner, other = (0, 1) if owners[0] else (1, 0)
         before = watchers[owner].statistics().polls
         watchers[other].notify(project.id)  # a webhook arrived at the other replica
-        await _until(lambda: watchers[owner].statistics().polls > before)
+        await until(lambda: watchers[owner].statistics().polls > before)
         done = await watchers[other].wait(project.id)
         assert done.status.is_terminal
         assert watchers[other].statistics().polls == 0
@@ -172,7 +173,7 @@ async def test_requests_wait_while_redis_is_away_and_resume(
         seen = len(sim.request_log)
         async with anyio.create_task_group() as group:
             group.start_soon(client.account.get)
-            await _until(lambda: "unreachable" in caplog.text)
+            await until(lambda: "unreachable" in caplog.text)
             assert len(sim.request_log) == seen  # nothing went out without Redis
             await anyio.to_thread.run_sync(redis_server.start)
         assert len(sim.request_log) == seen + 1
@@ -216,9 +217,3 @@ def test_without_a_backend_the_limits_stay_in_process(monkeypatch: pytest.Monkey
     monkeypatch.setenv("VIDEOAGENT_REDIS_URL", "redis://127.0.0.1:9/0")
     fleet = AsyncVideoAgent("es_live_" + "a" * 32, "http://127.0.0.1:9/v1")
     assert isinstance(fleet._transport.fleet, FleetRuntime)
-
-
-async def _until(condition: Callable[[], bool], *, limit: float = 20.0) -> None:
-    with anyio.fail_after(limit):
-        while not condition():  # noqa: ASYNC110 - state changed by other tasks' I/O
-            await anyio.sleep(0.01)

@@ -17,13 +17,13 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import anyio
 import anyio.abc
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
+from common_helpers import until
 from fleet_helpers import RedisServer
 from redis.asyncio import Redis
 
@@ -57,7 +57,7 @@ async def test_a_429_in_one_process_holds_back_every_process_until_its_retry_aft
         assert [await r.receive_until(b"\n", 1 << 16) for r in readers] == [b"ready"] * 2
         await _fill_the_window(sim)
         await _tell(a, "go")
-        await _until(lambda: any(r.status == 429 for r in sim.request_log))
+        await until(lambda: any(r.status == 429 for r in sim.request_log))
         await _until_in_redis(redis_server)
         await _tell(b, "go")
         summaries = [json.loads(await r.receive_until(b"\n", 1 << 16)) for r in readers]
@@ -127,9 +127,3 @@ async def _until_in_redis(server: RedisServer) -> None:
                 await anyio.sleep(0.005)
     finally:
         await redis.aclose()
-
-
-async def _until(condition: Any, *, limit: float = 20.0) -> None:
-    with anyio.fail_after(limit):
-        while not condition():  # noqa: ASYNC110 - the simulator's state, changed by a process
-            await anyio.sleep(0.005)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
 import anyio
 import pytest
+from common_helpers import until
 from fleet_helpers import RedisServer
 from redis.asyncio import Redis
 
@@ -86,12 +87,6 @@ async def _next_heartbeat(server: RedisServer, client: AsyncVideoAgent) -> None:
         await redis.aclose()
 
 
-async def _until(condition: Callable[[], bool], *, limit: float = 20.0) -> None:
-    with anyio.fail_after(limit):
-        while not condition():  # noqa: ASYNC110 - state changed by other tasks' I/O
-            await anyio.sleep(0.01)
-
-
 async def test_a_create_whose_answers_were_lost_keeps_a_lease_for_the_fleet(
     redis_server: RedisServer, fast_simulator: Simulator
 ) -> None:
@@ -139,7 +134,7 @@ async def test_a_placeholder_ends_when_the_server_stops_counting_its_project(
             await other.projects.cancel(ghost)  # nobody of the fleet sees it end
         await b.projects.create("the fifth")  # waits, re-counts with GET /account, goes
         assert not [m for m in await _leases(redis_server, b) if m.startswith("p:")]
-        await _until(lambda: a._transport.slots.statistics().placeholders == 0)
+        await until(lambda: a._transport.slots.statistics().placeholders == 0)
     assert sim.stats().project_limit == 0
     assert sum(p.status == "queued" for p in sim.projects()) == 5
 
@@ -249,7 +244,7 @@ async def test_a_message_that_may_have_arrived_holds_the_lease_until_its_project
         sim.set_faults(Faults(error_500=1.0, only=f"POST /v1/projects/{project.id}/messages"))
         with pytest.raises(InternalServerError):
             await a.projects.send_message(project.id, "go on")
-        await _until(lambda: project.id not in slots.held())
+        await until(lambda: project.id not in slots.held())
         assert project.id not in await _leases(redis_server, a)
     assert [p.status for p in sim.projects()] == ["idle"]  # the 500s had no effect
 

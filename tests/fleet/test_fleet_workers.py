@@ -10,6 +10,7 @@ from pathlib import Path
 import anyio
 import anyio.abc
 import pytest
+from common_helpers import until
 from fleet_helpers import (
     FAST,
     SCALE,
@@ -32,13 +33,6 @@ async def shared_simulator() -> AsyncIterator[Simulator]:
     """A simulator that outlives the workers: short phases, 100x faster, seeded."""
     async with Simulator(time_scale=SCALE, seed=7, durations=FAST) as sim:
         yield sim
-
-
-async def _until(condition: object, *, limit: float = 30.0) -> None:
-    """Wait (polling) until ``condition()`` is true."""
-    with anyio.fail_after(limit):
-        while not condition():  # type: ignore[operator]  # noqa: ASYNC110 - another process's state
-            await anyio.sleep(0.02)
 
 
 def _in_progress(journal: Path) -> dict[int, str]:
@@ -78,7 +72,7 @@ async def test_a_killed_workers_projects_are_finished_by_the_others(
     out = tmp_path / "out"
     workers = await _start_workers(redis_server, sim, tmp_path, out)
     journals = [tmp_path / f"journal-{i}.sqlite" for i in range(WORKERS)]
-    await _until(lambda: any(_in_progress(journal) for journal in journals))
+    await until(lambda: any(_in_progress(journal) for journal in journals))
     victim = next(i for i, journal in enumerate(journals) if _in_progress(journal))
     workers[victim].send_signal(signal.SIGKILL)
     await workers[victim].wait()
@@ -109,7 +103,7 @@ async def test_a_redis_restart_mid_run_loses_nothing_and_holds_the_limits(
     sim = shared_simulator
     out = tmp_path / "out"
     workers = await _start_workers(redis_server, sim, tmp_path, out)
-    await _until(lambda: len(sim.projects()) >= 6)
+    await until(lambda: len(sim.projects()) >= 6)
     await anyio.to_thread.run_sync(redis_server.restart)
     summaries = [await summary_of(w) for w in workers]
     assert [w.returncode for w in workers] == [0] * WORKERS

@@ -6,6 +6,7 @@ import time
 
 import anyio
 import pytest
+from common_helpers import max_in_window
 
 from videoagent._config import Limits
 from videoagent._limiter import ActiveSlots, Priority, RequestBudget
@@ -32,22 +33,12 @@ async def _send_many(
     return sent
 
 
-def _max_in_window(times: list[float], window: float) -> int:
-    times = sorted(times)
-    best, start = 0, 0
-    for end, t in enumerate(times):
-        while t - times[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
 async def test_no_window_holds_more_than_the_limit() -> None:
     """75 eager requests never put more than 30 into any window, yet use the budget."""
     budget = RequestBudget(Limits(), time_scale=SCALE)
     sent = await _send_many(budget, 75)
     assert len(sent) == 75
-    assert _max_in_window(sent, WINDOW) <= 30
+    assert max_in_window(sent, WINDOW) <= 30
     # 30 at once, 30 a window later, 15 a window after that: no idle windows.
     assert 2 * WINDOW <= max(sent) - min(sent) < 3 * WINDOW
 

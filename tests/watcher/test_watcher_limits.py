@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import anyio
+from common_helpers import max_in_window
 from watch_helpers import (
     GRANULARITY,
     INTERVALS,
@@ -12,7 +13,6 @@ from watch_helpers import (
     client_for,
     create_elsewhere,
     gets,
-    max_in_window,
     saturate,
     status_at,
     wait_polled,

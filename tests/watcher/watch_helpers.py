@@ -94,14 +94,3 @@ def status_at(history: Iterable[tuple[str, float]], at: float) -> str:
             break
         current = status
     return current
-
-
-def max_in_window(times: list[float], window: float) -> int:
-    """The most of ``times`` inside any half-open window of ``window`` seconds."""
-    times = sorted(times)
-    best = start = 0
-    for end, t in enumerate(times):
-        while t - times[start] >= window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best

@@ -1,0 +1,29 @@
+"""Helpers of more than one test directory: a sliding-window count, polling for a state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import anyio
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    """The most of ``times`` (in any order) inside any half-open window of ``window`` seconds."""
+    ordered = sorted(times)
+    best = start = 0
+    for end, at in enumerate(ordered):
+        while at - ordered[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+async def until(condition: Callable[[], bool], *, limit: float = 20.0) -> None:
+    """Return once ``condition()`` holds; fail after ``limit`` real seconds.
+
+    For state that other tasks or processes change by I/O (a simulator, Redis,
+    a worker), where there is nothing to wait on.
+    """
+    with anyio.fail_after(limit):
+        while not condition():  # noqa: ASYNC110 - changed by others' I/O: nothing to wait on
+            await anyio.sleep(0.01)
