@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
+
+
+def stamp() -> dict[str, Any]:
+    """When and where a result was measured: ``when`` (UTC) and ``machine``."""
+    return {
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average": os.getloadavg(),
+        },
+    }
 
 
 def save(name: str, result: dict[str, Any], markdown: str, out: Path = RESULTS) -> None:

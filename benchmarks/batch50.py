@@ -36,21 +36,18 @@ import argparse
 import asyncio
 import contextlib
 import heapq
-import os
-import platform
 import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
 import anyio
 import anyio.lowlevel
 
-from benchmarks._report import save
+from benchmarks._report import save, stamp
 from benchmarks._simproc import SimProcess, control, simulator_process
 from videoagent import AsyncVideoAgent, __version__
 from videoagent.webhooks import aiohttp_receiver
@@ -203,8 +200,7 @@ async def measure(time_scale: float, seed: int, projects: int) -> dict[str, Any]
     }
     return {
         "benchmark": "batch50",
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        **stamp(),
         "version": __version__,
         "time_scale": time_scale,
         "seed": seed,

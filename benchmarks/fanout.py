@@ -37,8 +37,6 @@ import asyncio
 import contextlib
 import gc
 import json
-import os
-import platform
 import resource
 import sys
 import time
@@ -50,7 +48,7 @@ import aiohttp
 import anyio
 import anyio.lowlevel
 
-from benchmarks._report import save
+from benchmarks._report import save, stamp
 from benchmarks._simproc import SimProcess, control, simulator_process
 from videoagent import AsyncVideoAgent, Project, ProjectStatus, ProjectWatcher, __version__
 from videoagent._limiter import Ticket
@@ -168,8 +166,7 @@ async def measure(accounts: int, per_account: int, seconds: float) -> dict[str, 
     plain_us = plain_cpu / plain_requests * 1e6
     return {
         "benchmark": "fanout",
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        **stamp(),
         "version": __version__,
         "accounts": accounts,
         "projects": projects,

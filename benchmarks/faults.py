@@ -27,20 +27,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import os
-import platform
 import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import attrs
 
-from benchmarks._report import save
+from benchmarks._report import save, stamp
 from benchmarks._simproc import control, simulator_process
 from videoagent import AsyncVideoAgent, __version__
 from videoagent.batch import run_batch
@@ -143,12 +140,7 @@ async def measure(time_scale: float, seed: int, briefs: int) -> dict[str, Any]:
     }
     return {
         "benchmark": "faults",
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average": os.getloadavg(),
-        },
+        **stamp(),
         "version": __version__,
         "time_scale": time_scale,
         "seed": seed,

@@ -16,19 +16,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
 
-from benchmarks._report import save
+from benchmarks._report import save, stamp
 
 #: the issue's floor, simple GETs per second on a 2-core machine
 TARGET = 2_000
@@ -102,8 +99,7 @@ async def measure(seconds: float, concurrency: int, rounds: int) -> dict[str, An
     best = max(detail, key=lambda r: r["per_second"])
     return {
         "benchmark": "simulator_throughput",
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        **stamp(),
         "request": "GET /v1/projects/{id}",
         "concurrency": concurrency,
         "seconds_per_round": seconds,

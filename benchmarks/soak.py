@@ -30,19 +30,17 @@ import contextlib
 import gc
 import logging
 import os
-import platform
 import resource
 import statistics
 import sys
 import time
 import tracemalloc
-from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
 import anyio
 
-from benchmarks._report import save
+from benchmarks._report import save, stamp
 from benchmarks._simproc import control, simulator_process
 from videoagent import AsyncVideoAgent, Limits, __version__
 
@@ -219,12 +217,7 @@ async def soak(  # noqa: PLR0915, PLR0917 - one run, read top to bottom; the CLI
     }
     return {
         "benchmark": "soak",
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "load_average": os.getloadavg(),
-        },
+        **stamp(),
         "version": __version__,
         "accounts": accounts,
         "projects": accounts * per_account,

@@ -29,13 +29,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import platform
 import socket
 import statistics
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
@@ -44,7 +41,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import Response
 
-from benchmarks._report import RESULTS, save
+from benchmarks._report import RESULTS, save, stamp
 from videoagent import AsyncVideoAgent, PollPolicy
 from videoagent.integrations.fastapi import StateDep, event_stream, lifespan, webhook_router
 from videoagent.simulator import Simulator
@@ -176,8 +173,7 @@ async def measure(counts: list[int]) -> dict[str, Any]:
     runs = [await scenario(n, webhooks=True) for n in counts]
     runs.append(await scenario(1, webhooks=False))
     return {
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        **stamp(),
         "time_scale": TIME_SCALE,
         "runs": runs,
     }
