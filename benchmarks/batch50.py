@@ -106,7 +106,7 @@ async def _ours(
 ) -> dict[str, int]:
     """Our client (shared watcher), with or without a webhook receiver."""
     async with AsyncVideoAgent(sim.api_key, sim.base_url, time_scale=time_scale) as client:
-        watcher = client._require_watcher()  # the shared watcher that client.projects.wait uses
+        watcher = client.watcher  # the shared watcher that client.projects.wait uses
         async with contextlib.AsyncExitStack() as stack:
             webhook_url: str | None = None
             if webhooks:

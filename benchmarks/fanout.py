@@ -51,7 +51,8 @@ import anyio.lowlevel
 from benchmarks._report import save, stamp
 from benchmarks._simproc import SimProcess, control, simulator_process
 from videoagent import AsyncVideoAgent, Project, ProjectStatus, ProjectWatcher, __version__
-from videoagent._limiter import Ticket
+from videoagent._seams import Ticket
+from videoagent._wiring import wiring_of
 
 TARGET_BYTES = 2048
 TARGET_US = 50.0
@@ -239,7 +240,7 @@ class _Recorder:
         self._on = False
         self.schedule: list[tuple[float, AsyncVideoAgent, str]] = []
         for client in clients:  # the same listener in both phases: its cost cancels out
-            client._transport.project_listeners.append(self._listener(client))
+            wiring_of(client).ledger.projects.subscribe(self._listener(client))
 
     def _listener(self, client: AsyncVideoAgent) -> Any:
         def record(project: Any) -> None:
@@ -314,7 +315,7 @@ async def _scheduler_alone(
 
 
 def _stub(client: AsyncVideoAgent, project_ids: list[str], now: datetime) -> None:
-    transport = client._transport
+    wiring = wiring_of(client)
     answers = {
         pid: Project(
             id=pid,
@@ -327,15 +328,15 @@ def _stub(client: AsyncVideoAgent, project_ids: list[str], now: datetime) -> Non
         for pid in project_ids
     }
 
-    async def get(project_id: str, *, priority: object = None, ticket: Ticket | None = None) -> Any:
+    async def get(project_id: str, *, via: object = None) -> Any:
         await anyio.lowlevel.checkpoint()
-        if ticket is not None:
-            transport.budget.release(ticket)
+        if isinstance(via, Ticket):
+            wiring.budget.release(via)
         project = answers[project_id]
-        transport.observe_project(project)
+        wiring.ledger.observe(project)
         return project
 
-    client.projects._get = get  # type: ignore[method-assign]
+    wiring.poller.get = get  # type: ignore[method-assign]
 
 
 def write(result: dict[str, Any]) -> None:

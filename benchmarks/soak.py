@@ -98,7 +98,7 @@ def _show(sample: dict[str, Any]) -> None:
 
 
 async def _create_and_watch(client: AsyncVideoAgent, count: int, account: int) -> None:
-    watcher = client._require_watcher()
+    watcher = client.watcher
 
     async def one(n: int) -> None:
         project = await client.projects.create(f"account {account}, clip {n}")
@@ -171,7 +171,7 @@ async def soak(  # noqa: PLR0915, PLR0917 - one run, read top to bottom; the CLI
                         gc.collect()
                         tracemalloc.start(1)
                         traced = True
-                    stats = [c._require_watcher().statistics() for c in clients]
+                    stats = [c.watcher.statistics() for c in clients]
                     samples.append(
                         {
                             "contract_s": round((now - started) / time_scale),

@@ -13,117 +13,181 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-if TYPE_CHECKING:
-    from ._client import AsyncVideoAgent
-    from ._config import Limits, PollPolicy, RetryPolicy
+if TYPE_CHECKING:  # what type checkers see: each name re-exported (``as``)
+    from ._client import (
+        AsyncVideoAgent as AsyncVideoAgent,
+    )
+    from ._client import (
+        ClientStatistics as ClientStatistics,
+    )
+    from ._config import (
+        Limits as Limits,
+    )
+    from ._config import (
+        PollPolicy as PollPolicy,
+    )
+    from ._config import (
+        RetryPolicy as RetryPolicy,
+    )
     from ._errors import (
-        APIConnectionError,
-        APIError,
-        APIResponseError,
-        APIStatusError,
-        APITimeoutError,
-        AuthenticationError,
-        ConfigurationError,
-        ConflictError,
-        DownloadError,
-        DownloadVerificationError,
-        InsecureBaseURLWarning,
-        InsufficientCreditsError,
-        InternalServerError,
-        InvalidRequestError,
-        NotFoundError,
-        PayloadTooLargeError,
-        PermissionDeniedError,
-        ProjectLimitError,
-        RateLimitError,
-        ResultExpiredError,
-        ServiceUnavailableError,
-        ValidationError,
-        VideoAgentError,
-        WaitTimeoutError,
-        WatchStoppedError,
+        APIConnectionError as APIConnectionError,
+    )
+    from ._errors import (
+        APIError as APIError,
+    )
+    from ._errors import (
+        APIResponseError as APIResponseError,
+    )
+    from ._errors import (
+        APIStatusError as APIStatusError,
+    )
+    from ._errors import (
+        APITimeoutError as APITimeoutError,
+    )
+    from ._errors import (
+        AuthenticationError as AuthenticationError,
+    )
+    from ._errors import (
+        ConfigurationError as ConfigurationError,
+    )
+    from ._errors import (
+        ConflictError as ConflictError,
+    )
+    from ._errors import (
+        DownloadError as DownloadError,
+    )
+    from ._errors import (
+        DownloadVerificationError as DownloadVerificationError,
+    )
+    from ._errors import (
+        InsecureBaseURLWarning as InsecureBaseURLWarning,
+    )
+    from ._errors import (
+        InsufficientCreditsError as InsufficientCreditsError,
+    )
+    from ._errors import (
+        InternalServerError as InternalServerError,
+    )
+    from ._errors import (
+        InvalidRequestError as InvalidRequestError,
+    )
+    from ._errors import (
+        NotFoundError as NotFoundError,
+    )
+    from ._errors import (
+        PayloadTooLargeError as PayloadTooLargeError,
+    )
+    from ._errors import (
+        PermissionDeniedError as PermissionDeniedError,
+    )
+    from ._errors import (
+        ProjectFailedError as ProjectFailedError,
+    )
+    from ._errors import (
+        ProjectLimitError as ProjectLimitError,
+    )
+    from ._errors import (
+        RateLimitError as RateLimitError,
+    )
+    from ._errors import (
+        ResultExpiredError as ResultExpiredError,
+    )
+    from ._errors import (
+        ServiceUnavailableError as ServiceUnavailableError,
+    )
+    from ._errors import (
+        ValidationError as ValidationError,
+    )
+    from ._errors import (
+        VideoAgentError as VideoAgentError,
+    )
+    from ._errors import (
+        WaitTimeoutError as WaitTimeoutError,
+    )
+    from ._errors import (
+        WatchStoppedError as WatchStoppedError,
     )
     from ._events import (
-        AgentMessage,
-        CreditsLow,
-        DecisionPoint,
-        StatusChanged,
-        WatchEvent,
-        WatchFailed,
+        AgentMessage as AgentMessage,
+    )
+    from ._events import (
+        CreditsLow as CreditsLow,
+    )
+    from ._events import (
+        DecisionPoint as DecisionPoint,
+    )
+    from ._events import (
+        StatusChanged as StatusChanged,
+    )
+    from ._events import (
+        WatchEvent as WatchEvent,
+    )
+    from ._events import (
+        WatchFailed as WatchFailed,
     )
     from ._models import (
-        Account,
-        ApiKey,
-        ApiKeyCreated,
-        CreditsWarning,
-        Message,
-        MessageAccepted,
-        MessagePage,
-        Project,
-        ProjectPage,
-        ProjectStatus,
-        Result,
+        Account as Account,
     )
-    from ._types import NOT_GIVEN, NotGiven
-    from ._watcher import ProjectWatcher, WatcherStatistics
+    from ._models import (
+        ApiKey as ApiKey,
+    )
+    from ._models import (
+        ApiKeyCreated as ApiKeyCreated,
+    )
+    from ._models import (
+        CreditsWarning as CreditsWarning,
+    )
+    from ._models import (
+        Message as Message,
+    )
+    from ._models import (
+        MessageAccepted as MessageAccepted,
+    )
+    from ._models import (
+        MessagePage as MessagePage,
+    )
+    from ._models import (
+        Project as Project,
+    )
+    from ._models import (
+        ProjectPage as ProjectPage,
+    )
+    from ._models import (
+        ProjectStatus as ProjectStatus,
+    )
+    from ._models import (
+        Result as Result,
+    )
+    from ._seams import (
+        BudgetStatistics as BudgetStatistics,
+    )
+    from ._seams import (
+        SlotStatistics as SlotStatistics,
+    )
+    from ._types import (
+        NOT_GIVEN as NOT_GIVEN,
+    )
+    from ._types import (
+        NotGiven as NotGiven,
+    )
+    from ._watcher import (
+        ProjectWatcher as ProjectWatcher,
+    )
+    from ._watcher import (
+        WatcherStatistics as WatcherStatistics,
+    )
 
-__all__ = [
-    "NOT_GIVEN",
-    "APIConnectionError",
-    "APIError",
-    "APIResponseError",
-    "APIStatusError",
-    "APITimeoutError",
-    "Account",
-    "AgentMessage",
-    "ApiKey",
-    "ApiKeyCreated",
-    "AsyncVideoAgent",
-    "AuthenticationError",
-    "ConfigurationError",
-    "ConflictError",
-    "CreditsLow",
-    "CreditsWarning",
-    "DecisionPoint",
-    "DownloadError",
-    "DownloadVerificationError",
-    "InsecureBaseURLWarning",
-    "InsufficientCreditsError",
-    "InternalServerError",
-    "InvalidRequestError",
-    "Limits",
-    "Message",
-    "MessageAccepted",
-    "MessagePage",
-    "NotFoundError",
-    "NotGiven",
-    "PayloadTooLargeError",
-    "PermissionDeniedError",
-    "PollPolicy",
-    "Project",
-    "ProjectLimitError",
-    "ProjectPage",
-    "ProjectStatus",
-    "ProjectWatcher",
-    "RateLimitError",
-    "Result",
-    "ResultExpiredError",
-    "RetryPolicy",
-    "ServiceUnavailableError",
-    "StatusChanged",
-    "ValidationError",
-    "VideoAgentError",
-    "WaitTimeoutError",
-    "WatchEvent",
-    "WatchFailed",
-    "WatchStoppedError",
-    "WatcherStatistics",
-]
-
-#: The private module of each public name: the same names as the imports above.
+#: The private module of each public name: the one list of the public names.
 _MODULES: dict[str, tuple[str, ...]] = {
-    "._client": ("AsyncVideoAgent",),
-    "._config": ("Limits", "PollPolicy", "RetryPolicy"),
+    "._client": (
+        "AsyncVideoAgent",
+        "ClientStatistics",
+    ),
+    "._config": (
+        "Limits",
+        "PollPolicy",
+        "RetryPolicy",
+    ),
     "._errors": (
         "APIConnectionError",
         "APIError",
@@ -142,6 +206,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "NotFoundError",
         "PayloadTooLargeError",
         "PermissionDeniedError",
+        "ProjectFailedError",
         "ProjectLimitError",
         "RateLimitError",
         "ResultExpiredError",
@@ -172,10 +237,23 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "ProjectStatus",
         "Result",
     ),
-    "._types": ("NOT_GIVEN", "NotGiven"),
-    "._watcher": ("ProjectWatcher", "WatcherStatistics"),
+    "._seams": (
+        "BudgetStatistics",
+        "SlotStatistics",
+    ),
+    "._types": (
+        "NOT_GIVEN",
+        "NotGiven",
+    ),
+    "._watcher": (
+        "ProjectWatcher",
+        "WatcherStatistics",
+    ),
 }
 _MODULE_OF = {name: module for module, names in _MODULES.items() for name in names}
+if not TYPE_CHECKING:  # type checkers take the re-exports above
+    #: Sorted as ruff sorts it: constants first.
+    __all__ = sorted(_MODULE_OF, key=lambda name: (not name.isupper(), name))  # noqa: PLE0605 - built from _MODULES, the one list
 
 
 def _load(name: str) -> Any:
@@ -190,7 +268,7 @@ def _load(name: str) -> Any:
 
 def _names() -> list[str]:
     """What ``dir(videoagent)`` lists: the module's globals and every public name."""
-    return sorted({*globals(), *__all__})
+    return sorted({*globals(), *_MODULE_OF})
 
 
 if not TYPE_CHECKING:  # hidden from type checkers: they see the imports, not Any

@@ -14,42 +14,92 @@ import math
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import anyio
 
+from ._config import RetryPolicy
 from ._errors import APIError, ConfigurationError, ProjectLimitError
-from ._limiter import Reservation
 from ._models import Project
-from ._transport import Attempts
+from ._retry import Attempts
+from ._seams import Reservation, Slots
+from ._tasks import task_group
 
-if TYPE_CHECKING:
-    from ._client import AsyncVideoAgent
-
-__all__ = ["Activation"]
+__all__ = ["Activation", "SlotTracking"]
 
 T = TypeVar("T")
 
 #: Contract seconds between checks of our own active projects while create,
 #: send_message or render waits for an active-project slot.
 _SLOT_RECHECK = 30.0
-#: When the slots of a transport were last re-checked (monotonic): one waiter
+#: When the slots of a client were last re-checked (monotonic): one waiter
 #: re-checks for all that wait at the time.
 _RECHECKED: weakref.WeakKeyDictionary[object, float] = weakref.WeakKeyDictionary()
+
+
+class SlotTracking:
+    """Who keeps polling the projects that hold an active slot (the client's shared
+    watcher serves it while it runs), so that each slot frees the moment its
+    project is seen to finish."""
+
+    def __init__(self) -> None:
+        self._track: Callable[[str | Project], object] | None = None
+
+    def serve(self, track: Callable[[str | Project], object]) -> Callable[[], None]:
+        """``track`` keeps polling each project handed to it; the function that stops."""
+        self._track = track
+
+        def stop() -> None:
+            if self._track is track:
+                self._track = None
+
+        return stop
+
+    @property
+    def serving(self) -> bool:
+        """Whether a watcher keeps polling the projects handed to ``track``."""
+        return self._track is not None
+
+    def track(self, project: str | Project) -> None:
+        """Keep polling ``project`` until it is seen to leave the active states (when a
+        watcher serves; else nobody does, and waiting creates re-check by reading)."""
+        if self._track is not None:
+            self._track(project)
 
 
 class Activation:
     """The active-project slot of each create, message and render of one client (copy).
 
     Args:
-        client: the client whose transport's slots, watcher and account are used.
+        slots: the account's active-project slots.
+        limited: whether the slots limit anything (``Limits.active_projects``).
+        tracking: keeps polling projects that hold a slot.
         poll: reads a project as the watcher would (to re-check our active
             projects when no watcher tracks them).
+        read_account: ``GET /account`` with at most that many retries (its
+            parse corrects the slots with the server's count).
+        retry: the client's retry settings (``project_limit`` answers).
+        time_scale: the client's.
     """
 
-    def __init__(self, client: AsyncVideoAgent, poll: Callable[[str], Awaitable[Project]]) -> None:
-        self._client = client
+    def __init__(
+        self,
+        *,
+        slots: Slots,
+        limited: bool,
+        tracking: SlotTracking,
+        poll: Callable[[str], Awaitable[Project]],
+        read_account: Callable[[int | None], Awaitable[object]],
+        retry: RetryPolicy,
+        time_scale: float,
+    ) -> None:
+        self._slots = slots
+        self._limited = limited
+        self._tracking = tracking
         self._poll = poll
+        self._read_account = read_account
+        self._retry = retry
+        self._time_scale = time_scale
 
     async def run(
         self,
@@ -71,14 +121,13 @@ class Activation:
         create's, whose id we never learnt, is a placeholder until the server's
         count (``GET /account``, asked at once and while creates wait) ends it.
         """
-        transport = self._client._transport
-        retry = self._client._options.retry
+        retry = self._retry
         reservation = await self._reserve()
         refusals = 0
         attempts = Attempts()
         try:
             while True:
-                attempts = Attempts()  # what the transport did with this send
+                attempts = Attempts()  # what the caller did with this send
                 try:
                     outcome = await send(attempts)
                 except ProjectLimitError as exc:  # refused: it had no effect
@@ -91,18 +140,13 @@ class Activation:
                         raise
                     reservation.cancel()
                     await self._sync_slots()
-                    await anyio.sleep(exc.retry_after * transport.time_scale)
+                    await anyio.sleep(exc.retry_after * self._time_scale)
                     reservation = await self._reserve()
                     continue
                 project = project_of(outcome)
                 reservation.bind(project.id, active=project.status.is_active)
-                watcher = self._client._shared.watcher
-                if (
-                    watcher is not None
-                    and project.status.is_active
-                    and transport.limits.active_projects
-                ):
-                    watcher._track(project)  # its slot frees when it is seen to finish
+                if project.status.is_active and self._limited:
+                    self._tracking.track(project)  # its slot frees when it is seen to finish
                 return outcome
         except BaseException as exc:
             if attempts.may_have_acted:
@@ -120,9 +164,7 @@ class Activation:
             reservation.lapse()
             return
         reservation.bind(project_id, active=True)
-        watcher = self._client._shared.watcher
-        if watcher is not None:
-            watcher._track(project_id)  # polled at once: seen idle, the slot frees
+        self._tracking.track(project_id)  # polled at once: seen idle, the slot frees
 
     async def _reserve(self) -> Reservation:
         """A slot. The shared watcher tracks every project holding one, so slots free
@@ -130,15 +172,14 @@ class Activation:
         our active projects are checked again (re-tracked; without a watcher, read),
         and placeholders re-counted by the server: a safety net that keeps our
         place in the queue."""
-        transport = self._client._transport
-        if transport.limits.active_projects is None:  # no slot accounting: never waits
-            return await transport.slots.reserve()
+        if not self._limited:  # no slot accounting: never waits
+            return await self._slots.reserve()
         self._track_held()
         reservation: Reservation | None = None
         try:
-            async with anyio.create_task_group() as group:
+            async with task_group() as group:
                 group.start_soon(self._recheck_slots, group.cancel_scope)
-                reservation = await transport.slots.reserve()
+                reservation = await self._slots.reserve()
                 group.cancel_scope.cancel()
         except BaseException:
             if reservation is not None:  # cancelled from outside just as it was granted
@@ -150,11 +191,10 @@ class Activation:
 
     def _track_held(self) -> bool:
         """The shared watcher tracks every project holding a slot; False without one."""
-        watcher = self._client._shared.watcher
-        if watcher is None:
+        if not self._tracking.serving:
             return False
-        for project_id in self._client._transport.slots.held():
-            watcher._track(project_id)
+        for project_id in self._slots.held():
+            self._tracking.track(project_id)
         return True
 
     async def _recheck_slots(self, waiting: anyio.CancelScope) -> None:
@@ -163,22 +203,21 @@ class Activation:
         If the client is closed meanwhile, ``waiting`` is cancelled (the wait
         then raises ``ConfigurationError``, not an exception group).
         """
-        transport = self._client._transport
-        period = _SLOT_RECHECK * transport.time_scale
+        period = _SLOT_RECHECK * self._time_scale
         while True:
             await anyio.sleep(period)
             now = time.monotonic()
-            if _RECHECKED.get(transport, -math.inf) > now - period / 2:
+            if _RECHECKED.get(self._slots, -math.inf) > now - period / 2:
                 continue  # another waiter of this client just did
-            _RECHECKED[transport] = now
+            _RECHECKED[self._slots] = now
             try:
                 if not self._track_held():
-                    for project_id in transport.slots.held():
+                    for project_id in self._slots.held():
                         try:
                             await self._poll(project_id)
                         except APIError:
                             continue
-                if transport.slots.statistics().placeholders:
+                if self._slots.statistics().placeholders:
                     await self._sync_slots()
             except ConfigurationError:
                 waiting.cancel()
@@ -186,10 +225,7 @@ class Activation:
 
     async def _sync_slots(self, *, max_retries: int | None = None) -> None:
         """The server's count of active projects corrects the slots (if it answers)."""
-        client = self._client
-        if max_retries is not None:
-            client = client.with_options(max_retries=max_retries)
         try:
-            await client.account.get()
+            await self._read_account(max_retries)
         except APIError:
             return

@@ -18,12 +18,14 @@ from ._errors import InvalidRequestError
 __all__ = [
     "MAX_TEXT",
     "check_choice",
+    "check_encodable",
     "check_id",
     "check_idempotency_key",
     "check_limit",
     "check_metadata",
     "check_text",
     "check_webhook_url",
+    "is_id",
 ]
 
 #: The longest brief or message the API takes, in characters.
@@ -50,6 +52,11 @@ def _shown(value: object) -> str:
     return text if len(text) <= 60 else f"{text[:50]}... ({len(text):,} characters)"
 
 
+def is_id(value: object, prefix: str) -> bool:
+    """Whether ``value`` looks like an id of ours: ``{prefix}_`` and 1-64 letters or digits."""
+    return isinstance(value, str) and _ID_PATTERNS[prefix].fullmatch(value) is not None
+
+
 def check_id(value: str, prefix: str, name: str) -> str:
     """``value`` URL-quoted for a path, after checking it looks like ``{prefix}_...``."""
     try:
@@ -68,13 +75,27 @@ def check_id(value: str, prefix: str, name: str) -> str:
 
 
 def check_text(value: object, name: str, *, limit: int = MAX_TEXT) -> str:
-    """A brief, a message or a key: a string of 1 to ``limit`` characters, not blank."""
+    """A brief, a message or a key: a string of 1 to ``limit`` characters, not blank,
+    that UTF-8 can encode."""
     if not isinstance(value, str):
         raise _refuse(f"{name} must be a string, got {type(value).__name__}")
     if not value.strip():
         raise _refuse(f"{name} must not be empty, got {_shown(value)}")
     if len(value) > limit:
         raise _refuse(f"{name} is {len(value):,} characters long; the API takes at most {limit:,}")
+    return check_encodable(value, name)
+
+
+def check_encodable(value: str, name: str) -> str:
+    """``value`` if UTF-8 can encode it (a lone surrogate cannot: JSON would carry it
+    as an escape the API refuses, or decode it as garbage)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise _refuse(
+            f"{name} holds a character UTF-8 cannot encode ({value[exc.start]!r} at "
+            f"position {exc.start}, a lone surrogate?)"
+        ) from None
     return value
 
 
@@ -107,6 +128,8 @@ def check_metadata(value: object) -> dict[str, str]:
     for key, item in value.items():
         if not isinstance(key, str) or not isinstance(item, str):
             raise _refuse(f"metadata[{_shown(key)}] must map a str to a str, got {_shown(item)}")
+        check_encodable(key, "a metadata key")
+        check_encodable(item, f"metadata[{_shown(key)}]")
         if len(item) > _MAX_METADATA_VALUE:
             raise _refuse(
                 f"metadata[{key!r}] is {len(item):,} characters long; "

@@ -1,12 +1,27 @@
-"""``AsyncVideoAgent``: the client, and its ``account`` and ``api_keys`` namespaces."""
+"""``AsyncVideoAgent``: the client, and the one place that wires the SDK's parts together.
+
+The composition root. Each part receives only the narrow interfaces it
+needs (``_seams``), never the client::
+
+    LimitsBackend --connect--> SharedLimits: Budget, Slots (+ WatchShare, BriefClaims)
+    HTTPTransport (one send) <- Caller (budget tickets, retries) <- Poller, resources
+    ProjectLedger: every parsed Project -> slots, then watchers, fleet, feeds
+    Activation (slots around create/message/render) -> SlotTracking <- SharedWatcher
+    Projects(caller, poller, ledger, activation, downloader, wait_for=shared watcher)
+    Wiring (the parts, for ProjectWatcher, batch, integrations: ``wiring_of(client)``)
+
+A client and its ``with_options`` copies share everything but their
+request options (and so their resources and poller).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import logging
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -14,22 +29,106 @@ import aiohttp
 import attrs
 from yarl import URL
 
-from ._config import Limits, PollPolicy, RetryPolicy, resolve_api_key, resolve_base_url
+from ._activation import Activation, SlotTracking
+from ._arguments import check_id, check_text
+from ._config import (
+    Limits,
+    PollPolicy,
+    RetryPolicy,
+    resolve_api_key,
+    resolve_base_url,
+    resolve_redis_url,
+    resolve_time_scale,
+    setup_logging,
+)
 from ._converter import structure
+from ._download import Downloader
 from ._errors import ConfigurationError, InsecureBaseURLWarning
-from ._limiter import Priority
+from ._ledger import ProjectLedger
+from ._limiter import LocalBackend
 from ._models import Account, ApiKey, ApiKeyCreated, CreditsWarning
-from ._projects import Projects, check_id
-from ._transport import RequestOptions, Transport
+from ._projects import Poller, Projects
+from ._retry import Caller, Extras, RequestOptions
+from ._seams import (
+    BudgetStatistics,
+    LimitsBackend,
+    Priority,
+    SharedLimits,
+    SlotStatistics,
+)
+from ._transport import HTTPTransport
 from ._types import NOT_GIVEN, NotGiven
-from ._watcher import ProjectWatcher
+from ._watcher import OnUpdate, ProjectWatcher, SharedWatcher
+from ._wiring import Wiring, wire
 
 if sys.version_info >= (3, 11):
     from typing import Self
 else:  # pragma: no cover - Python 3.10
     from typing_extensions import Self
 
-__all__ = ["AccountResource", "ApiKeys", "AsyncVideoAgent"]
+__all__ = ["AccountResource", "ApiKeys", "AsyncVideoAgent", "ClientStatistics"]
+
+logger = logging.getLogger("videoagent")
+
+
+@attrs.frozen
+class ClientStatistics:
+    """A snapshot of what a client sees (the shape of ``anyio.CapacityLimiter.statistics()``).
+
+    Attributes:
+        requests: the request budget: ``in_window`` (in flight and held) of
+            ``limit`` per window, ``waiting``, ``paused_for`` (a server's
+            ``Retry-After``).
+        slots: the active-project slots: ``held``, ``pending``, ``waiting``,
+            ``foreign`` (the server's count of projects we do not know),
+            ``placeholders``, of ``limit``.
+        retries: attempts sent again after a failure, so far.
+        rate_limited: 429 answers seen so far (0 unless another client shares
+            the account, or a daily limit).
+    """
+
+    requests: BudgetStatistics
+    slots: SlotStatistics
+    retries: int
+    rate_limited: int
+
+
+class _Core:
+    """What a client shares with its ``with_options`` copies: every part but the options."""
+
+    def __init__(
+        self,
+        *,
+        transport: HTTPTransport,
+        caller: Caller,
+        shared: SharedLimits,
+        ledger: ProjectLedger,
+        downloader: Downloader,
+        limits: Limits,
+        poll_policy: PollPolicy,
+    ) -> None:
+        self.transport = transport
+        self.caller = caller
+        self.shared = shared
+        self.ledger = ledger
+        self.downloader = downloader
+        self.limits = limits
+        self.poll_policy = poll_policy
+        self.tracking = SlotTracking()
+        self.stack = contextlib.AsyncExitStack()
+        self.watcher: SharedWatcher | None = None
+
+    def require_watcher(self) -> SharedWatcher:
+        if self.watcher is None:
+            raise ConfigurationError(
+                "the client's watcher runs inside `async with AsyncVideoAgent(...) as client:`"
+            )
+        return self.watcher
+
+    async def wait_for(
+        self, project_id: str, timeout: float | None, on_update: OnUpdate | None
+    ) -> Any:
+        return await self.require_watcher().wait(project_id, timeout=timeout, on_update=on_update)
 
 
 class AsyncVideoAgent:
@@ -46,7 +145,8 @@ class AsyncVideoAgent:
         api_key: the ``es_live_...`` key; default ``VIDEOAGENT_API_KEY``.
         base_url: the API's base URL, ending in ``/v1``; default ``VIDEOAGENT_BASE_URL``.
         time_scale: multiplies every wait the SDK makes (backoff, ``Retry-After``,
-            the limiter's window, polling); 0.01 runs the protocol 100 times faster.
+            the limiter's window, polling); 0.01 runs the protocol 100 times
+            faster; default ``VIDEOAGENT_TIME_SCALE``, else 1.0.
         limits: the account's limits, enforced client-side (``Limits.unlimited()``: off).
         max_retries: retries after a failed attempt (0: none).
         timeout: seconds one attempt may take, answer included (scaled like every wait).
@@ -62,6 +162,14 @@ class AsyncVideoAgent:
         allow_insecure: a plain ``http://`` base URL to a host other than
             loopback sends the key in clear and gives an ``InsecureBaseURLWarning``;
             ``True`` says that is intended (a TLS-terminating sidecar, a lab).
+        limits_backend: where the limits are kept: this process (default), or
+            ``videoagent.fleet.RedisBackend`` to share them with every process
+            of the account; default a ``RedisBackend`` when
+            ``VIDEOAGENT_REDIS_URL`` is set.
+        default_headers: headers every request carries (ours win: auth).
+        trust_env: proxies (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``) and
+            certificates (``SSL_CERT_FILE``, ``SSL_CERT_DIR``) from the
+            environment, as httpx does; downloads follow the same rule.
 
     Use it as ``async with`` (or call ``aclose()``): it owns an aiohttp session
     and the watcher's polling tasks. One client's requests, and those of its
@@ -73,7 +181,7 @@ class AsyncVideoAgent:
         api_key: str | None = None,
         base_url: str | None = None,
         *,
-        time_scale: float = 1.0,
+        time_scale: float | None = None,
         limits: Limits = Limits(),  # noqa: B008 - frozen value object
         max_retries: int = 4,
         timeout: float = 30.0,
@@ -82,11 +190,17 @@ class AsyncVideoAgent:
         session: aiohttp.ClientSession | None = None,
         on_credits_warning: Callable[[CreditsWarning], object] | None = None,
         allow_insecure: bool = False,
+        limits_backend: LimitsBackend | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        trust_env: bool = True,
     ) -> None:
+        setup_logging()
         if not timeout > 0:
             raise ConfigurationError(f"timeout must be > 0, got {timeout!r}")
         if max_retries < 0:
             raise ConfigurationError(f"max_retries must be >= 0, got {max_retries!r}")
+        scale = resolve_time_scale(time_scale)
+        key = resolve_api_key(api_key)
         url = resolve_base_url(base_url)
         if not allow_insecure and _in_clear(url):
             warnings.warn(
@@ -95,42 +209,112 @@ class AsyncVideoAgent:
                 InsecureBaseURLWarning,
                 stacklevel=2,
             )
-        self._transport = Transport(
-            api_key=resolve_api_key(api_key),
-            base_url=url,
-            time_scale=time_scale,
-            limits=limits,
-            session=session,
-            timeout=timeout,
-        )
+        backend = limits_backend or _backend_from_env() or LocalBackend()
+        shared = backend.connect(api_key=key, limits=limits, time_scale=scale, timeout=timeout)
+        ledger = ProjectLedger()
+        slots = shared.slots
+        ledger.projects.subscribe(lambda p: slots.observe(p.id, active=p.status.is_active))
+        shared.attach(ledger.observe)
+        if shared.watch is not None:  # fleet mode: the other processes hear of each answer
+            ledger.projects.subscribe(shared.share_project)
         if on_credits_warning is not None:
-            self._transport.credits_listeners.append(on_credits_warning)
-        self._options = RequestOptions(
+            ledger.credits.subscribe(on_credits_warning)
+        transport = HTTPTransport(
+            api_key=key,
+            base_url=url,
+            session=session,
+            default_headers=default_headers,
+            trust_env=trust_env,
+        )
+        caller = Caller(
+            transport,
+            shared.budget,
+            limited=limits.requests is not None,
+            credits=ledger.credits,
+            time_scale=scale,
+        )
+        options = RequestOptions(
             retry=attrs.evolve(retry or RetryPolicy(), max_retries=max_retries),
             timeout=timeout,
-            time_scale=time_scale,
+            time_scale=scale,
         )
-        self._shared = _Shared(poll_policy or PollPolicy())
+        downloader = Downloader(
+            session=session,
+            trust_env=trust_env,
+            backoff=lambda attempt, after: caller.backoff(options.retry, attempt, after),
+        )
+        self._core = _Core(
+            transport=transport,
+            caller=caller,
+            shared=shared,
+            ledger=ledger,
+            downloader=downloader,
+            limits=limits,
+            poll_policy=poll_policy or PollPolicy(),
+        )
         self._owner = True
-        self.projects = Projects(self)
-        self.account = AccountResource(self)
-        self.api_keys = ApiKeys(self)
+        self._wire(options)
+
+    def _wire(self, options: RequestOptions) -> None:
+        """This client's (or copy's) resources, over the shared core."""
+        core = self._core
+        self._options = options
+        poller = Poller(core.caller, options, core.ledger)
+        self.account = AccountResource(core.caller, options, core.shared)
+        activation = Activation(
+            slots=core.shared.slots,
+            limited=core.limits.active_projects is not None,
+            tracking=core.tracking,
+            poll=poller.get,
+            read_account=self._read_account,
+            retry=options.retry,
+            time_scale=options.time_scale,
+        )
+        self.projects = Projects(
+            caller=core.caller,
+            options=options,
+            ledger=core.ledger,
+            poller=poller,
+            activation=activation,
+            downloader=core.downloader,
+            wait_for=core.wait_for,
+        )
+        self.api_keys = ApiKeys(core.caller, options)
+        wire(
+            self,
+            Wiring(
+                caller=core.caller,
+                poller=poller,
+                budget=core.shared.budget,
+                slots=core.shared.slots,
+                ledger=core.ledger,
+                tracking=core.tracking,
+                shared=core.shared,
+                time_scale=options.time_scale,
+                limited=core.limits.requests is not None,
+            ),
+        )
+
+    async def _read_account(self, max_retries: int | None) -> Account:
+        client = self if max_retries is None else self.with_options(max_retries=max_retries)
+        return await client.account.get()
 
     def __repr__(self) -> str:
+        transport = self._core.transport
         return (
-            f"{type(self).__name__}(base_url={self._transport.base_url!r}, "
-            f"api_key={self._transport.redacted_key!r}, time_scale={self.time_scale!r})"
+            f"{type(self).__name__}(base_url={transport.base_url!r}, "
+            f"api_key={transport.redacted_key!r}, time_scale={self.time_scale!r})"
         )
 
     @property
     def time_scale(self) -> float:
         """The factor every wait of the SDK is multiplied by."""
-        return self._transport.time_scale
+        return self._options.time_scale
 
     @property
     def limits(self) -> Limits:
         """The limits this client (and its copies) enforce."""
-        return self._transport.limits
+        return self._core.limits
 
     @property
     def max_retries(self) -> int:
@@ -142,13 +326,35 @@ class AsyncVideoAgent:
         """Seconds one attempt may take."""
         return self._options.timeout
 
+    @property
+    def base_url(self) -> str:
+        """The API's base URL."""
+        return self._core.transport.base_url
+
+    @property
+    def watcher(self) -> ProjectWatcher:
+        """The client's shared watcher: ``wait`` polls through it, and it keeps every
+        project holding an active slot polled. Hand it webhooks (``notify``), or read
+        its ``events()``. Exists inside ``async with`` only."""
+        return self._core.require_watcher()
+
+    def statistics(self) -> ClientStatistics:
+        """A frozen snapshot of the request budget, the active slots, retries and 429s."""
+        core = self._core
+        return ClientStatistics(
+            requests=core.shared.budget.statistics(),
+            slots=core.shared.slots.statistics(),
+            retries=core.caller.retries,
+            rate_limited=core.caller.rate_limited,
+        )
+
     def with_options(
         self,
         *,
         max_retries: int | NotGiven = NOT_GIVEN,
         timeout: float | NotGiven = NOT_GIVEN,
         retry: RetryPolicy | NotGiven = NOT_GIVEN,
-    ) -> AsyncVideoAgent:
+    ) -> Self:
         """A copy with other request settings, sharing this client's session and limiter.
 
         Example::
@@ -167,18 +373,16 @@ class AsyncVideoAgent:
         policy = attrs.evolve(policy, max_retries=max_retries)
         if not isinstance(timeout, NotGiven) and not timeout > 0:
             raise ConfigurationError(f"timeout must be > 0, got {timeout!r}")
-        copy = object.__new__(AsyncVideoAgent)
-        copy._transport = self._transport
-        copy._options = attrs.evolve(
-            self._options,
-            retry=policy,
-            timeout=self._options.timeout if isinstance(timeout, NotGiven) else timeout,
-        )
-        copy._shared = self._shared
+        copy = object.__new__(type(self))
+        copy._core = self._core
         copy._owner = False
-        copy.projects = Projects(copy)
-        copy.account = AccountResource(copy)
-        copy.api_keys = ApiKeys(copy)
+        copy._wire(
+            attrs.evolve(
+                self._options,
+                retry=policy,
+                timeout=self._options.timeout if isinstance(timeout, NotGiven) else timeout,
+            )
+        )
         return copy
 
     # -- lifecycle ---------------------------------------------------------------
@@ -186,21 +390,18 @@ class AsyncVideoAgent:
     async def __aenter__(self) -> Self:
         if not self._owner:
             return self
-        await self._transport.open()
-        await self._shared.stack.__aenter__()
+        core = self._core
+        await core.transport.open()
+        await core.stack.__aenter__()
         try:
-            if self._transport.fleet is not None:  # fleet mode: the shared limits' tasks
-                await self._shared.stack.enter_async_context(self._transport.fleet)
-            await self._enter_watcher()
+            await core.stack.enter_async_context(core.shared)  # fleet mode: its tasks
+            core.watcher = await core.stack.enter_async_context(
+                SharedWatcher(self, policy=core.poll_policy, tracking=core.tracking)
+            )
         except BaseException:
             await self.aclose()
             raise
         return self
-
-    async def _enter_watcher(self) -> None:
-        self._shared.watcher = await self._shared.stack.enter_async_context(
-            ProjectWatcher(self, policy=self._shared.poll_policy)
-        )
 
     async def __aexit__(
         self,
@@ -208,27 +409,42 @@ class AsyncVideoAgent:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose()
+        if exc is None:
+            await self.aclose()
+            return
+        try:  # the block's error passes through as itself
+            await self.aclose()
+        except Exception:
+            logger.warning("closing the client failed (after %r)", exc, exc_info=True)
 
     async def aclose(self) -> None:
         """Stop the shared watcher and close the session (if this client opened it)."""
         if not self._owner:
             return
+        core = self._core
         try:
-            stack, self._shared.stack = self._shared.stack, contextlib.AsyncExitStack()
-            self._shared.watcher = None
+            stack, core.stack = core.stack, contextlib.AsyncExitStack()
+            core.watcher = None
             await stack.aclose()
         finally:
-            await self._transport.aclose()
+            core.ledger.close()  # other watchers let go of this client
+            await core.transport.aclose()
+            await core.downloader.aclose()
 
-    def _require_watcher(self) -> ProjectWatcher:
-        watcher = self._shared.watcher
-        if watcher is None:
-            raise ConfigurationError(
-                "wait() polls through the client's shared watcher: "
-                "use the client as `async with AsyncVideoAgent(...) as client:`"
-            )
-        return watcher
+
+def _backend_from_env() -> LimitsBackend | None:
+    """A ``RedisBackend`` when ``VIDEOAGENT_REDIS_URL`` is set (fleet mode), else None."""
+    url = resolve_redis_url(None)
+    if url is None:
+        return None
+    try:
+        from .fleet import RedisBackend  # noqa: PLC0415 - the optional extra, only when asked for
+    except ImportError as exc:
+        raise ConfigurationError(
+            "VIDEOAGENT_REDIS_URL is set, but fleet mode needs the redis extra: "
+            "pip install 'videoagent[redis]'"
+        ) from exc
+    return RedisBackend(url=url)
 
 
 def _in_clear(base_url: str) -> bool:
@@ -244,42 +460,50 @@ def _in_clear(base_url: str) -> bool:
         return True  # a name: resolved elsewhere, maybe far away
 
 
-class _Shared:
-    """What a client shares with its ``with_options`` copies besides the transport."""
-
-    def __init__(self, poll_policy: PollPolicy) -> None:
-        self.poll_policy = poll_policy
-        self.stack = contextlib.AsyncExitStack()
-        self.watcher: ProjectWatcher | None = None
-
-
 class AccountResource:
     """``client.account``: credits, plan and today's usage."""
 
-    def __init__(self, client: AsyncVideoAgent) -> None:
-        self._client = client
+    def __init__(self, caller: Caller, options: RequestOptions, shared: SharedLimits) -> None:
+        self._caller = caller
+        self._options = options
+        self._slots = shared.slots
 
-    async def get(self, *, priority: Priority = Priority.USER) -> Account:
+    async def get(
+        self,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+    ) -> Account:
         """The account now; its active-project count also corrects the client's slots."""
-        transport = self._client._transport
 
         def parse(data: Any, request_id: str | None) -> Account:
             account = structure(data, Account, request_id=request_id)
-            transport.slots.sync(account.active_projects)
+            self._slots.sync(account.active_projects)
             return account
 
-        return await transport.call(
-            "GET", "/account", parse, options=self._client._options, priority=priority
+        return await self._caller.call(
+            "GET",
+            "/account",
+            parse,
+            options=self._options,
+            via=Priority.USER,
+            extras=Extras.of(extra_headers, extra_query, None),
         )
 
 
 class ApiKeys:
     """``client.api_keys``: the account's API keys."""
 
-    def __init__(self, client: AsyncVideoAgent) -> None:
-        self._client = client
+    def __init__(self, caller: Caller, options: RequestOptions) -> None:
+        self._caller = caller
+        self._options = options
 
-    async def list(self) -> tuple[ApiKey, ...]:
+    async def list(
+        self,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+    ) -> tuple[ApiKey, ...]:
         """The account's active keys (their secrets are never shown again)."""
 
         def parse(data: Any, request_id: str | None) -> tuple[ApiKey, ...]:
@@ -288,26 +512,44 @@ class ApiKeys:
                 items = [None]  # let structure() raise its APIResponseError
             return tuple(structure(item, ApiKey, request_id=request_id) for item in items)
 
-        return await self._client._transport.call(
-            "GET", "/api-keys", parse, options=self._client._options
+        return await self._caller.call(
+            "GET",
+            "/api-keys",
+            parse,
+            options=self._options,
+            extras=Extras.of(extra_headers, extra_query, None),
         )
 
-    async def create(self, name: str) -> ApiKeyCreated:
+    async def create(
+        self,
+        name: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> ApiKeyCreated:
         """A new key; its secret (``key``) is shown this once.
 
         Not resent after an ambiguous failure: a lost answer would lose the secret
         anyway, and a resend could make a second key.
         """
-        return await self._client._transport.call(
+        return await self._caller.call(
             "POST",
             "/api-keys",
             lambda data, request_id: structure(data, ApiKeyCreated, request_id=request_id),
-            options=self._client._options,
-            body={"name": name},
-            idempotent=False,
+            options=self._options,
+            body={"name": check_text(name, "name", limit=100)},
+            resend=False,
+            extras=Extras.of(extra_headers, extra_query, extra_body),
         )
 
-    async def revoke(self, key_id: str) -> None:
+    async def revoke(
+        self,
+        key_id: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+    ) -> None:
         """Revoke a key (safe to retry: a resend checks the key is still there first)."""
         path = f"/api-keys/{check_id(key_id, 'key', 'key_id')}"
 
@@ -315,11 +557,11 @@ class ApiKeys:
             keys = await self.list()
             return True if all(key.id != key_id for key in keys) else None
 
-        await self._client._transport.call(
+        await self._caller.call(
             "DELETE",
             path,
             lambda _data, _request_id: True,
-            options=self._client._options,
-            idempotent=False,
-            reconcile=revoked,
+            options=self._options,
+            resend=revoked,
+            extras=Extras.of(extra_headers, extra_query, None),
         )

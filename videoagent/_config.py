@@ -1,34 +1,55 @@
-"""Configuration values: frozen, documented, with the contract's defaults.
+"""Configuration: frozen values with the contract's defaults, and the environment.
 
 Every duration here is in the contract's units (seconds of the real service).
 The client multiplies each wait it makes by its ``time_scale``.
+
+This is the one module that reads ``os.environ``: the library, the CLI and
+every integration resolve their settings with the ``resolve_*`` functions
+below, by one rule: an explicit argument wins, else the ``VIDEOAGENT_*``
+variable, else the default; a missing or bad value is a
+``ConfigurationError`` naming the variable (and never showing a secret).
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import os
-from typing import TYPE_CHECKING
+import urllib.parse
+import urllib.request
+from typing import Final
 
 import attrs
 
 from ._errors import ConfigurationError
 
-if TYPE_CHECKING:
-    from ._limiter import LimitsBackend
-
 __all__ = [
+    "API_KEY_ENV",
+    "BASE_URL_ENV",
+    "LOG_ENV",
+    "REDIS_URL_ENV",
+    "TIME_SCALE_ENV",
+    "WEBHOOK_SECRET_ENV",
     "Limits",
     "PollPolicy",
     "RetryPolicy",
     "resolve_api_key",
-    "resolve_backend",
     "resolve_base_url",
+    "resolve_log_level",
+    "resolve_proxy",
+    "resolve_redis_url",
+    "resolve_time_scale",
+    "resolve_webhook_secret",
+    "setup_logging",
     "timeout_for_scale",
 ]
 
-API_KEY_ENV = "VIDEOAGENT_API_KEY"
-BASE_URL_ENV = "VIDEOAGENT_BASE_URL"
-REDIS_URL_ENV = "VIDEOAGENT_REDIS_URL"
+API_KEY_ENV: Final = "VIDEOAGENT_API_KEY"
+BASE_URL_ENV: Final = "VIDEOAGENT_BASE_URL"
+TIME_SCALE_ENV: Final = "VIDEOAGENT_TIME_SCALE"
+REDIS_URL_ENV: Final = "VIDEOAGENT_REDIS_URL"
+WEBHOOK_SECRET_ENV: Final = "VIDEOAGENT_WEBHOOK_SECRET"
+LOG_ENV: Final = "VIDEOAGENT_LOG"
 
 
 _positive = attrs.validators.gt(0.0)
@@ -60,10 +81,9 @@ class Limits:
         margin: seconds a request's slot is held after its answer arrives,
             beyond the window (the server counts a request when it arrives,
             so network delay shifts its window against ours).
-        backend: where the limits are kept: ``None`` (default) in this
-            process, unless ``VIDEOAGENT_REDIS_URL`` is set; a
-            ``videoagent.fleet.RedisBackend`` shares them with every process
-            of the account (fleet mode).
+
+    Where the limits are kept (this process, or Redis for every process of
+    the account) is the client's ``limits_backend``, not a limit.
     """
 
     requests: int | None = 30
@@ -71,7 +91,6 @@ class Limits:
     active_projects: int | None = 5
     reserve: int = attrs.field(default=2, validator=attrs.validators.ge(0))
     margin: float = attrs.field(default=0.0, validator=attrs.validators.ge(0))
-    backend: LimitsBackend | None = None
 
     def __attrs_post_init__(self) -> None:
         for name in ("requests", "active_projects"):
@@ -136,39 +155,125 @@ class PollPolicy:
             raise ValueError(f"generating must be (low, high) with 0 < low <= high, got {value!r}")
 
 
+def _env(name: str) -> str | None:
+    """The variable's value, or None when unset or empty."""
+    return os.environ.get(name) or None
+
+
 def resolve_api_key(api_key: str | None) -> str:
-    """The given key, else ``VIDEOAGENT_API_KEY``; a clear error naming the variable."""
-    key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+    """The given key, else ``VIDEOAGENT_API_KEY``; surrounding whitespace (a pasted
+    newline) is dropped, a key with whitespace inside is refused (never shown)."""
+    source = "api_key" if api_key is not None else API_KEY_ENV
+    key = (api_key if api_key is not None else _env(API_KEY_ENV) or "").strip()
     if not key:
         raise ConfigurationError(
             f"no API key: pass api_key=... or set the {API_KEY_ENV} environment variable"
         )
-    return key
-
-
-def resolve_backend(limits: Limits) -> LimitsBackend | None:
-    """``limits.backend``, else a ``RedisBackend`` from ``VIDEOAGENT_REDIS_URL``, else None."""
-    if limits.backend is not None:
-        return limits.backend
-    url = os.environ.get(REDIS_URL_ENV)
-    if not url:
-        return None
-    try:
-        from .fleet import RedisBackend  # noqa: PLC0415 - the optional extra, only when asked for
-    except ImportError as exc:
+    if any(character.isspace() or not character.isprintable() for character in key):
         raise ConfigurationError(
-            f"{REDIS_URL_ENV} is set, but fleet mode needs the redis extra: "
-            "pip install 'videoagent[redis]'"
-        ) from exc
-    return RedisBackend(url=url)
+            f"the API key from {source} holds whitespace or control characters inside "
+            "(a key is one word; check what was pasted)"
+        )
+    return key
 
 
 def resolve_base_url(base_url: str | None) -> str:
     """The given base URL, else ``VIDEOAGENT_BASE_URL``, without a trailing slash."""
-    url = base_url if base_url is not None else os.environ.get(BASE_URL_ENV)
+    url = (base_url if base_url is not None else _env(BASE_URL_ENV) or "").strip()
     if not url:
         raise ConfigurationError(
             f"no base URL: pass base_url=... or set the {BASE_URL_ENV} environment variable "
             "(it ends in /v1; `videoagent simulate` starts a local one)"
         )
+    if not url.startswith(("http://", "https://")):
+        source = "base_url" if base_url is not None else BASE_URL_ENV
+        raise ConfigurationError(f"{source} must be an http:// or https:// URL, got {url!r}")
     return url.rstrip("/")
+
+
+def resolve_time_scale(time_scale: float | None) -> float:
+    """The given time scale, else ``VIDEOAGENT_TIME_SCALE``, else 1.0; a positive number."""
+    if time_scale is not None:
+        value: object = time_scale
+        source = "time_scale"
+    else:
+        text = _env(TIME_SCALE_ENV)
+        if text is None:
+            return 1.0
+        source = TIME_SCALE_ENV
+        try:
+            value = float(text)
+        except ValueError:
+            value = text
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigurationError(f"{source} must be a number > 0 (1.0 is real time), got {value!r}")
+    return float(value)
+
+
+def resolve_redis_url(redis_url: str | None) -> str | None:
+    """The given Redis URL, else ``VIDEOAGENT_REDIS_URL``, else None (no fleet mode)."""
+    url = redis_url if redis_url is not None else _env(REDIS_URL_ENV)
+    if url is None:
+        return None
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        source = "redis_url" if redis_url is not None else REDIS_URL_ENV
+        raise ConfigurationError(
+            f"{source} must be a redis://, rediss:// or unix:// URL (its value is not shown)"
+        )
+    return url
+
+
+def resolve_webhook_secret(secret: str | None) -> str | None:
+    """The given webhook secret, else ``VIDEOAGENT_WEBHOOK_SECRET``, else None."""
+    return secret if secret is not None else _env(WEBHOOK_SECRET_ENV)
+
+
+def resolve_proxy(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY``, ``HTTP_PROXY``,
+    ``ALL_PROXY``, minus ``NO_PROXY``), as httpx and curl read them; else None."""
+    proxies = urllib.request.getproxies_environment()
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if not proxies or urllib.request.proxy_bypass_environment(host, proxies):
+        return None
+    return proxies.get(parts.scheme) or proxies.get("all")
+
+
+_LOG_LEVELS: Final = {"debug": logging.DEBUG, "info": logging.INFO}
+
+
+def resolve_log_level() -> int | None:
+    """The level ``VIDEOAGENT_LOG`` asks for (``debug`` or ``info``), else None (no logging)."""
+    text = _env(LOG_ENV)
+    if text is None:
+        return None
+    level = _LOG_LEVELS.get(text.strip().lower())
+    if level is None:
+        raise ConfigurationError(f"{LOG_ENV} must be debug or info, got {text!r}")
+    return level
+
+
+_LOGGING_SET_UP: list[bool] = []
+
+
+def setup_logging() -> None:
+    """Log the ``videoagent`` loggers to stderr when ``VIDEOAGENT_LOG`` asks (once).
+
+    ``debug``: every request (method, path, status, request id, duration);
+    ``info``: retries, waits and warnings. Never the key: no log line of the
+    SDK holds it.
+    """
+    level = resolve_log_level()
+    if level is None or _LOGGING_SET_UP:
+        return
+    _LOGGING_SET_UP.append(True)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("videoagent")
+    root.addHandler(handler)
+    root.setLevel(level)

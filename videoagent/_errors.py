@@ -5,6 +5,7 @@
      +-- InvalidRequestError          (also ValueError) refused before sending: a malformed id
      +-- WaitTimeoutError             (also TimeoutError) a wait() deadline passed
      +-- WatchStoppedError            the watch ended before the project finished
+     +-- ProjectFailedError           wait(raise_on_failure=True) saw it failed or cancelled
      +-- APIError                     the API (or a download) failed; status, code, message,
          |                            request_id and retry_after where known
          +-- APIConnectionError       no usable answer: refused, reset, truncated
@@ -19,8 +20,8 @@
          |    +-- ConflictError              409 conflict
          |    +-- PayloadTooLargeError       413 payload_too_large (also raised before
          |    |                                  sending a body over 1 MiB)
-         |    +-- ProjectLimitError          429 project_limit
-         |    +-- RateLimitError             429 rate_limited
+         |    +-- ProjectLimitError          429 project_limit (``kind``: concurrent, daily)
+         |    +-- RateLimitError             429 rate_limited (``kind``: requests, renders_daily)
          |    +-- InternalServerError        500 internal_error
          |    +-- ServiceUnavailableError    503 service_unavailable
          +-- DownloadError            the video could not be fetched
@@ -39,6 +40,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from ._models import Project
 
 __all__ = [
     "APIConnectionError",
@@ -58,6 +63,7 @@ __all__ = [
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "ProjectFailedError",
     "ProjectLimitError",
     "RateLimitError",
     "ResultExpiredError",
@@ -103,6 +109,25 @@ class WatchStoppedError(VideoAgentError):
     def __init__(self, message: str, *, project_id: str | None = None) -> None:
         super().__init__(message)
         self.project_id = project_id
+
+
+class ProjectFailedError(VideoAgentError):
+    """``wait(raise_on_failure=True)`` saw the project end ``failed`` or ``cancelled``.
+
+    Attributes:
+        project: the project as it ended.
+        error_message: the server's reason (``project.error_message``), if any.
+    """
+
+    def __init__(self, message: str, *, project: Project) -> None:
+        super().__init__(message)
+        self.project = project
+        self.error_message = project.error_message
+
+    @property
+    def project_id(self) -> str:
+        """The project's id."""
+        return self.project.id
 
 
 class APIError(VideoAgentError):
@@ -221,12 +246,47 @@ class PayloadTooLargeError(APIStatusError):
     """413 ``payload_too_large``: the body is over 1 MiB (the SDK checks before sending)."""
 
 
+#: A ``Retry-After`` longer than this (contract seconds) is a daily limit's: the
+#: concurrent limits free within minutes, the daily ones at UTC midnight.
+_DAILY_AFTER = 3600.0
+
+
+def _mentions_a_day(message: str) -> bool:
+    words = message.lower()
+    return "a day" in words or "per day" in words or "daily" in words or "today" in words
+
+
 class ProjectLimitError(APIStatusError):
-    """429 ``project_limit``: 5 active projects, or the daily project limit."""
+    """429 ``project_limit``: 5 active projects, or the daily project limit.
+
+    ``kind`` tells them apart: ``"daily"`` when the message speaks of a day or
+    ``Retry-After`` is over an hour (the daily limit waits for UTC midnight),
+    else ``"concurrent"`` (a slot frees when a project finishes).
+    """
+
+    @property
+    def kind(self) -> Literal["concurrent", "daily"]:
+        """Which limit: ``"concurrent"`` (active projects) or ``"daily"`` (projects a day)."""
+        if _mentions_a_day(self.message) or (self.retry_after or 0.0) > _DAILY_AFTER:
+            return "daily"
+        return "concurrent"
 
 
 class RateLimitError(APIStatusError):
-    """429 ``rate_limited``: too many requests (or renders today); see ``retry_after``."""
+    """429 ``rate_limited``: too many requests (or renders today); see ``retry_after``.
+
+    ``kind`` tells them apart: ``"renders_daily"`` when the message speaks of
+    renders or a day, or ``Retry-After`` is over an hour, else ``"requests"``
+    (a slot of the 60 s window frees within a minute).
+    """
+
+    @property
+    def kind(self) -> Literal["requests", "renders_daily"]:
+        """Which limit: ``"requests"`` (per minute) or ``"renders_daily"`` (renders a day)."""
+        words = self.message.lower()
+        if "render" in words or _mentions_a_day(words) or (self.retry_after or 0.0) > _DAILY_AFTER:
+            return "renders_daily"
+        return "requests"
 
 
 class InternalServerError(APIStatusError):

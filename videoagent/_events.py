@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import math
-import sys
 from collections.abc import Callable
 from typing import TypeAlias
 
-import anyio
 import attrs
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._errors import VideoAgentError
 from ._models import CreditsWarning, Message, Project, ProjectStatus
-
-if sys.version_info >= (3, 11):
-    from typing import Self
-else:  # pragma: no cover - Python 3.10
-    from typing_extensions import Self
 
 __all__ = [
     "AgentMessage",
@@ -26,7 +16,6 @@ __all__ = [
     "CreditsLow",
     "DecisionPoint",
     "StatusChanged",
-    "Subscription",
     "WatchEvent",
     "WatchFailed",
 ]
@@ -92,42 +81,3 @@ class WatchFailed:
 
 WatchEvent: TypeAlias = StatusChanged | DecisionPoint | AgentMessage | CreditsLow | WatchFailed
 Callback: TypeAlias = Callable[[WatchEvent], object]
-
-
-class Subscription:
-    """One ``events()`` reader: a buffered stream, filtered by project ids (internal)."""
-
-    def __init__(self, project_ids: frozenset[str]) -> None:
-        self._project_ids = project_ids
-        send: MemoryObjectSendStream[WatchEvent]
-        receive: MemoryObjectReceiveStream[WatchEvent]
-        send, receive = anyio.create_memory_object_stream[WatchEvent](math.inf)
-        self._send = send
-        self._receive = receive
-
-    def offer(self, event: WatchEvent, project_id: str | None) -> None:
-        if self._project_ids and project_id not in self._project_ids and project_id is not None:
-            return
-        with contextlib.suppress(anyio.BrokenResourceError):
-            self._send.send_nowait(event)
-
-    def close(self) -> None:
-        self._send.close()
-
-    def __aiter__(self) -> Self:
-        return self
-
-    async def __anext__(self) -> WatchEvent:
-        try:
-            return await self._receive.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            raise StopAsyncIteration from None
-
-    async def aclose(self) -> None:
-        """Unsubscribe."""
-        self._send.close()
-        self._receive.close()
-
-    def __del__(self) -> None:
-        self._send.close()
-        self._receive.close()

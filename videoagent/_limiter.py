@@ -21,16 +21,14 @@ Two limits of the account are enforced here, before the server has to:
 Both are FIFO within a priority, cancellable, and cost O(log n) per request.
 Every wait is real time: contract seconds multiplied by ``time_scale``.
 
-The transport and the watcher see them only through the ``Budget`` and
-``Slots`` protocols. ``Limits.backend`` (a ``LimitsBackend``, e.g.
-``videoagent.fleet.RedisBackend``) swaps both for implementations whose
-state is shared by every process of the account; without one, these
-in-process classes serve.
+Everything above sees them only through the ``Budget`` and ``Slots``
+protocols (``_seams``). ``LocalBackend`` is the default ``LimitsBackend``:
+these classes, in this process. ``videoagent.fleet.RedisBackend`` implements
+the same protocols with state shared by every process of the account.
 """
 
 from __future__ import annotations
 
-import enum
 import heapq
 import itertools
 import math
@@ -38,73 +36,33 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Final, Protocol
-
-if TYPE_CHECKING:
-    from ._models import Project
+from typing import TYPE_CHECKING, Final
 
 import anyio
 import attrs
 
 from ._config import Limits
+from ._seams import (
+    BudgetStatistics,
+    Priority,
+    Reservation,
+    SlotStatistics,
+    Ticket,
+)
+
+if TYPE_CHECKING:
+    from ._models import Project
+    from ._seams import BriefClaims, WatchShare
 
 __all__ = [
     "ActiveSlots",
-    "Budget",
-    "BudgetStatistics",
-    "LimitsBackend",
-    "Priority",
+    "LocalBackend",
+    "LocalLimits",
     "PriorityGate",
     "RequestBudget",
-    "Reservation",
-    "SharedLimits",
-    "SlotStatistics",
-    "Slots",
-    "Ticket",
-    "WatchShare",
 ]
 
 _INF: Final = math.inf
-
-
-class Priority(enum.IntEnum):
-    """Who asks for a request; lower values are served first.
-
-    ``USER`` calls may use every free slot; ``NOTIFY`` and ``POLL`` (the
-    watcher's) leave ``Limits.reserve`` slots of each window to the user.
-    """
-
-    USER = 0
-    NOTIFY = 1
-    POLL = 2
-
-
-@attrs.define(eq=False)
-class Ticket:
-    """Permission to send one request; hand it back with ``RequestBudget.release``."""
-
-    priority: Priority
-    _released: bool = attrs.field(default=False, alias="_released")
-
-
-@attrs.frozen
-class BudgetStatistics:
-    """A snapshot of a ``RequestBudget`` (like ``anyio.CapacityLimiter.statistics``).
-
-    Attributes:
-        limit: requests allowed per window (``None``: unlimited).
-        in_flight: requests sent whose answer is not in yet.
-        held: answered requests still inside the window (ours and, from the
-            server's headers, those of other clients on the account).
-        waiting: callers waiting for a slot.
-        paused_for: real seconds until a server ``Retry-After`` ends.
-    """
-
-    limit: int | None
-    in_flight: int
-    held: int
-    waiting: int
-    paused_for: float
 
 
 @attrs.define(eq=False, order=False)
@@ -242,9 +200,8 @@ class RequestBudget:
         cancelled) may still reach the server after we gave up on it. Releasing
         a ticket twice is a no-op, so ``finally`` blocks may release freely.
         """
-        if ticket._released:
+        if not ticket.settle():
             return
-        ticket._released = True
         self._in_flight -= 1
         if counted and self._limit is not None:
             expiry = self._clock() + self._hold + max(linger, 0.0) * self._time_scale
@@ -334,77 +291,6 @@ def _merged(log: deque[float], foreign: list[float]) -> Iterator[float]:
     return heapq.merge(log, sorted(foreign)) if foreign else iter(log)
 
 
-@attrs.frozen
-class SlotStatistics:
-    """A snapshot of ``ActiveSlots``.
-
-    Attributes:
-        limit: active projects allowed (``None``: unlimited).
-        held: projects of ours in an active state.
-        pending: reservations whose request has not answered yet.
-        foreign: active projects the server counts that we do not know.
-        waiting: callers waiting for a slot.
-        placeholders: slots kept for failed requests that may have activated a
-            project all the same (``Reservation.lapse``); the server's count
-            (``sync``) ends them.
-    """
-
-    limit: int | None
-    held: int
-    pending: int
-    foreign: int
-    waiting: int
-    placeholders: int = 0
-
-
-class _SlotHolder(Protocol):
-    """What a ``Reservation`` reports back to (``ActiveSlots``, or a fleet's slot)."""
-
-    def _bind(self, project_id: str, *, active: bool) -> None: ...
-    def _cancel(self) -> None: ...
-    def _lapse(self) -> None: ...
-
-
-@attrs.define(eq=False)
-class Reservation:
-    """A slot held for a request that may activate a project.
-
-    Call ``bind(project_id)`` when the answer names the project, ``cancel()``
-    if the request failed, or ``lapse()`` if it failed but may have activated
-    a project all the same; one of them exactly once (later calls are no-ops).
-    Usable as a context manager that cancels unless bound.
-    """
-
-    _slots: _SlotHolder
-    _done: bool = False
-
-    def bind(self, project_id: str, *, active: bool = True) -> None:
-        """The request answered: ``project_id`` holds this slot while active."""
-        if not self._done:
-            self._done = True
-            self._slots._bind(project_id, active=active)
-
-    def cancel(self) -> None:
-        """The request failed without activating a project: free the slot."""
-        if not self._done:
-            self._done = True
-            self._slots._cancel()
-
-    def lapse(self) -> None:
-        """The request failed, but may have activated a project we cannot name (a lost
-        answer): the slot stays taken, as a placeholder, until the server's count of
-        active projects (``sync``) shows no such project."""
-        if not self._done:
-            self._done = True
-            self._slots._lapse()
-
-    def __enter__(self) -> Reservation:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.cancel()
-
-
 class ActiveSlots:
     """The account's active-project slots, as this client knows them.
 
@@ -473,8 +359,13 @@ class ActiveSlots:
         Placeholders beyond the active projects we cannot name end (there is
         no such project); the unknown ones beyond them occupy slots a while.
         """
+        if self._limit is None:
+            return
         now = self._clock()
         self._purge(now)
+        # Clamped: more unknown projects than the limit change nothing (and a huge
+        # figure from a broken server must cost no more than a small one).
+        active_on_server = min(max(active_on_server, 0), self._limit + len(self._held) + 1)
         unknown = max(0, active_on_server - len(self._held) - len(self._seen))
         self._placeholders = min(self._placeholders, unknown)
         for _ in range(unknown - self._placeholders - len(self._foreign)):
@@ -497,9 +388,10 @@ class ActiveSlots:
             placeholders=self._placeholders,
         )
 
-    # -- internals -----------------------------------------------------------
+    # -- how reservations end (``SlotHolder``) ---------------------------------
 
-    def _bind(self, project_id: str, *, active: bool) -> None:
+    def bound(self, project_id: str, *, active: bool) -> None:
+        """A reservation's request answered: ``project_id`` holds the slot while active."""
         self._pending -= 1
         self._seen.pop(project_id, None)
         if active:
@@ -508,14 +400,18 @@ class ActiveSlots:
             self._held.discard(project_id)
         self._settle_seen()
 
-    def _cancel(self) -> None:
+    def cancelled(self) -> None:
+        """A reservation's request failed without activating a project."""
         self._pending -= 1
         self._settle_seen()
 
-    def _lapse(self) -> None:
+    def lapsed(self) -> None:
+        """A reservation's request failed but may have activated a project: a placeholder."""
         self._pending -= 1
         self._placeholders += 1
         self._settle_seen()
+
+    # -- internals -----------------------------------------------------------
 
     def _adopt(self, project_id: str) -> None:
         """An unknown active project (not a reservation's answer) takes a slot."""
@@ -554,80 +450,48 @@ class ActiveSlots:
         self._gate.wake()
 
 
-# -- the seams: what the transport and the watcher need of the limits ------------------
+# -- the default backend: the limits in this process -------------------------------------
 
 
-class Budget(Protocol):
-    """The request limiter a transport uses (``RequestBudget``, or a fleet's shared one)."""
+class LocalLimits:
+    """One client's limits kept in this process (a ``SharedLimits``; nothing is shared)."""
 
-    async def acquire(self, priority: Priority = Priority.USER) -> Ticket: ...
-    def try_acquire(self, priority: Priority = Priority.USER) -> Ticket | None: ...
-    def release(self, ticket: Ticket, *, counted: bool = True, linger: float = 0.0) -> None: ...
-    def observe(self, *, remaining: int | None, reset: float | None) -> None: ...
-    def pause(self, retry_after: float) -> None: ...
-    def statistics(self) -> BudgetStatistics: ...
-
-
-class Slots(Protocol):
-    """The active-project slots a transport uses (``ActiveSlots``, or a fleet's leases)."""
-
-    async def reserve(self) -> Reservation: ...
-    def observe(self, project_id: str, *, active: bool) -> None: ...
-    def sync(self, active_on_server: int) -> None: ...
-    def held(self) -> frozenset[str]: ...
-    def statistics(self) -> SlotStatistics: ...
-
-
-class WatchShare(Protocol):
-    """How watchers of several processes share projects (fleet mode only).
-
-    A watcher ``want``s every project it watches; it polls one only while
-    ``owns`` says True (False: another process polls it and shares its
-    answers; None: not decided yet, ``on_owned`` follows). ``relay`` passes a
-    webhook's notify to the other processes. Callbacks registered with
-    ``add_watcher`` receive ownership and relayed notifies.
-    """
-
-    def want(self, project_id: str) -> None: ...
-    def unwant(self, project_id: str) -> None: ...
-    def owns(self, project_id: str) -> bool | None: ...
-    def relay(self, project_id: str, status: str | None) -> None: ...
-    def add_watcher(
-        self,
-        on_owned: Callable[[str], object],
-        on_notify: Callable[[str, str | None], object],
-    ) -> None: ...
-    def remove_watcher(self, on_owned: Callable[[str], object]) -> None: ...
-
-
-class SharedLimits(Protocol):
-    """A client's limits held outside the process; entered with the client."""
-
-    @property
-    def budget(self) -> Budget: ...
-    @property
-    def slots(self) -> Slots: ...
-    @property
-    def watch(self) -> WatchShare | None: ...
+    def __init__(self, limits: Limits, *, time_scale: float) -> None:
+        self.budget = RequestBudget(limits, time_scale=time_scale)
+        #: Unknown active projects of the account hold a slot 30 contract seconds.
+        self.slots = ActiveSlots(limits.active_projects, foreign_ttl=30.0 * time_scale)
+        self.watch: WatchShare | None = None
+        self.claims: BriefClaims | None = None
 
     def attach(self, observe: Callable[[Project], object]) -> None:
-        """The transport's ``observe_project``: answers shared by other processes go there."""
+        """No other process shares answers."""
 
     def share_project(self, project: Project) -> None:
-        """Every project the transport parses (a listener), for the other processes."""
+        """No other process listens."""
 
-    async def __aenter__(self) -> SharedLimits: ...
+    async def __aenter__(self) -> LocalLimits:
+        return self
+
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool | None: ...
+    ) -> None:
+        return None
 
 
-class LimitsBackend(Protocol):
-    """Where the limits live (``Limits(backend=...)``): builds one client's ``SharedLimits``."""
+@attrs.frozen
+class LocalBackend:
+    """The default ``LimitsBackend``: each client keeps its limits in its own process.
+
+    Example::
+
+        AsyncVideoAgent(limits_backend=LocalBackend())   # what happens without one
+    """
 
     def connect(
         self, *, api_key: str, limits: Limits, time_scale: float, timeout: float
-    ) -> SharedLimits: ...
+    ) -> LocalLimits:
+        """The limits of one client, kept in memory."""
+        return LocalLimits(limits, time_scale=time_scale)

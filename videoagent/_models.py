@@ -124,6 +124,16 @@ class Project:
     raw: Mapping[str, Any] = _raw()
 
     @property
+    def at_decision_point(self) -> bool:
+        """A collaborative project stopped for feedback: idle without a result, the
+        agent's question in ``agent_message``. Answer with ``send_message``."""
+        return (
+            self.status is ProjectStatus.IDLE
+            and not self.has_result
+            and self.agent_message is not None
+        )
+
+    @property
     def raw_status(self) -> str:
         """The status exactly as the server sent it (differs from ``status`` if UNKNOWN)."""
         value = self.raw.get("status", self.status.value)

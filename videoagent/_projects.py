@@ -1,14 +1,18 @@
-"""``client.projects``: every project endpoint, slots, safe resends, verified downloads."""
+"""``client.projects``: every project endpoint, slots, safe resends, verified downloads.
+
+``Projects`` is what users call; ``Poller`` is the same reads with a budget
+priority (or a ticket already held), for the watcher. Every ``Project`` an
+answer carries passes the client's ``ProjectLedger`` (slots, watchers).
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
-
-import anyio
+from typing import Any, BinaryIO, Literal, Protocol, TypeVar, overload
 
 from ._activation import Activation
 from ._arguments import (
@@ -19,16 +23,18 @@ from ._arguments import (
     check_metadata,
     check_text,
     check_webhook_url,
+    is_id,
 )
 from ._converter import structure, structure_project
+from ._download import Downloader
 from ._errors import (
+    APIResponseError,
     ConflictError,
-    DownloadError,
-    DownloadVerificationError,
     InvalidRequestError,
-    ResultExpiredError,
+    ProjectFailedError,
+    WaitTimeoutError,
 )
-from ._limiter import Priority, Ticket
+from ._ledger import ProjectLedger
 from ._models import (
     Message,
     MessageAccepted,
@@ -38,16 +44,27 @@ from ._models import (
     ProjectStatus,
     Result,
 )
-from ._transport import Attempts
+from ._retry import Attempts, Caller, Extras, RequestOptions
+from ._seams import Priority, Ticket
 from ._types import NOT_GIVEN, NotGiven
 
-if TYPE_CHECKING:
-    from ._client import AsyncVideoAgent
+__all__ = ["OnUpdate", "Poller", "Projects", "WaitFor"]
 
-__all__ = ["Projects", "check_id"]
+logger = logging.getLogger("videoagent")
 
 T = TypeVar("T")
 ItemT_co = TypeVar("ItemT_co", bound="_HasId", covariant=True)
+
+Mode = Literal["autonomous", "collaborative"]
+Resolution = Literal["1080p", "4k"]
+_MODES = ("autonomous", "collaborative")
+_RESOLUTIONS = ("1080p", "4k")
+_STATUSES = tuple(s.value for s in ProjectStatus if s is not ProjectStatus.UNKNOWN)
+
+#: ``on_update`` of ``wait``: called with the project at each status change.
+OnUpdate = Callable[[Project], object]
+#: How ``wait`` waits: the client's shared watcher's ``wait``.
+WaitFor = Callable[[str, "float | None", "OnUpdate | None"], Awaitable[Project]]
 
 
 class _HasId(Protocol):
@@ -64,9 +81,15 @@ class _Page(Protocol[ItemT_co]):
 
 
 async def _every_page(
-    fetch: Callable[[str | None], Awaitable[_Page[ItemT_co]]], after: str | None
+    fetch: Callable[[str | None], Awaitable[_Page[ItemT_co]]], after: str | None, prefix: str
 ) -> AsyncIterator[ItemT_co]:
-    """Every item of a cursor-paginated list: pages fetched one by one, ``after`` the last id."""
+    """Every item of a cursor-paginated list: pages fetched one by one, ``after`` the last id.
+
+    A cursor the server hands out twice (a page that repeats, or pages in a
+    cycle) or one that is no id of ours ends in ``APIResponseError``: a list
+    always ends.
+    """
+    used: set[str | None] = {after}
     while True:
         page = await fetch(after)
         for item in page.data:
@@ -74,38 +97,110 @@ async def _every_page(
         if not page.has_more or not page.data:
             return
         after = page.data[-1].id
+        if not is_id(after, prefix):
+            raise APIResponseError(
+                f"a page ends in {after[:80]!r}, not an id of the form {prefix}_..."
+            )
+        if after in used:
+            raise APIResponseError(
+                f"the pages repeat: the cursor {after} came back after {len(used)} pages"
+            )
+        used.add(after)
 
 
-Mode = Literal["autonomous", "collaborative"]
-Resolution = Literal["1080p", "4k"]
-_MODES = ("autonomous", "collaborative")
-_RESOLUTIONS = ("1080p", "4k")
-_STATUSES = tuple(s.value for s in ProjectStatus if s is not ProjectStatus.UNKNOWN)
+def _accepted(project: Project, ledger: ProjectLedger) -> Project:
+    """A project from an answer, after our own id rules, into the ledger."""
+    if not is_id(project.id, "prj"):
+        raise APIResponseError(
+            f"the answer names a project {project.id[:80]!r}, not an id of the form prj_ "
+            "(it holds no active slot)",
+            request_id=project.request_id,
+        )
+    ledger.observe(project)
+    return project
+
+
+class Poller:
+    """Reads of projects with a budget priority or a held ticket (the watcher's, and
+    the look-ups the resources make before and after an action)."""
+
+    def __init__(self, caller: Caller, options: RequestOptions, ledger: ProjectLedger) -> None:
+        self._caller = caller
+        self._options = options
+        self._ledger = ledger
+
+    def parse_project(self, data: Any, request_id: str | None) -> Project:
+        """A ``Project`` answer, observed by the ledger."""
+        return _accepted(structure_project(data, request_id), self._ledger)
+
+    async def get(self, project_id: str, *, via: Priority | Ticket = Priority.USER) -> Project:
+        """``GET /projects/{id}`` (a held ticket is released by the call)."""
+        return await self._caller.call(
+            "GET",
+            f"/projects/{check_id(project_id, 'prj', 'project_id')}",
+            self.parse_project,
+            options=self._options,
+            via=via,
+        )
+
+    async def messages_page(
+        self,
+        project_id: str,
+        *,
+        after: str | None = None,
+        limit: int | None = None,
+        via: Priority | Ticket = Priority.USER,
+        extras: Extras | None = None,
+    ) -> MessagePage:
+        """One page of the project's messages, oldest first, newer than ``after``."""
+        path = f"/projects/{check_id(project_id, 'prj', 'project_id')}/messages"
+        params: dict[str, str] = {}
+        if after is not None:
+            check_id(after, "msg", "after")
+            params["after"] = after
+        if limit is not None:
+            params["limit"] = str(check_limit(limit))
+        return await self._caller.call(
+            "GET",
+            path,
+            lambda data, request_id: structure(data, MessagePage, request_id=request_id),
+            options=self._options,
+            params=params,
+            via=via,
+            extras=extras,
+        )
 
 
 class Projects:
-    """The project endpoints; reached as ``client.projects``."""
+    """The project endpoints; reached as ``client.projects``.
 
-    def __init__(self, client: AsyncVideoAgent) -> None:
-        self._client = client
-        self._activation = Activation(
-            client, lambda project_id: self._get(project_id, priority=Priority.POLL)
-        )
+    Every method that sends one request takes ``extra_headers``,
+    ``extra_query`` and ``extra_body``: added to that request under ours (the
+    auth headers, and the fields and parameters the call sets, win).
+    """
 
-    # -- parsing (every Project the client sees passes ``_seen``) -------------
-
-    def _seen(self, project: Project) -> Project:
-        self._client._transport.observe_project(project)
-        return project
-
-    def _parse_project(self, data: Any, request_id: str | None) -> Project:
-        project = structure_project(data, request_id)
-        self._client._transport.observe_project(project)
-        return project
+    def __init__(
+        self,
+        *,
+        caller: Caller,
+        options: RequestOptions,
+        ledger: ProjectLedger,
+        poller: Poller,
+        activation: Activation,
+        downloader: Downloader,
+        wait_for: WaitFor,
+    ) -> None:
+        self._caller = caller
+        self._options = options
+        self._ledger = ledger
+        self._poller = poller
+        self._activation = activation
+        self._downloader = downloader
+        self._wait_for = wait_for
 
     def _parse_accepted(self, data: Any, request_id: str | None) -> MessageAccepted:
         accepted = structure(data, MessageAccepted, request_id=request_id)
-        self._seen(accepted.project)
+        _accepted(accepted.project, self._ledger)
         return accepted
 
     # -- create ----------------------------------------------------------------
@@ -118,6 +213,9 @@ class Projects:
         idempotency_key: str | None = None,
         webhook_url: str | None = None,
         metadata: Mapping[str, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Project:
         """Create a project (the agent starts at once); waits for an active slot first.
 
@@ -125,8 +223,8 @@ class Projects:
         it on every retry, so a retry never makes a second project. Unset options
         are left out of the body (the API's defaults apply: autonomous mode).
         Arguments the API would refuse (an empty or oversized brief, an unknown
-        mode, a plain-http ``webhook_url`` for an https API) raise
-        ``InvalidRequestError`` before anything is sent.
+        mode, a plain-http ``webhook_url`` for an https API, text UTF-8 cannot
+        encode) raise ``InvalidRequestError`` before anything is sent.
         """
         body: dict[str, Any] = {
             "brief": check_text(brief, "brief"),
@@ -140,149 +238,138 @@ class Projects:
             body["webhook_url"] = self._webhook_url(webhook_url)
         if metadata is not None:
             body["metadata"] = check_metadata(metadata)
+        extras = Extras.of(extra_headers, extra_query, extra_body)
         return await self._activation.run(
-            lambda attempts: self._client._transport.call(
+            lambda attempts: self._caller.call(
                 "POST",
                 "/projects",
-                self._parse_project,
-                options=self._client._options,
+                self._poller.parse_project,
+                options=self._options,
                 body=body,
                 attempts=attempts,
+                extras=extras,
             ),
             lambda project: project,
             project_id=None,
         )
 
     def _webhook_url(self, url: object) -> str:
-        return check_webhook_url(url, base_url=self._client._transport.base_url)
+        return check_webhook_url(url, base_url=self._caller.transport.base_url)
 
     # -- reading -----------------------------------------------------------------
 
-    async def get(self, project_id: str) -> Project:
-        """The project as it is now."""
-        # (not via _get: one coroutine less on the polling hot path)
-        return await self._client._transport.call(
-            "GET",
-            f"/projects/{check_id(project_id, 'prj', 'project_id')}",
-            self._parse_project,
-            options=self._client._options,
-        )
-
-    async def _get(
+    async def get(
         self,
         project_id: str,
         *,
-        priority: Priority = Priority.USER,
-        ticket: Ticket | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
     ) -> Project:
-        """``get`` for the watcher: a budget priority, and a ticket it already holds."""
-        path = f"/projects/{check_id(project_id, 'prj', 'project_id')}"
-        return await self._client._transport.call(
+        """The project as it is now."""
+        # (not via the poller: one coroutine less on the polling hot path)
+        return await self._caller.call(
             "GET",
-            path,
-            self._parse_project,
-            options=self._client._options,
-            priority=priority,
-            ticket=ticket,
+            f"/projects/{check_id(project_id, 'prj', 'project_id')}",
+            self._poller.parse_project,
+            options=self._options,
+            extras=Extras.of(extra_headers, extra_query, None),
         )
 
     async def list(
-        self, *, status: ProjectStatus | str | None = None, limit: int | None = None
+        self,
+        *,
+        status: ProjectStatus | str | None = None,
+        limit: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
     ) -> AsyncIterator[Project]:
         """Every project of the account, newest first, fetched page by page.
 
         ``limit`` is the page size (1-100, the API's default 20).
         """
-        async for project in _every_page(
-            lambda after: self._list_page(status=status, after=after, limit=limit), None
-        ):
-            yield project
-
-    async def _list_page(
-        self,
-        *,
-        status: ProjectStatus | str | None = None,
-        after: str | None = None,
-        limit: int | None = None,
-        priority: Priority = Priority.USER,
-    ) -> ProjectPage:
         params: dict[str, str] = {}
         if status is not None:
             value = status.value if isinstance(status, ProjectStatus) else status
             params["status"] = check_choice(value, "status", _STATUSES)
-        if after is not None:
-            check_id(after, "prj", "after")
-            params["after"] = after
         if limit is not None:
             params["limit"] = str(check_limit(limit))
+        extras = Extras.of(extra_headers, extra_query, None)
 
         def parse(data: Any, request_id: str | None) -> ProjectPage:
             page = structure(data, ProjectPage, request_id=request_id)
             for project in page.data:
-                self._seen(project)
+                _accepted(project, self._ledger)
             return page
 
-        return await self._client._transport.call(
-            "GET",
-            "/projects",
-            parse,
-            options=self._client._options,
-            params=params,
-            priority=priority,
-        )
+        async def fetch(after: str | None) -> ProjectPage:
+            return await self._caller.call(
+                "GET",
+                "/projects",
+                parse,
+                options=self._options,
+                params=params if after is None else {**params, "after": after},
+                extras=extras,
+            )
+
+        async for project in _every_page(fetch, None, "prj"):
+            yield project
 
     async def messages(
-        self, project_id: str, *, after: str | None = None, limit: int | None = None
-    ) -> AsyncIterator[Message]:
-        """The project's messages oldest first, only those newer than ``after``.
-
-        Keep the last id you saw and pass it back next time (cursor polling).
-        """
-        async for message in _every_page(
-            lambda cursor: self._messages_page(project_id, after=cursor, limit=limit), after
-        ):
-            yield message
-
-    async def _messages_page(
         self,
         project_id: str,
         *,
         after: str | None = None,
         limit: int | None = None,
-        priority: Priority = Priority.USER,
-        ticket: Ticket | None = None,
-    ) -> MessagePage:
-        """One page of messages (for the watcher: a priority and a held ticket)."""
-        path = f"/projects/{check_id(project_id, 'prj', 'project_id')}/messages"
-        params: dict[str, str] = {}
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[Message]:
+        """The project's messages oldest first, only those newer than ``after``.
+
+        Keep the last id you saw and pass it back next time (cursor polling).
+        """
+        check_id(project_id, "prj", "project_id")
         if after is not None:
             check_id(after, "msg", "after")
-            params["after"] = after
         if limit is not None:
-            params["limit"] = str(check_limit(limit))
-        return await self._client._transport.call(
-            "GET",
-            path,
-            lambda data, request_id: structure(data, MessagePage, request_id=request_id),
-            options=self._client._options,
-            params=params,
-            priority=priority,
-            ticket=ticket,
-        )
+            check_limit(limit)
+        extras = Extras.of(extra_headers, extra_query, None)
+        async for message in _every_page(
+            lambda cursor: self._poller.messages_page(
+                project_id, after=cursor, limit=limit, extras=extras
+            ),
+            after,
+            "msg",
+        ):
+            yield message
 
-    async def result(self, project_id: str) -> Result:
+    async def result(
+        self,
+        project_id: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+    ) -> Result:
         """The rendered video's pre-signed URL (24 hours), size and sha256."""
         path = f"/projects/{check_id(project_id, 'prj', 'project_id')}/result"
-        return await self._client._transport.call(
+        return await self._caller.call(
             "GET",
             path,
             lambda data, request_id: structure(data, Result, request_id=request_id),
-            options=self._client._options,
+            options=self._options,
+            extras=Extras.of(extra_headers, extra_query, None),
         )
 
     # -- actions ---------------------------------------------------------------
 
-    async def send_message(self, project_id: str, content: str) -> MessageAccepted:
+    async def send_message(
+        self,
+        project_id: str,
+        content: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> MessageAccepted:
         """Send feedback at a decision point, or retry a failed project.
 
         The project becomes active again, so this waits for an active slot. A
@@ -294,6 +381,7 @@ class Projects:
         """
         path = f"/projects/{check_id(project_id, 'prj', 'project_id')}/messages"
         check_text(content, "content")
+        extras = Extras.of(extra_headers, extra_query, extra_body)
 
         async def send(attempts: Attempts) -> MessageAccepted:
             # Why the message list and not the project: an id marks "before" exactly,
@@ -306,6 +394,7 @@ class Projects:
                 lambda: self._find_sent(project_id, content, after=newest),
                 body={"content": content},
                 attempts=attempts,
+                extras=extras,
             )
 
         return await self._activation.run(
@@ -328,7 +417,7 @@ class Projects:
                 sent = message
         if sent is None:
             return None
-        project = await self._get(project_id)
+        project = await self._poller.get(project_id)
         return MessageAccepted(message=sent, project=project, request_id=project.request_id)
 
     async def update_settings(
@@ -337,6 +426,9 @@ class Projects:
         *,
         mode: Mode | NotGiven = NOT_GIVEN,
         webhook_url: str | NotGiven | None = NOT_GIVEN,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> Project:
         """Change the mode (from the next decision point) or the webhook (``None`` removes it)."""
         path = f"/projects/{check_id(project_id, 'prj', 'project_id')}/settings"
@@ -345,15 +437,27 @@ class Projects:
             body["mode"] = check_choice(mode, "mode", _MODES)
         if not isinstance(webhook_url, NotGiven):
             body["webhook_url"] = None if webhook_url is None else self._webhook_url(webhook_url)
-        if not body:
+        if not body and not extra_body:
             raise InvalidRequestError(
                 "update_settings needs mode= or webhook_url= (nothing was sent)"
             )
-        return await self._client._transport.call(
-            "PATCH", path, self._parse_project, options=self._client._options, body=body
+        return await self._caller.call(
+            "PATCH",
+            path,
+            self._poller.parse_project,
+            options=self._options,
+            body=body,
+            extras=Extras.of(extra_headers, extra_query, extra_body),
         )
 
-    async def cancel(self, project_id: str) -> Project:
+    async def cancel(
+        self,
+        project_id: str,
+        *,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> Project:
         """Stop the agent: the project becomes ``cancelled`` (its slot is freed).
 
         After a lost answer the project is read before sending again: cancelled
@@ -363,10 +467,21 @@ class Projects:
         """
         path = f"/projects/{check_id(project_id, 'prj', 'project_id')}/cancel"
         return await self._once(
-            path, self._parse_project, lambda: self._if_status(project_id, ProjectStatus.CANCELLED)
+            path,
+            self._poller.parse_project,
+            lambda: self._if_status(project_id, ProjectStatus.CANCELLED),
+            extras=Extras.of(extra_headers, extra_query, extra_body),
         )
 
-    async def render(self, project_id: str, *, resolution: Resolution | None = None) -> Project:
+    async def render(
+        self,
+        project_id: str,
+        *,
+        resolution: Resolution | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+    ) -> Project:
         """Render (or re-render) an idle project; it is active again while rendering.
 
         A project that is not idle with a result raises ``ConflictError`` before
@@ -388,9 +503,10 @@ class Projects:
             if resolution is not None
             else None
         )
+        extras = Extras.of(extra_headers, extra_query, extra_body)
 
         async def send(attempts: Attempts) -> Project:
-            before = await self._get(project_id)
+            before = await self._poller.get(project_id)
             if before.status is not ProjectStatus.IDLE or not before.has_result:
                 raise ConflictError(
                     f"project {project_id} is {before.raw_status}"
@@ -401,10 +517,11 @@ class Projects:
                 )
             return await self._once(
                 path,
-                self._parse_project,
+                self._poller.parse_project,
                 lambda: self._find_render(project_id, before),
                 body=body,
                 attempts=attempts,
+                extras=extras,
             )
 
         return await self._activation.run(send, lambda project: project, project_id=project_id)
@@ -419,7 +536,7 @@ class Projects:
         key: another caller acting on the project between the read and the check
         (a settings change moves ``updated_at`` too).
         """
-        now = await self._get(project_id)
+        now = await self._poller.get(project_id)
         if now.status is ProjectStatus.RENDERING or now.status is ProjectStatus.FAILED:
             return now
         if now.status is ProjectStatus.IDLE and now.has_result:
@@ -427,7 +544,7 @@ class Projects:
         return None
 
     async def _if_status(self, project_id: str, status: ProjectStatus) -> Project | None:
-        project = await self._get(project_id)
+        project = await self._poller.get(project_id)
         return project if project.status is status else None
 
     async def _once(
@@ -438,12 +555,13 @@ class Projects:
         *,
         body: Mapping[str, Any] | None = None,
         attempts: Attempts | None = None,
+        extras: Extras | None = None,
     ) -> T:
         """``POST path``, a request with no idempotency key, in effect at most once.
 
-        After an ambiguous failure the transport calls ``reconcile``: ``find``
-        returns the outcome if the request took effect, else None (send again).
-        A 409 to such a resend is looked at with ``find`` too: the first request
+        After an ambiguous failure the caller reconciles: ``find`` returns the
+        outcome if the request took effect, else None (send again). A 409 to
+        such a resend is looked at with ``find`` too: the first request
         (arriving late) or another caller did it meanwhile, and that outcome,
         not the conflict, is the answer.
         """
@@ -455,15 +573,15 @@ class Projects:
             return await find()
 
         try:
-            return await self._client._transport.call(
+            return await self._caller.call(
                 "POST",
                 path,
                 parse,
-                options=self._client._options,
+                options=self._options,
                 body=body,
-                idempotent=False,
-                reconcile=reconcile,
+                resend=reconcile,
                 attempts=attempts,
+                extras=extras,
             )
         except ConflictError:
             if not checked:
@@ -473,62 +591,77 @@ class Projects:
                 raise
             return found
 
-    async def wait(self, project_id: str, *, timeout: float | None = None) -> Project:  # noqa: ASYNC109
+    # -- waiting -------------------------------------------------------------------
+
+    async def wait(
+        self,
+        project_id: str,
+        *,
+        timeout: float | None = None,
+        on_update: OnUpdate | None = None,
+        raise_on_failure: bool = False,
+        cancel_on_timeout: bool = False,
+    ) -> Project:
         """Wait until the project is idle, failed or cancelled; polls via the shared watcher.
 
-        ``timeout`` is in contract seconds (scaled like every wait); past it,
-        ``WaitTimeoutError``.
+        Args:
+            timeout: contract seconds (scaled like every wait); past it,
+                ``WaitTimeoutError``.
+            on_update: called with the project at each status change (a plain
+                or an async function; an exception in it is logged and the
+                wait goes on).
+            raise_on_failure: raise ``ProjectFailedError`` (with the project
+                and its ``error_message``) when it ends ``failed`` or
+                ``cancelled``, instead of returning it.
+            cancel_on_timeout: when ``timeout`` passes, cancel the project (it
+                stops holding an active slot and spending credits), then raise
+                ``WaitTimeoutError``.
         """
         check_id(project_id, "prj", "project_id")
-        watcher = self._client._require_watcher()
-        project: Project = await watcher.wait(project_id, timeout=timeout)
+        try:
+            project = await self._wait_for(project_id, timeout, on_update)
+        except WaitTimeoutError:
+            if cancel_on_timeout:
+                await self._cancel_after_timeout(project_id)
+            raise
+        if raise_on_failure and project.status in (ProjectStatus.FAILED, ProjectStatus.CANCELLED):
+            reason = f": {project.error_message}" if project.error_message else ""
+            raise ProjectFailedError(
+                f"project {project.id} ended {project.status.value}{reason}", project=project
+            )
         return project
+
+    async def _cancel_after_timeout(self, project_id: str) -> None:
+        try:
+            await self.cancel(project_id)
+        except ConflictError:  # it ended just now: nothing left to cancel
+            logger.info("%s ended as its wait timed out; no cancel needed", project_id)
 
     # -- download ------------------------------------------------------------------
 
-    async def download(self, project_id: str, path: str | os.PathLike[str]) -> Path:
-        """Fetch the result video to ``path``, verified by size and sha256; the path.
+    @overload
+    async def download(self, project_id: str, path: str | os.PathLike[str]) -> Path: ...
+    @overload
+    async def download(self, project_id: str, path: BinaryIO) -> BinaryIO: ...
 
-        Streams into a temporary file beside ``path`` and renames it into place
-        only once verified: ``path`` never holds a partial or wrong video. An
-        expired URL (410) gets one fresh URL from ``/result``.
+    async def download(
+        self, project_id: str, path: str | os.PathLike[str] | BinaryIO
+    ) -> Path | BinaryIO:
+        """Fetch the result video, verified by size and sha256.
+
+        ``path`` is a file path (an existing directory: ``<dir>/<project id>.mp4``),
+        or a writable binary file object. A path is written through a temporary
+        file renamed into place once verified: it never holds a partial or
+        wrong video. Returns the path written (or the file object). An expired
+        URL (410) gets one fresh URL from ``/result``. See ``_download`` for the
+        size cap, the overall deadline and the redirects followed.
         """
-        destination = Path(path)
-        await anyio.Path(destination.parent).mkdir(parents=True, exist_ok=True)
-        partial = destination.with_name(f".{destination.name}.{uuid.uuid4().hex[:12]}.part")
-        transport = self._client._transport
-        options = self._client._options
+        check_id(project_id, "prj", "project_id")
         result = await self.result(project_id)
-        try:
-            for fresh in (False, True):
-                try:
-                    size, digest = await transport.download(
-                        result.video_url, partial, options=options
-                    )
-                    break
-                except DownloadError as exc:
-                    if exc.status not in (403, 410):
-                        raise
-                    if fresh:
-                        raise ResultExpiredError(
-                            f"the video URL of {project_id} answered HTTP {exc.status} "
-                            "even after a fresh /result",
-                            status=exc.status,
-                            request_id=result.request_id,
-                        ) from exc
-                    result = await self.result(project_id)
-            if size != result.size_bytes or digest != result.sha256:
-                raise DownloadVerificationError(
-                    f"the download of {project_id} does not match its result: "
-                    f"{size} bytes with sha256 {digest}, expected {result.size_bytes} bytes "
-                    f"with sha256 {result.sha256}; nothing was written to {destination}",
-                    expected_sha256=result.sha256,
-                    actual_sha256=digest,
-                    expected_size=result.size_bytes,
-                    actual_size=size,
-                )
-            await anyio.Path(partial).replace(destination)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await anyio.Path(partial).unlink(missing_ok=True)
-        return destination
+        return await self._downloader.download(
+            project_id,
+            path,
+            result=result,
+            fresh_result=lambda: self.result(project_id),
+            options=self._options,
+        )

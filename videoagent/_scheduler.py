@@ -12,7 +12,10 @@ The mechanics under a ``ProjectWatcher`` (see its module for the overview):
   *parks* in its client's ``Lane``; the lane's drainer waits for slots and
   hands them out, notified entries first, then by ``_cadence.fairness_key``.
 - A poll is handed, with its ticket, to one of at most ``_MAX_WORKERS``
-  worker tasks; the scheduler releases the ticket when the turn ends.
+  worker tasks. Whoever holds a ticket releases it: the poll hands it to the
+  API call it makes (which releases it when its attempt ends); a ticket whose
+  poll never goes (its entry forgotten meanwhile, the watcher closed) the
+  scheduler gives back.
 
 What a poll does, whether a due poll is put off, and when an entry is due
 next are the watcher's: it passes them in as callables.
@@ -30,7 +33,7 @@ import anyio.abc
 
 from . import _cadence
 from ._cadence import INF
-from ._limiter import Priority, Ticket
+from ._seams import Priority, Ticket
 from ._watchstate import Entry, Lane
 
 __all__ = ["PollScheduler"]
@@ -50,8 +53,8 @@ class PollScheduler:
     """Hands each entry's poll to a worker when it is due and its budget has a slot.
 
     Args:
-        poll: one turn of an entry (with its budget ticket); must not raise
-            for a failed request.
+        poll: one turn of an entry, given its budget ticket to release (by the
+            call it makes); must not raise for a failed request.
         polled: called after each turn (the entry is no longer polling):
             the watcher plans the next one.
         put_off: whether a due poll is put off (the watcher re-plans it).
@@ -96,7 +99,7 @@ class PollScheduler:
         """The task group is done: give back the tickets of polls that never went."""
         while self._ready:
             entry, ticket = self._ready.popleft()
-            entry.lane.client._transport.budget.release(ticket, counted=False)
+            entry.lane.wiring.budget.release(ticket, counted=False)
         self._heap.clear()
 
     # -- due times -----------------------------------------------------------------
@@ -155,12 +158,12 @@ class PollScheduler:
         lane = entry.lane
         if not lane.parked:
             priority = Priority.NOTIFY if entry.notified else Priority.POLL
-            ticket = lane.client._transport.budget.try_acquire(priority)
+            ticket = lane.wiring.budget.try_acquire(priority)
             if ticket is not None:
                 self._start_poll(entry, ticket)
                 return
         entry.parked = True
-        key = _cadence.fairness_key(entry.due, entry.status, lane.client.time_scale)
+        key = _cadence.fairness_key(entry.due, entry.status, lane.time_scale)
         heapq.heappush(lane.parked, (key, next(self._seq), entry))
         if entry.notified:
             lane.notified.append(entry)
@@ -173,7 +176,7 @@ class PollScheduler:
 
     async def _drain(self, lane: Lane) -> None:
         """Wait for a request slot, then poll the parked entry that should go first."""
-        budget = lane.client._transport.budget
+        budget = lane.wiring.budget
         try:
             while lane.parked:
                 priority = Priority.NOTIFY if lane.notified else Priority.POLL
@@ -191,7 +194,7 @@ class PollScheduler:
     def _start_poll(self, entry: Entry, ticket: Ticket) -> None:
         """Hand the poll to an idle worker, or a new one, or queue it for the next free one."""
         entry.polling = True
-        entry.lane.in_flight.add(entry.project_id)
+        entry.lane.wiring.in_flight.add(entry.project_id)
         if ticket.priority is Priority.NOTIFY:
             self._ready.appendleft((entry, ticket))
         else:
@@ -210,12 +213,13 @@ class PollScheduler:
             while ready:
                 entry, ticket = ready.popleft()
                 try:
-                    if not entry.done:  # else unwatched (or failed) while it waited
+                    if entry.done:  # unwatched (or failed) while it waited: never sent
+                        entry.lane.wiring.budget.release(ticket, counted=False)
+                    else:
                         await self._poll(entry, ticket)
                 finally:
-                    entry.lane.client._transport.budget.release(ticket, counted=False)
                     entry.polling = False
-                    entry.lane.in_flight.discard(entry.project_id)
+                    entry.lane.wiring.in_flight.discard(entry.project_id)
                 if not entry.done:
                     self._polled(entry)
             wakeup = anyio.Event()

@@ -16,11 +16,12 @@ How it works, in one pass:
   first: webhook-notified ones, then by due time moved ahead by a bounded
   bonus for projects close to done (rendering > generating > running). The
   bonus is capped, so no project starves.
-- Every ``Project`` the client parses (a poll, or the user's own ``get`` or
-  ``send_message``) updates the entry through the transport's listener: a
-  fresh answer moves the next poll later (which costs the heap nothing), a
-  status change re-plans it at once, emits events, and frees or takes the
-  active-project slot (the transport's ``ActiveSlots``).
+- A poll's answer updates its entry; every other ``Project`` the client
+  parses (the user's own ``get`` or ``send_message``, another watcher's poll)
+  reaches the entry through the client's ledger. A fresh answer moves the
+  next poll later (which costs the heap nothing); a status change re-plans
+  it at once and emits events (``_fanout``). (The ledger's first subscriber,
+  the active-project slots, has already freed or taken the project's slot.)
 - One watcher may serve many clients (a backend holding many users' keys):
   each client gets a lane over its own budget; there is still one heap and
   one scheduler task.
@@ -37,39 +38,40 @@ How it works, in one pass:
   project holding a slot; a user's watcher may watch it too) do not poll a
   project twice: a routine poll is skipped while another watcher's poll of
   it is in flight, and any fresh answer re-plans every watcher's entry.
-- Fleet mode (``Limits.backend``): several processes may watch one project.
-  Each watched project is ``want``ed from the transport's ``WatchShare``; a
-  due project is polled only by the process that owns its lease, the others
-  re-plan (the owner shares each fresh answer, which reaches them as if they
-  had polled). ``notify`` is relayed to every process, so a webhook received
-  by any replica reaches the owner.
+- Fleet mode (a Redis ``limits_backend``): several processes may watch one
+  project; each is polled by one of them (``_ownership``).
+- The watcher holds no client: each lane holds the client's parts
+  (``_wiring``), and a client that closes ends its lane (its waits raise
+  ``WatchStoppedError``).
 
 The cadence and fairness rules (intervals, ``BONUS``, ``HOOKED_STRETCH``) are
-pure functions in ``_cadence``; ``Entry``, ``Lane`` and the in-flight registry
-live in ``_watchstate``; the due-time heap, the lanes' parking and the poll
-workers are ``_scheduler.PollScheduler``. This module holds the watcher that
-uses them: what to poll and when, and what the answers mean.
+pure functions in ``_cadence``; ``Entry``, ``Lane`` and ``Waiter`` live in
+``_watchstate``; the due-time heap, the lanes' parking and the poll workers
+are ``_scheduler.PollScheduler``; events go out through ``_fanout``. This
+module holds the watcher that uses them: what to poll and when, and what the
+answers mean.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 import time
-import weakref
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 import anyio
-import anyio.abc
 import attrs
 
 from . import _cadence
+from ._activation import SlotTracking
+from ._arguments import check_id
 from ._cadence import INF
 from ._config import PollPolicy
 from ._errors import (
     AuthenticationError,
+    ConfigurationError,
     NotFoundError,
     PermissionDeniedError,
     VideoAgentError,
@@ -79,29 +81,32 @@ from ._errors import (
 from ._events import (
     AgentMessage,
     Callback,
-    CreditsLow,
     DecisionPoint,
     StatusChanged,
-    Subscription,
     WatchEvent,
     WatchFailed,
 )
-from ._limiter import Priority, Ticket
-from ._models import CreditsWarning, Project, ProjectStatus
+from ._fanout import Fanout
+from ._ledger import ProjectLedger
+from ._models import Project, ProjectStatus
+from ._ownership import Ownership
 from ._scheduler import PollScheduler
-from ._watchstate import Entry, Lane, Waiter, in_flight
+from ._seams import Priority, Ticket
+from ._tasks import BackgroundTasks
+from ._watchstate import Entry, Lane, Waiter
+from ._wiring import Client, Wiring, wiring_of
 
 if sys.version_info >= (3, 11):
     from typing import Self
 else:  # pragma: no cover - Python 3.10
     from typing_extensions import Self
 
-if TYPE_CHECKING:
-    from ._client import AsyncVideoAgent
-
-__all__ = ["ProjectWatcher", "WatcherStatistics"]
+__all__ = ["OnUpdate", "ProjectWatcher", "SharedWatcher", "WatcherStatistics"]
 
 logger = logging.getLogger("videoagent.watcher")
+
+#: ``on_update`` of ``wait``: called with the project at each status change.
+OnUpdate = Callable[[Project], object]
 
 #: Errors after which polling a project is pointless: it is gone or not ours.
 _FATAL = (NotFoundError, AuthenticationError, PermissionDeniedError)
@@ -112,6 +117,7 @@ _BACKOFF_MAX = 300.0
 #: first): a project watched again (the client's slot tracking re-adds one at
 #: each message or render) does not announce its old messages twice.
 _CURSORS_KEPT = 10_000
+_POLL = Priority.POLL
 
 
 @attrs.frozen
@@ -144,24 +150,27 @@ class ProjectWatcher:
             async for event in watcher.events():
                 print(event)
 
-    ``client.projects.wait(id)`` uses the client's own shared watcher. All
-    polls go through the client's request budget (routine polls leave
-    ``Limits.reserve`` slots to other calls), so the watcher never causes a
-    429, however many projects it watches.
+    ``client.projects.wait(id)`` uses the client's own shared watcher
+    (``client.watcher``). All polls go through the client's request budget
+    (routine polls leave ``Limits.reserve`` slots to other calls), so the
+    watcher never causes a 429, however many projects it watches.
 
     Args:
-        client: the client whose projects are watched (``watch(client=...)``
-            adds projects of other clients, e.g. other accounts).
+        client: the ``AsyncVideoAgent`` whose projects are watched
+            (``watch(client=...)`` adds projects of other clients, e.g. other
+            accounts).
         policy: the polling intervals (default: the contract's).
     """
 
-    def __init__(self, client: AsyncVideoAgent, *, policy: PollPolicy | None = None) -> None:
-        self._client = client
+    def __init__(self, client: Client, *, policy: PollPolicy | None = None) -> None:
+        self._wiring: Wiring | None = wiring_of(client)
         self._policy = policy or PollPolicy()
         self._clock = time.monotonic
         self._entries: dict[str, Entry] = {}
         self._cursors: dict[str, str] = {}  # project id -> newest message id, once forgotten
-        self._lanes: dict[int, Lane] = {}
+        self._lanes: dict[ProjectLedger, Lane] = {}
+        self._ownerships: dict[ProjectLedger, Ownership] = {}
+        self._fanout = Fanout()
         self._scheduler = PollScheduler(
             poll=self._poll,
             polled=self._polled,
@@ -169,26 +178,25 @@ class ProjectWatcher:
             clock=self._clock,
             time_scale=client.time_scale,
         )
-        self._task_group: anyio.abc.TaskGroup | None = None
-        self._subscribers: weakref.WeakSet[Subscription] = weakref.WeakSet()
-        self._credits_balance: int | None = None
+        self._tasks = BackgroundTasks("a ProjectWatcher")
+        self._entered = False
+        self._closed = False
         self._polls = 0
         self._message_fetches = 0
-        self._closed = False
 
     def __repr__(self) -> str:
-        return f"<ProjectWatcher watched={len(self._entries)} client={self._client!r}>"
+        return f"<ProjectWatcher watched={len(self._entries)} clients={len(self._lanes)}>"
 
     # -- lifecycle ---------------------------------------------------------------
 
     async def __aenter__(self) -> Self:
-        if self._task_group is not None or self._closed:
+        if self._entered or self._closed:
             raise RuntimeError("a ProjectWatcher can be entered once")
-        task_group = anyio.create_task_group()
-        await task_group.__aenter__()
-        self._task_group = task_group
-        self._lane(self._client)
-        self._scheduler.start(task_group)
+        self._entered = True
+        assert self._wiring is not None
+        await self._tasks.open()
+        self._lane(self._wiring)
+        self._scheduler.start(self._tasks.group)
         return self
 
     async def __aexit__(
@@ -196,35 +204,40 @@ class ProjectWatcher:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool | None:
-        assert self._task_group is not None
+    ) -> None:
         self._closed = True
-        self._task_group.cancel_scope.cancel()
         try:
-            return await self._task_group.__aexit__(exc_type, exc, tb)
+            await self._tasks.aclose()  # an error of the block passes on untouched
         finally:
             self._shutdown()
 
     def _shutdown(self) -> None:
         self._scheduler.close()
-        for lane in self._lanes.values():
-            transport = lane.client._transport
-            _discard(transport.project_listeners, self._observe)
-            _discard(transport.credits_listeners, self._on_credits)
-            if lane.share is not None:
-                lane.share.remove_watcher(self._on_owned)
-        for entry in self._entries.values():
-            if entry.lane.share is not None:
-                entry.lane.share.unwant(entry.project_id)
-            entry.done = True
-            stopped = WatchStoppedError(
-                f"the watcher closed before {entry.project_id} finished",
-                project_id=entry.project_id,
-            )
+        for lane in list(self._lanes.values()):
+            self._end_lane(lane, "the watcher closed before {} finished")
+        self._fanout.close()
+
+    def _end_lane(self, lane: Lane, reason: str) -> None:
+        """Forget a lane: its subscriptions end, its waits raise ``WatchStoppedError``."""
+        ledger = lane.wiring.ledger
+        self._lanes.pop(ledger, None)
+        for unsubscribe in lane.unsubscribe:
+            unsubscribe()
+        lane.unsubscribe.clear()
+        ownership = self._ownerships.pop(ledger, None)
+        if ownership is not None:
+            ownership.close()
+        for entry in [e for e in self._entries.values() if e.lane is lane]:
+            pid = entry.project_id
+            stopped = WatchStoppedError(reason.format(pid), project_id=pid)
             self._release_waiters(entry, None if entry.settled else stopped)
-        self._entries.clear()
-        for subscription in list(self._subscribers):
-            subscription.close()
+            self._drop(entry)
+        if self._wiring is lane.wiring:
+            self._wiring = None
+
+    def _client_closed(self, lane: Lane) -> None:
+        """The lane's client closed: let go of it (a later ``watch`` of it is refused)."""
+        self._end_lane(lane, "the client closed before {} finished")
 
     # -- the public API ----------------------------------------------------------
 
@@ -233,21 +246,23 @@ class ProjectWatcher:
         project: str | Project,
         *,
         on_event: Callback | None = None,
-        client: AsyncVideoAgent | None = None,
+        client: Client | None = None,
     ) -> None:
         """Start watching a project (by id, or a ``Project`` you just got back).
 
         Given a ``Project``, its state is taken as fresh: the first poll waits
         the interval of its status. Given an id, the first poll is made as
         soon as the budget allows. Watching a watched project only adds the
-        callback. ``on_event`` is called with each event of this project.
+        callback. ``on_event`` is called with each event of this project. A
+        malformed id raises ``InvalidRequestError`` at once.
         """
         self._check_open()
         project_id = project if isinstance(project, str) else project.id
+        check_id(project_id, "prj", "project")
         entry = self._entries.get(project_id)
         fresh = entry is None
         if entry is None:
-            entry = self._add(project_id, client or self._client)
+            entry = self._add(project_id, self._lane_of(client))
         entry.watched = True
         if on_event is not None:  # before the first event, so that it sees it
             entry.callbacks = [*(entry.callbacks or ()), on_event]
@@ -256,17 +271,18 @@ class ProjectWatcher:
 
     def _track(self, project: str | Project) -> None:
         """Keep polling a project that holds an active slot until it is seen to leave
-        the active states (the client calls this so that slots free on time).
+        the active states (the client's shared watcher does this for every such
+        project, so that slots free on time).
 
         Slot tracking is a reason of its own to keep an entry: a ``wait`` that
         ends, an ``unwatch`` or a run of failed polls does not end it.
         """
-        if self._closed or self._task_group is None:
+        if self._closed or not self._entered or self._wiring is None:
             return
         project_id = project if isinstance(project, str) else project.id
         entry = self._entries.get(project_id)
         if entry is None:
-            entry = self._add(project_id, self._client)
+            entry = self._add(project_id, self._lane(self._wiring))
             entry.tracked = True
             self._start(entry, project)
         else:
@@ -301,10 +317,12 @@ class ProjectWatcher:
         safety net and come at twice the status interval. Unwatched ids are
         ignored (in fleet mode the notify still reaches the other processes).
         """
-        share = self._client._transport.fleet.watch if self._client._transport.fleet else None
-        if share is not None:
-            share.relay(project_id, None if status is None else str(status))
-        self._notify_local(project_id, None if status is None else str(status))
+        hint = None if status is None else str(status)
+        if self._wiring is not None:
+            ownership = self._ownerships.get(self._wiring.ledger)
+            if ownership is not None:
+                ownership.relay(project_id, hint)
+        self._notify_local(project_id, hint)
 
     def _notify_local(self, project_id: str, status: str | None) -> None:
         """``notify`` in this process only (fleet mode: also a notify relayed from another)."""
@@ -323,28 +341,38 @@ class ProjectWatcher:
         entry.notified = True
         self._scheduler.hurry(entry)
 
-    async def wait(self, project_id: str, *, timeout: float | None = None) -> Project:  # noqa: ASYNC109 - the design's name; scaled by time_scale
+    async def wait(
+        self,
+        project_id: str,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - the design's name; scaled
+        on_update: OnUpdate | None = None,
+    ) -> Project:
         """The project once it is idle, failed or cancelled.
 
         Watches it if it is not watched yet (and stops when this returns).
         ``timeout`` is a deadline in contract seconds for the whole wait;
         past it, ``WaitTimeoutError``, and the temporary watch ends.
+        ``on_update(project)`` is called at each status change seen (a plain
+        or an async function, run by this wait; an exception is logged). A
+        malformed id raises ``InvalidRequestError`` at once.
         """
+        check_id(project_id, "prj", "project_id")
         self._check_open()
         entry = self._entries.get(project_id)
         if entry is None:
-            entry = self._add(project_id, self._client)
+            entry = self._add(project_id, self._lane_of(None))
             self._start(entry, project_id)
         if entry.settled:
             assert entry.project is not None
             return entry.project
-        waiter = Waiter()
+        waiter = Waiter(updates=None if on_update is None else [])
         entry.waiters = [*(entry.waiters or ()), waiter]
         try:
-            deadline = INF if timeout is None else timeout * entry.lane.client.time_scale
+            deadline = INF if timeout is None else timeout * entry.lane.time_scale
             with anyio.move_on_after(deadline):
-                await waiter.event.wait()
-            if not waiter.event.is_set():
+                await self._woken(waiter, on_update)
+            if not waiter.done:
                 raise WaitTimeoutError(
                     f"{project_id} was still {entry.status or 'unseen'} after {timeout} s",
                     project_id=project_id,
@@ -359,17 +387,27 @@ class ProjectWatcher:
             if not entry.needed:  # (other waits, a watch or slot tracking keep it)
                 self._drop(entry)
 
+    @staticmethod
+    async def _woken(waiter: Waiter, on_update: OnUpdate | None) -> None:
+        """Until the wait ends; each status change on the way goes to ``on_update``."""
+        while True:
+            await waiter.event.wait()
+            waiter.event = anyio.Event()
+            if on_update is not None:
+                for project in waiter.take_updates():
+                    await _call_update(on_update, project)
+            if waiter.done:
+                return
+
     def events(self, *project_ids: str) -> AsyncIterator[WatchEvent]:
         """Events from now on (of the given projects, or all), as an async iterator.
 
         Each call is its own subscription, buffered: a slow reader never
         slows the polling. It ends when the watcher closes; drop it (or
-        ``aclose()`` it) to unsubscribe.
+        ``aclose()`` it) to unsubscribe: that ends only this subscription.
         """
         self._check_open()
-        subscription = Subscription(frozenset(project_ids))
-        self._subscribers.add(subscription)
-        return subscription
+        return self._fanout.subscribe(project_ids)
 
     def statistics(self) -> WatcherStatistics:
         """A frozen snapshot of the watcher's state."""
@@ -391,7 +429,7 @@ class ProjectWatcher:
             errors=entry.errors,
             since=entry.since,
             now=self._clock(),
-            time_scale=entry.lane.client.time_scale,
+            time_scale=entry.lane.time_scale,
         )
 
     def _plan(self, entry: Entry, now: float) -> None:
@@ -407,7 +445,7 @@ class ProjectWatcher:
             errors=entry.errors,
             since=entry.since,
             now=now,
-            time_scale=entry.lane.client.time_scale,
+            time_scale=entry.lane.time_scale,
             hooked=entry.hooked,
         )
         if delay == INF:
@@ -415,38 +453,25 @@ class ProjectWatcher:
             return
         over = entry.errors - self._policy.max_consecutive_errors
         if over >= 0:  # a project holding a slot, polled on through failures: back off
-            ceiling = max(delay, _BACKOFF_MAX * entry.lane.client.time_scale)
+            ceiling = max(delay, _BACKOFF_MAX * entry.lane.time_scale)
             delay = min(delay * 2.0 ** (over + 1), ceiling)
         self._scheduler.set_due(entry, now + delay)
 
+    def _later(self, entry: Entry) -> None:
+        """Due a whole interval from now (another poller has it)."""
+        self._scheduler.set_due(entry, self._clock() + self._interval_seconds(entry))
+
     def _put_off(self, entry: Entry) -> bool:
         """Whether a due poll waits (the entry is re-planned): another poller has it."""
-        lane = entry.lane
-        if lane.share is not None and not self._owned(entry):
+        ownership = self._ownerships.get(entry.lane.wiring.ledger)
+        if ownership is not None and not ownership.poll_here(entry, self._later):
             return True
-        if entry.project_id in lane.in_flight and not (entry.notified or entry.fetch_messages):
+        in_flight = entry.lane.wiring.in_flight
+        if entry.project_id in in_flight and not (entry.notified or entry.fetch_messages):
             # Another watcher of this client is polling it: its answer re-plans
             # this entry too; if it fails, poll a whole interval from now.
-            self._scheduler.set_due(entry, self._clock() + self._interval_seconds(entry))
+            self._later(entry)
             return True
-        return False
-
-    def _owned(self, entry: Entry) -> bool:
-        """Fleet mode: whether this process polls the entry now (else it is re-planned)."""
-        assert entry.lane.share is not None
-        owned = entry.lane.share.owns(entry.project_id)
-        if owned:
-            entry.deferred = False
-            return True
-        if owned is None:  # decided within a Redis round trip: ``_on_owned`` brings it back
-            entry.deferred = True
-            entry.due = INF
-            return False
-        # Another process polls it and shares what it sees; if that process dies,
-        # this one takes the lease over and polls at the next due time.
-        entry.notified = False
-        entry.fetch_messages = False
-        self._scheduler.set_due(entry, self._clock() + self._interval_seconds(entry))
         return False
 
     def _on_owned(self, project_id: str) -> None:
@@ -459,22 +484,34 @@ class ProjectWatcher:
     # -- polling -------------------------------------------------------------------
 
     async def _poll(self, entry: Entry, ticket: Ticket) -> None:
-        """One turn of an entry: fetch new messages if due, else GET the project."""
-        priority = Priority.NOTIFY if entry.notified else Priority.POLL
+        """One turn of an entry (its ticket goes to the call): new messages if due, else
+        GET the project; the answer updates the entry."""
         entry.notified = False
         try:
             if entry.fetch_messages:
                 await self._fetch_messages(entry, ticket)
+                self._answered(entry, None)
             else:
                 self._polls += 1
-                projects = entry.lane.client.projects
-                await projects._get(entry.project_id, priority=priority, ticket=ticket)
+                project = await entry.lane.wiring.poller.get(entry.project_id, via=ticket)
+                self._answered(entry, project)
             entry.errors = 0
         except VideoAgentError as exc:
             self._poll_failed(entry, exc)
         except Exception as exc:  # a bug must not end the other projects' watches
             logger.exception("polling %s raised", entry.project_id)
             self._poll_failed(entry, VideoAgentError(f"polling {entry.project_id} raised {exc!r}"))
+        finally:
+            entry.latest = None
+
+    def _answered(self, entry: Entry, project: Project | None) -> None:
+        """The poll's answer, or a newer one another call brought meanwhile, if still current."""
+        latest = entry.latest
+        if project is None or (latest is not None and latest.updated_at > project.updated_at):
+            project = latest
+        ledger = entry.lane.wiring.ledger
+        if project is not None and not entry.done and not ledger.overtaken(project):
+            self._apply(entry, project)
 
     def _polled(self, entry: Entry) -> None:
         """A turn ended (its ticket is back): plan the next one."""
@@ -485,15 +522,11 @@ class ProjectWatcher:
 
     async def _fetch_messages(self, entry: Entry, ticket: Ticket | None) -> None:
         """New messages since the cursor, as ``AgentMessage`` events."""
-        projects = entry.lane.client.projects
+        poller = entry.lane.wiring.poller
         while True:
             self._message_fetches += 1
-            page = await projects._messages_page(
-                entry.project_id,
-                after=entry.cursor,
-                limit=100,
-                priority=Priority.POLL,
-                ticket=ticket,
+            page = await poller.messages_page(
+                entry.project_id, after=entry.cursor, limit=100, via=ticket or _POLL
             )
             ticket = None
             for message in page.data:
@@ -538,16 +571,22 @@ class ProjectWatcher:
         if tracking:
             return
         if entry.tracked:  # gone, or not ours: it holds no slot any more
-            entry.lane.client._transport.slots.observe(entry.project_id, active=False)
+            entry.lane.wiring.slots.observe(entry.project_id, active=False)
         self._drop(entry)
 
     # -- what the client sees ------------------------------------------------------
 
     def _observe(self, project: Project) -> None:
-        """Transport listener: every Project the client parses."""
+        """Ledger subscriber: every fresh Project the client parses."""
         entry = self._entries.get(project.id)
-        if entry is not None and not entry.done:
-            self._apply(entry, project)
+        if entry is None or entry.done:
+            return
+        if entry.polling:  # its own poll is in flight: the newer of the two applies then
+            latest = entry.latest
+            if latest is None or project.updated_at >= latest.updated_at:
+                entry.latest = project
+            return
+        self._apply(entry, project)
 
     def _apply(self, entry: Entry, project: Project) -> None:
         now = self._clock()
@@ -557,7 +596,9 @@ class ProjectWatcher:
         if project.status is not previous:
             entry.since = now
             self._emit(entry, StatusChanged(project, previous))
-            if _is_decision_point(project):
+            for waiter in entry.waiters or ():
+                waiter.update(project)
+            if project.at_decision_point:
                 self._emit(entry, DecisionPoint(project))
             if project.status.is_terminal and self._wants_messages(entry):
                 entry.fetch_messages = True
@@ -569,27 +610,13 @@ class ProjectWatcher:
             self._plan(entry, now)
         self._settle(entry)
 
-    def _on_credits(self, warning: CreditsWarning) -> None:
-        if warning.balance != self._credits_balance:
-            self._credits_balance = warning.balance
-            self._publish(CreditsLow(warning), None)
-
     def _wants_messages(self, entry: Entry) -> bool:
-        return self._policy.messages and bool(entry.callbacks or self._subscribers)
+        return self._policy.messages and bool(entry.callbacks or self._fanout)
 
-    # -- events --------------------------------------------------------------------
+    # -- entries -------------------------------------------------------------------
 
     def _emit(self, entry: Entry, event: WatchEvent) -> None:
-        for callback in entry.callbacks or ():
-            try:
-                callback(event)
-            except Exception:
-                logger.exception("an on_event callback of %s raised", entry.project_id)
-        self._publish(event, entry.project_id)
-
-    def _publish(self, event: WatchEvent, project_id: str | None) -> None:
-        for subscription in list(self._subscribers):
-            subscription.offer(event, project_id)
+        self._fanout.emit(event, entry.project_id, entry.callbacks or ())
 
     def _settle(self, entry: Entry) -> None:
         """A settled entry releases its waiters; one nobody needs is then forgotten."""
@@ -600,17 +627,18 @@ class ProjectWatcher:
         if not entry.needed:
             self._drop(entry)
 
-    def _add(self, project_id: str, client: AsyncVideoAgent) -> Entry:
+    def _add(self, project_id: str, lane: Lane) -> Entry:
         """A new entry (no reason to keep it yet: the caller gives one)."""
-        entry = Entry(project_id, self._lane(client), cursor=self._cursors.pop(project_id, None))
+        entry = Entry(project_id, lane, cursor=self._cursors.pop(project_id, None))
         self._entries[project_id] = entry
-        if entry.lane.share is not None:
-            entry.lane.share.want(project_id)
+        ownership = self._ownerships.get(lane.wiring.ledger)
+        if ownership is not None:
+            ownership.want(project_id)
         return entry
 
     def _start(self, entry: Entry, project: str | Project) -> None:
         """A new entry's first plan: from a ``Project`` still current, else a poll now."""
-        if isinstance(project, Project) and not entry.lane.client._transport.overtaken(project):
+        if isinstance(project, Project) and not entry.lane.wiring.ledger.overtaken(project):
             self._apply(entry, project)
         else:
             self._plan(entry, self._clock())
@@ -619,7 +647,9 @@ class ProjectWatcher:
         """Forget the entry (nobody needs it, or its watch ended); nothing more happens."""
         if self._entries.get(entry.project_id) is entry:
             del self._entries[entry.project_id]
-            self._forget(entry)
+            ownership = self._ownerships.get(entry.lane.wiring.ledger)
+            if ownership is not None:
+                ownership.unwant(entry.project_id)
             if entry.cursor is not None:
                 self._cursors[entry.project_id] = entry.cursor
                 if len(self._cursors) > _CURSORS_KEPT:
@@ -627,47 +657,77 @@ class ProjectWatcher:
         entry.done = True
         entry.due = INF
 
-    def _forget(self, entry: Entry) -> None:
-        """The entry left ``_entries``: in fleet mode, give up its lease."""
-        if entry.lane.share is not None:
-            entry.lane.share.unwant(entry.project_id)
-
     def _release_waiters(self, entry: Entry, error: VideoAgentError | None = None) -> None:
         """Wake every ``wait`` of the entry: with ``error``, else with the settled project."""
         waiters, entry.waiters = entry.waiters, None
         for waiter in waiters or ():
-            waiter.error = error
-            waiter.project = entry.project
-            waiter.event.set()
+            waiter.finish(entry.project, error)
 
-    # -- helpers -------------------------------------------------------------------
+    # -- lanes -----------------------------------------------------------------------
 
-    def _lane(self, client: AsyncVideoAgent) -> Lane:
-        lane = self._lanes.get(id(client._transport))
+    def _lane_of(self, client: Client | None) -> Lane:
+        """The lane of ``client`` (default: the watcher's own client)."""
+        if client is not None:
+            return self._lane(wiring_of(client))
+        if self._wiring is None:
+            raise ConfigurationError(
+                "the watcher's client is closed: watch(project, client=...) with an open one"
+            )
+        return self._lane(self._wiring)
+
+    def _lane(self, wiring: Wiring) -> Lane:
+        lane = self._lanes.get(wiring.ledger)
         if lane is None:
-            fleet = client._transport.fleet
-            share = fleet.watch if fleet else None
-            lane = Lane(client, in_flight=in_flight(client._transport), share=share)
-            self._lanes[id(client._transport)] = lane
-            client._transport.project_listeners.append(self._observe)
-            client._transport.credits_listeners.append(self._on_credits)
-            if lane.share is not None:
-                lane.share.add_watcher(self._on_owned, self._notify_local)
+            lane = Lane(wiring)
+            self._lanes[wiring.ledger] = lane
+            ledger = wiring.ledger
+            lane.unsubscribe.append(ledger.projects.subscribe(self._observe))
+            lane.unsubscribe.append(ledger.credits.subscribe(self._fanout.credits))
+            lane.unsubscribe.append(ledger.closed.subscribe(lambda _: self._client_closed(lane)))
+            share = wiring.shared.watch
+            if share is not None:
+                self._ownerships[ledger] = Ownership(
+                    share, on_owned=self._on_owned, on_notify=self._notify_local
+                )
         return lane
 
     def _check_open(self) -> None:
-        if self._task_group is None or self._closed:
+        if not self._entered or self._closed:
             raise RuntimeError("use the ProjectWatcher inside `async with`")
 
 
-def _is_decision_point(project: Project) -> bool:
-    return (
-        project.status is ProjectStatus.IDLE
-        and not project.has_result
-        and project.agent_message is not None
-    )
+class SharedWatcher(ProjectWatcher):
+    """A client's own watcher: ``wait`` polls through it, and it keeps polling every
+    project that holds an active slot until it is seen to finish (``SlotTracking``)."""
+
+    def __init__(
+        self, client: Client, *, policy: PollPolicy | None, tracking: SlotTracking
+    ) -> None:
+        super().__init__(client, policy=policy)
+        self._tracking = tracking
+        self._stop_tracking: Callable[[], None] | None = None
+
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
+        self._stop_tracking = self._tracking.serve(self._track)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._stop_tracking is not None:
+            self._stop_tracking()
+        await super().__aexit__(exc_type, exc, tb)
 
 
-def _discard(listeners: list[Callable[..., object]], listener: Callable[..., object]) -> None:
-    if listener in listeners:
-        listeners.remove(listener)
+async def _call_update(on_update: OnUpdate, project: Project) -> None:
+    """``on_update(project)``, awaited if it is async; an exception is logged, not raised."""
+    try:
+        outcome = on_update(project)
+        if inspect.isawaitable(outcome):
+            await outcome
+    except Exception:
+        logger.exception("an on_update callback raised for %s", project.id)

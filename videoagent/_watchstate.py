@@ -1,16 +1,14 @@
 """What a ``ProjectWatcher`` keeps per project and per client (see its module).
 
 An ``Entry`` per watched project, a ``Lane`` per client (i.e. per request
-budget), and the in-flight registry that the watchers of one client share so
-that two of them never poll one project at once. Plain state: the watcher
-and its ``PollScheduler`` change it.
+budget), and a ``Waiter`` per ``wait()`` call. Plain state: the watcher and
+its ``PollScheduler`` change it.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections import deque
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import anyio
 import attrs
@@ -18,22 +16,10 @@ import attrs
 from ._cadence import INF
 from ._errors import VideoAgentError
 from ._events import Callback
-from ._limiter import WatchShare
 from ._models import Project, ProjectStatus
+from ._wiring import Wiring
 
-if TYPE_CHECKING:
-    from ._client import AsyncVideoAgent
-
-__all__ = ["Entry", "Lane", "Waiter", "in_flight"]
-
-#: Project ids with a watcher poll in flight, per transport (shared by every
-#: watcher of a client, so two watchers never poll one project at once).
-_IN_FLIGHT: weakref.WeakKeyDictionary[object, set[str]] = weakref.WeakKeyDictionary()
-
-
-def in_flight(transport: object) -> set[str]:
-    """The ids of the projects a watcher is polling through ``transport`` (one shared set)."""
-    return _IN_FLIGHT.setdefault(transport, set())
+__all__ = ["Entry", "Lane", "Waiter"]
 
 
 @attrs.define(eq=False)
@@ -46,6 +32,9 @@ class Entry:
     # The last answer, kept only once terminal (for wait): an active project's
     # answer (its raw JSON included) is dropped, which keeps an entry small.
     project: Project | None = None
+    # The newest answer another call brought while this entry's own poll was in
+    # flight (the poll's answer and it are compared when the poll returns).
+    latest: Project | None = None
     since: float = 0.0  # monotonic time its current status was first seen
     due: float = INF  # its next poll; INF: none planned
     # The time of its live item in the scheduler's heap (INF: none). Items at
@@ -83,20 +72,43 @@ class Entry:
 
 @attrs.define(eq=False)
 class Waiter:
-    """One ``wait()`` call: woken when the project settles, or with its own error."""
+    """One ``wait()`` call: woken at each status change it follows (``updates``, when the
+    wait has an ``on_update``) and when the project settles, or with its own error."""
 
     event: anyio.Event = attrs.Factory(anyio.Event)
+    done: bool = False
     error: VideoAgentError | None = None
     project: Project | None = None  # the settled project it was woken with
+    updates: list[Project] | None = None
+
+    def update(self, project: Project) -> None:
+        """The project moved to another status (kept only for a wait with ``on_update``)."""
+        if self.updates is not None:
+            self.updates.append(project)
+            self.event.set()
+
+    def take_updates(self) -> list[Project]:
+        """The status changes since the last call."""
+        updates, self.updates = self.updates or [], [] if self.updates is not None else None
+        return updates
+
+    def finish(self, project: Project | None, error: VideoAgentError | None) -> None:
+        """The wait ends: with the settled ``project``, or with ``error``."""
+        self.done, self.project, self.error = True, project, error
+        self.event.set()
 
 
 @attrs.define(eq=False)
 class Lane:
-    """The due polls of one client, i.e. of one request budget."""
+    """The due polls of one client, i.e. of one request budget, and its subscriptions."""
 
-    client: AsyncVideoAgent
+    wiring: Wiring
     parked: list[tuple[float, int, Entry]] = attrs.Factory(list)
     notified: deque[Entry] = attrs.Factory(deque)
     draining: bool = False
-    in_flight: set[str] = attrs.Factory(set)  # shared by the watchers of this client
-    share: WatchShare | None = None  # fleet mode: who polls which project
+    unsubscribe: list[Callable[[], None]] = attrs.Factory(list)
+
+    @property
+    def time_scale(self) -> float:
+        """The client's time scale."""
+        return self.wiring.time_scale

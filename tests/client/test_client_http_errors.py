@@ -26,6 +26,7 @@ from videoagent import (
     ServiceUnavailableError,
     ValidationError,
 )
+from videoagent._wiring import wiring_of
 from videoagent.simulator import Simulator
 
 Settle = Callable[[Any, AsyncVideoAgent, str], Awaitable[Project]]
@@ -39,7 +40,7 @@ def make_client(sim: Simulator, key: str | None = None, **options: Any) -> Async
 async def test_validation_error(client: AsyncVideoAgent) -> None:
     """An empty brief sent past the client's own checks is a 400 whose fields are parsed."""
     with pytest.raises(ValidationError) as info:
-        await client._transport.call(
+        await wiring_of(client).caller.call(
             "POST", "/projects", _raw, options=client._options, body={"brief": ""}
         )
     assert info.value.status == 400
@@ -60,7 +61,7 @@ async def test_insufficient_credits(simulator: Simulator) -> None:
     async with make_client(simulator, simulator.add_account(credits=40)) as client:
         with pytest.raises(InsufficientCreditsError):
             await client.projects.create("too poor")
-        assert client._transport.slots.statistics().pending == 0
+        assert client.statistics().slots.pending == 0
 
 
 async def test_permission_denied(
@@ -71,7 +72,7 @@ async def test_permission_denied(
     await settle(simulator, client, project.id)
     with pytest.raises(PermissionDeniedError):
         await client.projects.render(project.id, resolution="4k")
-    assert client._transport.slots.statistics().pending == 0
+    assert client.statistics().slots.pending == 0
 
 
 async def test_not_found(client: AsyncVideoAgent) -> None:
@@ -93,7 +94,7 @@ async def test_payload_too_large_before_sending(
 ) -> None:
     """A body over 1 MiB raises without reaching the server."""
     with pytest.raises(PayloadTooLargeError):
-        await client._transport.call(
+        await wiring_of(client).caller.call(
             "POST", "/projects", _raw, options=client._options, body={"brief": "x" * 1_048_577}
         )
     assert simulator.request_log == []
@@ -104,9 +105,9 @@ async def test_payload_too_large_from_the_server(
     client: AsyncVideoAgent, simulator: Simulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With the client-side check lifted, the server's 413 maps to the same class."""
-    monkeypatch.setattr("videoagent._transport.MAX_BODY_BYTES", 4 << 20)
+    monkeypatch.setattr("videoagent._retry.MAX_BODY_BYTES", 4 << 20)
     with pytest.raises(PayloadTooLargeError) as info:
-        await client._transport.call(
+        await wiring_of(client).caller.call(
             "POST", "/projects", _raw, options=client._options, body={"brief": "x" * 1_100_000}
         )
     assert (info.value.status, info.value.code) == (413, "payload_too_large")

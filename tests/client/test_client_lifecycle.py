@@ -7,6 +7,7 @@ import anyio
 import pytest
 
 from videoagent import AsyncVideoAgent, ConfigurationError, Limits, RetryPolicy
+from videoagent._wiring import wiring_of
 from videoagent.simulator import Simulator
 
 
@@ -20,7 +21,7 @@ async def test_async_with_closes_the_session(simulator: Simulator) -> None:
     client = make_client(simulator)
     async with client:
         await client.account.get()
-        session = client._transport._session
+        session = wiring_of(client).caller.transport._session
         assert session is not None
         assert not session.closed
     assert session.closed
@@ -33,7 +34,7 @@ async def test_aclose_without_async_with(simulator: Simulator) -> None:
     """A client used without ``async with`` is closed by ``aclose()``."""
     client = make_client(simulator)
     await client.account.get()
-    session = client._transport._session
+    session = wiring_of(client).caller.transport._session
     await client.aclose()
     assert session is not None
     assert session.closed
@@ -44,7 +45,7 @@ async def test_a_callers_session_stays_open(simulator: Simulator) -> None:
     async with aiohttp.ClientSession() as session:
         async with make_client(simulator, session=session) as client:
             await client.account.get()
-            assert client._transport._session is session
+            assert wiring_of(client).caller.transport._session is session
         assert not session.closed
 
 
@@ -55,10 +56,10 @@ async def test_with_options_shares_session_and_limiter(simulator: Simulator) -> 
         assert (quick.timeout, quick.max_retries) == (5.0, 0)
         assert (client.timeout, client.max_retries) == (30.0, 4)
         await quick.account.get()
-        assert quick._transport is client._transport
+        assert wiring_of(quick).caller is wiring_of(client).caller
         await quick.aclose()
         await client.account.get()
-        assert client._transport.budget.statistics().held == 2
+        assert client.statistics().requests.held == 2
 
 
 async def test_with_options_retry_keeps_max_retries_as_the_constructor_does(
@@ -79,7 +80,7 @@ async def test_cancellation_mid_request_leaks_nothing(simulator: Simulator) -> N
         with anyio.move_on_after(0.2) as scope:
             await client.account.get()
         assert scope.cancelled_caught
-        assert client._transport.budget.statistics().in_flight == 0
+        assert client.statistics().requests.in_flight == 0
         simulator.set_faults()
         await client.account.get()
 

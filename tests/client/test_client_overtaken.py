@@ -7,20 +7,21 @@ from datetime import timedelta
 import attrs
 
 from videoagent import AsyncVideoAgent, ProjectStatus
+from videoagent._wiring import wiring_of
 
 
 async def test_an_overtaken_idle_answer_keeps_the_slot(client: AsyncVideoAgent) -> None:
     """A poll answer older than the message that re-activated the project frees no slot."""
     project = await client.projects.create("a teaser")
-    transport = client._transport
-    assert project.id in transport.slots.held()
+    wiring = wiring_of(client)
+    assert project.id in wiring.slots.held()
     stale = attrs.evolve(
         project,
         status=ProjectStatus.IDLE,
         updated_at=project.updated_at - timedelta(seconds=1),
     )
-    transport.observe_project(stale)
-    assert project.id in transport.slots.held()
+    wiring.ledger.observe(stale)
+    assert project.id in wiring.slots.held()
     fresh = attrs.evolve(stale, updated_at=project.updated_at + timedelta(seconds=1))
-    transport.observe_project(fresh)
-    assert project.id not in transport.slots.held()
+    wiring.ledger.observe(fresh)
+    assert project.id not in wiring.slots.held()

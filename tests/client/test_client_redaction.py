@@ -15,6 +15,7 @@ from videoagent import (
     ConfigurationError,
     NotFoundError,
 )
+from videoagent._wiring import wiring_of
 from videoagent.simulator import Simulator
 
 
@@ -32,7 +33,12 @@ async def test_key_never_in_logs_reprs_or_errors(
     wrong = "es_live_" + "Q" * 28 + "nope"
     shown: list[str] = []
     async with AsyncVideoAgent(good, simulator.base_url, time_scale=simulator.time_scale) as c:
-        shown += [repr(c), str(c), repr(c._transport), repr(c.with_options(timeout=5.0))]
+        shown += [
+            repr(c),
+            str(c),
+            repr(wiring_of(c).caller.transport),
+            repr(c.with_options(timeout=5.0)),
+        ]
         project = await c.projects.create("redaction")
         shown.append(repr(project))
         with pytest.raises(NotFoundError) as missing:
@@ -75,4 +81,4 @@ def test_the_key_is_not_picklable_and_config_errors_name_the_variable(
         AsyncVideoAgent(base_url="http://127.0.0.1:9/v1")
     client = AsyncVideoAgent("es_live_" + "S" * 32, "http://127.0.0.1:9/v1")
     with pytest.raises(TypeError):
-        pickle.dumps(client._transport._key)
+        pickle.dumps(wiring_of(client).caller.transport._key)

@@ -105,10 +105,10 @@ async def test_update_settings(client: AsyncVideoAgent) -> None:
 async def test_cancel_frees_the_slot(client: AsyncVideoAgent) -> None:
     """A cancelled project no longer holds an active slot of the client."""
     project = await client.projects.create("to cancel")
-    assert client._transport.slots.statistics().held == 1
+    assert client.statistics().slots.held == 1
     cancelled = await client.projects.cancel(project.id)
     assert cancelled.status is ProjectStatus.CANCELLED
-    assert client._transport.slots.statistics().held == 0
+    assert client.statistics().slots.held == 0
     with pytest.raises(ConflictError):
         await client.projects.cancel(project.id)
 
@@ -202,7 +202,7 @@ async def test_our_creates_leave_the_slots_of_unknown_active_projects_taken(
     await client.account.get()  # the server's count: two active projects we do not know
     for n in range(3):
         await client.projects.create(f"mine {n}")
-    stats = client._transport.slots.statistics()
+    stats = client.statistics().slots
     left = synced + ttl - time.monotonic()
     if left <= 0:
         pytest.skip("the machine stalled past the unknown projects' hold; nothing to judge")

@@ -26,6 +26,7 @@ from videoagent import (
     RateLimitError,
     ServiceUnavailableError,
 )
+from videoagent._wiring import wiring_of
 
 pytestmark = pytest.mark.anyio  # parametrized coroutine tests need the mark at collection
 
@@ -185,7 +186,7 @@ async def test_checks_before_sending(odd_server: OddServer, odd_client: OddClien
         with pytest.raises(InvalidRequestError, match="brief is 1,048,576 characters"):
             await c.projects.create("x" * (1 << 20))
         with pytest.raises(PayloadTooLargeError, match="nothing was sent"):
-            await c._transport.call(
+            await wiring_of(c).caller.call(
                 "POST", "/projects", _raw, options=c._options, body={"brief": "x" * (1 << 20)}
             )
     assert odd_server.requests == []
@@ -215,8 +216,14 @@ async def test_refused_connection_is_retried_then_raised(
     async with odd_client("http://127.0.0.1:9/v1", max_retries=2) as c:
         with pytest.raises(APIConnectionError, match="could not connect"):
             await c.projects.get("prj_abcdefgh12")
-    attempts = [r for r in caplog.records if "/projects/prj_abcdefgh12" in r.getMessage()]
+    attempts = [
+        r
+        for r in caplog.records
+        if r.levelno == logging.DEBUG and "/projects/prj_abcdefgh12" in r.getMessage()
+    ]
     assert [r.args[3] for r in attempts] == [1, 2, 3]  # type: ignore[index]
+    retries = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert [m.split(";")[1].split(" in ")[0] for m in retries] == [" attempt 2", " attempt 3"]
     assert all(fake_key not in r.getMessage() for r in caplog.records)
 
 
@@ -250,11 +257,13 @@ async def test_a_body_of_exactly_one_mib_is_sent(
             body = {"brief": "x" * (size - overhead), "idempotency_key": "k"}
             if size > 1_048_576:
                 with pytest.raises(PayloadTooLargeError):
-                    await c._transport.call(
+                    await wiring_of(c).caller.call(
                         "POST", "/projects", _raw, options=c._options, body=body
                     )
             else:
-                await c._transport.call("POST", "/projects", _raw, options=c._options, body=body)
+                await wiring_of(c).caller.call(
+                    "POST", "/projects", _raw, options=c._options, body=body
+                )
     assert sizes == [1_048_576]
 
 

@@ -17,15 +17,16 @@ import time
 
 import anyio
 
-from videoagent import AsyncVideoAgent, Limits, VideoAgentError
+from videoagent import AsyncVideoAgent, VideoAgentError
+from videoagent._wiring import wiring_of
 from videoagent.fleet import FleetRuntime, RedisBackend
 
 
 async def main(redis_url: str, what: str, count: int, time_scale: float, lease: float) -> None:
     """Enter a fleet client, wait for ``go``, make the calls, print the summary."""
-    limits = Limits(backend=RedisBackend(url=redis_url, lease=lease))
-    async with AsyncVideoAgent(time_scale=time_scale, limits=limits) as client:
-        fleet = client._transport.fleet
+    backend = RedisBackend(url=redis_url, lease=lease)
+    async with AsyncVideoAgent(time_scale=time_scale, limits_backend=backend) as client:
+        fleet = wiring_of(client).shared
         assert isinstance(fleet, FleetRuntime)
         while not fleet.epoch:  # noqa: ASYNC110 - the heartbeat's first answer sets it
             await anyio.sleep(0.005)

@@ -11,7 +11,8 @@ import anyio
 import pytest
 from fleet_helpers import FAST, LEASE, SCALE, RedisServer
 
-from videoagent import AsyncVideoAgent, Limits
+from videoagent import AsyncVideoAgent
+from videoagent._wiring import wiring_of
 from videoagent.batch import BatchRunner, BatchSummary, BriefOutcome, BriefUpdate
 from videoagent.batch._claims import BatchClaims, BriefClaims
 from videoagent.fleet import FleetRuntime, RedisBackend
@@ -40,7 +41,7 @@ class _Together:
         self._all = anyio.Event()
 
     def of(self, client: AsyncVideoAgent) -> BriefClaims:
-        fleet = client._transport.fleet
+        fleet = wiring_of(client).shared
         assert isinstance(fleet, FleetRuntime)
         together = self
 
@@ -66,13 +67,13 @@ async def _run_fleet(
     on_update: Callable[[BriefUpdate], object],
 ) -> tuple[list[BatchSummary], str]:
     """One run of the batch by ``len(journals)`` new members at once; their summaries, run token."""
-    limits = Limits(backend=RedisBackend(url=server.url, lease=LEASE))
+    backend = RedisBackend(url=server.url, lease=LEASE)
     together = _Together(len(journals))
     summaries: list[BatchSummary] = []
     async with AsyncExitStack() as stack:
         clients = [
             await stack.enter_async_context(
-                AsyncVideoAgent(api_key, sim.base_url, time_scale=SCALE, limits=limits)
+                AsyncVideoAgent(api_key, sim.base_url, time_scale=SCALE, limits_backend=backend)
             )
             for _ in journals
         ]

@@ -12,8 +12,9 @@ from common_helpers import max_in_window, until
 from fleet_helpers import RedisServer
 from redis.asyncio import Redis
 
-from videoagent import AsyncVideoAgent, Limits
-from videoagent._limiter import RequestBudget
+from videoagent import AsyncVideoAgent
+from videoagent._limiter import LocalLimits, RequestBudget
+from videoagent._wiring import wiring_of
 from videoagent.fleet import FleetRuntime, RedisBackend
 from videoagent.simulator import Simulator
 
@@ -29,24 +30,24 @@ async def simulator_for_fleet() -> AsyncIterator[Simulator]:
         yield sim
 
 
-def _limits(server: RedisServer, **backend: object) -> Limits:
-    return Limits(backend=RedisBackend(url=server.url, lease=LEASE, **backend))  # type: ignore[arg-type]
+def _backend(server: RedisServer, **options: object) -> RedisBackend:
+    return RedisBackend(url=server.url, lease=LEASE, **options)  # type: ignore[arg-type]
 
 
 async def _members(
     stack: AsyncExitStack, sim: Simulator, server: RedisServer, count: int
 ) -> list[AsyncVideoAgent]:
-    limits = _limits(server)
+    backend = _backend(server)
     return [
         await stack.enter_async_context(
-            AsyncVideoAgent(sim.api_key, sim.base_url, time_scale=SCALE, limits=limits)
+            AsyncVideoAgent(sim.api_key, sim.base_url, time_scale=SCALE, limits_backend=backend)
         )
         for _ in range(count)
     ]
 
 
 def _runtime(client: AsyncVideoAgent) -> FleetRuntime:
-    fleet = client._transport.fleet
+    fleet = wiring_of(client).shared
     assert isinstance(fleet, FleetRuntime)
     return fleet
 
@@ -93,11 +94,11 @@ async def test_active_slots_are_shared_and_granted_in_arrival_order(
     sim = simulator_for_fleet
     async with AsyncExitStack() as stack:
         a, b = await _members(stack, sim, redis_server, 2)
-        held = [await a._transport.slots.reserve() for _ in range(5)]
+        held = [await wiring_of(a).slots.reserve() for _ in range(5)]
         order: list[str] = []
 
         async def wait_for_slot(client: AsyncVideoAgent, name: str) -> None:
-            reservation = await client._transport.slots.reserve()
+            reservation = await wiring_of(client).slots.reserve()
             order.append(name)
             reservation.cancel()
 
@@ -143,7 +144,7 @@ async def test_one_member_polls_a_project_and_a_notify_anywhere_reaches_it(
     async with AsyncExitStack() as stack:
         a, b = await _members(stack, sim, redis_server, 2)
         project = await a.projects.create("shared")
-        watchers = [a._require_watcher(), b._require_watcher()]
+        watchers = [a.watcher, b.watcher]
         for watcher in watchers:
             watcher.watch(project.id)
         await until(lambda: all(_runtime(c).watch.owns(project.id) is not None for c in (a, b)))
@@ -194,7 +195,7 @@ async def test_redis_holds_no_api_key_and_names_the_account_by_a_hash(
                 sim.api_key,
                 sim.base_url,
                 time_scale=SCALE,
-                limits=_limits(redis_server, account="team-a"),
+                limits_backend=_backend(redis_server, account="team-a"),
             )
         )
         await named.account.get()
@@ -205,15 +206,15 @@ async def test_redis_holds_no_api_key_and_names_the_account_by_a_hash(
     assert any("{team-a}" in key for key in keys)
     assert any(_runtime(client).account in key for key in keys)
     assert sim.api_key not in " ".join(keys + dump)
-    assert sim.api_key not in repr(_runtime(client)) + repr(_limits(redis_server))
+    assert sim.api_key not in repr(_runtime(client)) + repr(_backend(redis_server))
 
 
 def test_without_a_backend_the_limits_stay_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """No backend and no VIDEOAGENT_REDIS_URL: the in-process budget; the variable selects Redis."""
     monkeypatch.delenv("VIDEOAGENT_REDIS_URL", raising=False)
     plain = AsyncVideoAgent("es_live_" + "a" * 32, "http://127.0.0.1:9/v1")
-    assert plain._transport.fleet is None
-    assert isinstance(plain._transport.budget, RequestBudget)
+    assert isinstance(wiring_of(plain).shared, LocalLimits)
+    assert isinstance(wiring_of(plain).budget, RequestBudget)
     monkeypatch.setenv("VIDEOAGENT_REDIS_URL", "redis://127.0.0.1:9/0")
     fleet = AsyncVideoAgent("es_live_" + "a" * 32, "http://127.0.0.1:9/v1")
-    assert isinstance(fleet._transport.fleet, FleetRuntime)
+    assert isinstance(wiring_of(fleet).shared, FleetRuntime)

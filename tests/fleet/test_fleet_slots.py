@@ -12,8 +12,9 @@ from common_helpers import until
 from fleet_helpers import RedisServer
 from redis.asyncio import Redis
 
-from videoagent import AsyncVideoAgent, Limits
+from videoagent import AsyncVideoAgent
 from videoagent._errors import APIConnectionError, InternalServerError
+from videoagent._wiring import wiring_of
 from videoagent.fleet import FleetRuntime, RedisBackend
 from videoagent.simulator import Faults, Simulator
 
@@ -40,13 +41,13 @@ async def long_simulator() -> AsyncIterator[Simulator]:
 
 
 async def _member(stack: AsyncExitStack, sim: Simulator, server: RedisServer) -> AsyncVideoAgent:
-    limits = Limits(backend=RedisBackend(url=server.url, lease=LEASE))
-    client = AsyncVideoAgent(sim.api_key, sim.base_url, time_scale=SCALE, limits=limits)
+    backend = RedisBackend(url=server.url, lease=LEASE)
+    client = AsyncVideoAgent(sim.api_key, sim.base_url, time_scale=SCALE, limits_backend=backend)
     return await stack.enter_async_context(client)
 
 
 def _runtime(client: AsyncVideoAgent) -> FleetRuntime:
-    fleet = client._transport.fleet
+    fleet = wiring_of(client).shared
     assert isinstance(fleet, FleetRuntime)
     return fleet
 
@@ -112,7 +113,7 @@ async def test_a_create_refused_by_every_attempt_gives_its_lease_back(
         a = await _member(stack, sim, redis_server)
         await _lose_a_create(sim, a, "error_500")
         assert not [m for m in await _leases(redis_server, a) if m.startswith("p:")]
-        assert a._transport.slots.statistics().placeholders == 0
+        assert a.statistics().slots.placeholders == 0
         made = [await a.projects.create(f"brief {n}") for n in range(5)]
     assert len(sim.projects()) == len(made) == 5
     assert sim.stats().project_limit == 0
@@ -134,7 +135,7 @@ async def test_a_placeholder_ends_when_the_server_stops_counting_its_project(
             await other.projects.cancel(ghost)  # nobody of the fleet sees it end
         await b.projects.create("the fifth")  # waits, re-counts with GET /account, goes
         assert not [m for m in await _leases(redis_server, b) if m.startswith("p:")]
-        await until(lambda: a._transport.slots.statistics().placeholders == 0)
+        await until(lambda: a.statistics().slots.placeholders == 0)
     assert sim.stats().project_limit == 0
     assert sum(p.status == "queued" for p in sim.projects()) == 5
 
@@ -149,13 +150,13 @@ async def test_a_placeholder_lapses_with_its_process(
         async with AsyncExitStack() as gone:
             a = await _member(gone, sim, redis_server)
             await _lose_a_create(sim, a)
-            held = [await b._transport.slots.reserve() for _ in range(4)]
+            held = [await wiring_of(b).slots.reserve() for _ in range(4)]
             with anyio.move_on_after(0.3) as waited:
-                await b._transport.slots.reserve()
+                await wiring_of(b).slots.reserve()
             assert waited.cancelled_caught  # the placeholder holds the fifth slot
         closed = time.monotonic()
         with anyio.fail_after(20):
-            fifth = await b._transport.slots.reserve()  # the dead member's lease lapses
+            fifth = await wiring_of(b).slots.reserve()  # the dead member's lease lapses
         assert time.monotonic() - closed >= LEASE  # not freed by the close: by the lapse
         for reservation in [*held, fifth]:
             reservation.cancel()
@@ -171,11 +172,11 @@ async def test_a_server_count_between_a_create_and_its_bind_counts_every_project
         async with AsyncVideoAgent(sim.api_key, sim.base_url, time_scale=SCALE) as other:
             for n in range(2):
                 await other.projects.create(f"theirs {n}")
-        reservation = await a._transport.slots.reserve()
-        project = await a._transport.call(  # a create's request, parsed as create parses it
+        reservation = await wiring_of(a).slots.reserve()
+        project = await wiring_of(a).caller.call(  # a create's request, parsed as create parses it
             "POST",
             "/projects",
-            a.projects._parse_project,
+            wiring_of(a).poller.parse_project,
             options=a._options,
             body={"brief": "mine"},
         )
@@ -222,7 +223,7 @@ async def test_our_answer_seen_before_bind_is_counted_once(
     sim = long_simulator
     async with AsyncExitStack() as stack:
         a = await _member(stack, sim, redis_server)
-        slots = a._transport.slots
+        slots = wiring_of(a).slots
         reservation = await slots.reserve()
         slots.observe("prj_own0000001", active=True)  # the transport parses the answer first
         assert len(await _leases(redis_server, a)) == 1
@@ -240,7 +241,7 @@ async def test_a_message_that_may_have_arrived_holds_the_lease_until_its_project
         a = await _member(stack, sim, redis_server)
         project = await a.projects.create("talk it through", mode="collaborative")
         await a.projects.wait(project.id)
-        slots = a._transport.slots
+        slots = wiring_of(a).slots
         sim.set_faults(Faults(error_500=1.0, only=f"POST /v1/projects/{project.id}/messages"))
         with pytest.raises(InternalServerError):
             await a.projects.send_message(project.id, "go on")
@@ -257,15 +258,15 @@ async def test_a_project_adopted_before_its_creator_binds_it_goes_back_to_its_cr
     async with AsyncExitStack() as stack:
         a = await _member(stack, sim, redis_server)
         b = await _member(stack, sim, redis_server)
-        reservation = await b._transport.slots.reserve()
-        a._transport.slots.observe("prj_new0000001", active=True)  # e.g. a list() in a
+        reservation = await wiring_of(b).slots.reserve()
+        wiring_of(a).slots.observe("prj_new0000001", active=True)  # e.g. a list() in a
         assert await _leases(redis_server, a) != []
         reservation.bind("prj_new0000001")
         await _leases(redis_server, b)
         for member in (b, a):  # both heartbeats renew what each holds, a's last
             await _next_heartbeat(redis_server, member)
-        b._transport.slots.observe("prj_new0000001", active=False)  # our poll sees it end
+        wiring_of(b).slots.observe("prj_new0000001", active=False)  # our poll sees it end
         await _leases(redis_server, b)
         await _next_heartbeat(redis_server, a)
         assert await _leases(redis_server, a) == []
-        assert a._transport.slots.held() == frozenset()
+        assert wiring_of(a).slots.held() == frozenset()

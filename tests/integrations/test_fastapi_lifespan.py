@@ -78,7 +78,7 @@ async def test_one_client_and_its_watcher_serve_every_request_and_close_after(
                 answers.append(await r.json())
         assert answers[0] == answers[1]
         assert answers[0]["client"] == id(state.client)
-        assert state.watcher is state.client._require_watcher()
+        assert state.watcher is state.client.watcher
         assert state.webhook_url == "http://example.invalid/hook"
         assert "whsec_x" not in repr(state)
     assert not hasattr(app.state, "videoagent")

@@ -45,7 +45,7 @@ async def test_a_reader_falling_a_buffer_behind_is_dropped(
     quick_client: AsyncVideoAgent, project: Project
 ) -> None:
     """A reader that does not keep up loses its stream (it reconnects), others are unaffected."""
-    feed = ProjectFeed(quick_client._require_watcher(), buffer=2)
+    feed = ProjectFeed(quick_client.watcher, buffer=2)
     async with feed.subscribe(project.id) as slow, feed.subscribe(project.id) as other:
         for progress in (0.1, 0.2):
             feed.update(attrs.evolve(project, progress=progress))
@@ -65,7 +65,7 @@ async def test_a_new_reader_gets_state_messages_and_the_open_decision(
     quick_client: AsyncVideoAgent, project: Project
 ) -> None:
     """The snapshot is the latest state, the remembered messages (once each), then the question."""
-    feed = ProjectFeed(quick_client._require_watcher())
+    feed = ProjectFeed(quick_client.watcher)
     asking = attrs.evolve(project, status=ProjectStatus.IDLE, agent_message="Go ahead?")
     feed.update(asking)
     feed.update(asking)  # unchanged: no second event
@@ -121,7 +121,7 @@ async def test_feed_forgets_the_least_recent_unfollowed_projects_past_keep(
     quick_client: AsyncVideoAgent, project: Project
 ) -> None:
     """Past ``keep`` the least recently updated project nobody follows is forgotten."""
-    feed = ProjectFeed(quick_client._require_watcher(), keep=3)
+    feed = ProjectFeed(quick_client.watcher, keep=3)
     ids = [f"prj_keep{n:04d}" for n in range(8)]
     async with feed.subscribe(ids[0]) as followed:
         for project_id in ids:
@@ -145,7 +145,7 @@ async def test_feed_memory_is_bounded_by_default(
     quick_client: AsyncVideoAgent, project: Project
 ) -> None:
     """A long-running feed that sees 1,500 projects remembers the 1,000 updated last."""
-    feed = ProjectFeed(quick_client._require_watcher())
+    feed = ProjectFeed(quick_client.watcher)
     for n in range(1500):
         feed.update(attrs.evolve(project, id=f"prj_many{n:05d}"))
         feed.record(_message(f"prj_many{n:05d}", "hi", f"msg_{n}"))

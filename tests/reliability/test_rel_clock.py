@@ -63,7 +63,7 @@ async def test_odd_retry_after_is_backoff_then_an_error(
         async with client_of(await odd_server.start()) as client:
             with pytest.raises(RateLimitError if status == 429 else ServiceUnavailableError):
                 await client.account.get()
-            assert client._transport.budget.statistics().paused_for <= 30 * 0.01
+            assert client.statistics().requests.paused_for <= 30 * 0.01
     assert len(odd_server.requests) == 5
 
 

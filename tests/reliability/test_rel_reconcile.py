@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from videoagent import AsyncVideoAgent, ConflictError, Project, ProjectStatus
+from videoagent._wiring import wiring_of
 from videoagent.simulator import Simulator
 
 SCALE = 0.01
@@ -63,7 +64,8 @@ def after_first_check(
     monkeypatch: pytest.MonkeyPatch, client: AsyncVideoAgent, act: Callable[[], Awaitable[None]]
 ) -> None:
     """Run ``act`` once, right after the client's first project read from now on (its check)."""
-    real = client.projects._get
+    poller = wiring_of(client).poller
+    real = poller.get
     done = False
 
     async def get_then_act(project_id: str, **options: Any) -> Project:
@@ -74,7 +76,7 @@ def after_first_check(
             await act()
         return project
 
-    monkeypatch.setattr(client.projects, "_get", get_then_act)
+    monkeypatch.setattr(poller, "get", get_then_act)
 
 
 @pytest.fixture
@@ -148,7 +150,7 @@ async def test_render_of_a_project_not_ready_is_refused_before_sending(
         project = await client.projects.create("busy")
         with pytest.raises(ConflictError, match="nothing was sent"):
             await client.projects.render(project.id)
-        assert client._transport.slots.statistics().pending == 0
+        assert client.statistics().slots.pending == 0
     assert posts(simulator, "render") == []
 
 

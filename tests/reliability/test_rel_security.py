@@ -34,6 +34,7 @@ from videoagent import (
     NotFoundError,
 )
 from videoagent._errors import InsecureBaseURLWarning
+from videoagent._wiring import wiring_of
 from videoagent.batch import run_batch
 from videoagent.simulator import BackgroundSimulator, Simulator
 from videoagent.webhooks import WebhookError, WebhookVerifier, sign, verify_signature
@@ -62,8 +63,8 @@ async def test_batch_logs_reprs_errors_and_journal_never_hold_the_key(
         time_scale=SCALE, seed=3, durations=FAST, api_key=KNOWN_KEY, failure_rate=0.4
     ) as sim:
         async with AsyncVideoAgent(KNOWN_KEY, sim.base_url, time_scale=SCALE) as client:
-            shown += [repr(client), str(client), repr(client._transport)]
-            shown += [repr(client.with_options(timeout=5.0)), repr(client._require_watcher())]
+            shown += [repr(client), str(client), repr(wiring_of(client).caller.transport)]
+            shown += [repr(client.with_options(timeout=5.0)), repr(client.watcher)]
             summary = await run_batch(
                 [f"clip {n}" for n in range(6)], out=out, client=client, retries=0
             )
@@ -270,7 +271,7 @@ def test_allow_insecure_is_the_explicit_opt_in() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         client = AsyncVideoAgent(KNOWN_KEY, "http://10.0.0.5/v1", allow_insecure=True)
-    assert client._transport.base_url == "http://10.0.0.5/v1"
+    assert client.base_url == "http://10.0.0.5/v1"
 
 
 async def test_https_api_refuses_plain_webhooks_before_sending() -> None:

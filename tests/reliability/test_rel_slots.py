@@ -13,6 +13,7 @@ from videoagent._errors import (
     InternalServerError,
     RateLimitError,
 )
+from videoagent._wiring import wiring_of
 from videoagent.simulator import Faults, Simulator
 
 #: Phases that outlast every test here: our projects stay active throughout.
@@ -46,7 +47,7 @@ async def test_a_create_refused_by_every_attempt_gives_its_slot_back_at_once() -
     """Five 500s (no effect): the server's count, asked at once, ends the placeholder."""
     async with Simulator(time_scale=SCALE, seed=21, durations=LONG) as sim, _client(sim) as client:
         await _fail_a_create(sim, client, "error_500")
-        assert client._transport.slots.statistics().placeholders == 0
+        assert client.statistics().slots.placeholders == 0
         made = [await client.projects.create(f"brief {n}") for n in range(5)]
         assert len(sim.projects()) == len(made) == 5
         assert sim.stats().project_limit == 0
@@ -61,9 +62,9 @@ async def test_a_placeholder_ends_when_the_server_stops_counting_its_project() -
         (ghost,) = [p.id for p in sim.projects() if p.brief == "lost answers"]
         async with _client(sim) as other:  # another client: ours never sees it end
             await other.projects.cancel(ghost)
-        assert client._transport.slots.statistics().placeholders == 1
+        assert client.statistics().slots.placeholders == 1
         await client.projects.create("the fifth")  # waits, asks GET /account, goes
-        assert client._transport.slots.statistics().placeholders == 0
+        assert client.statistics().slots.placeholders == 0
         assert sim.stats().project_limit == 0
         assert sum(p.status == "queued" for p in sim.projects()) == 5
 
@@ -71,11 +72,11 @@ async def test_a_placeholder_ends_when_the_server_stops_counting_its_project() -
 async def test_a_message_that_may_have_arrived_holds_the_slot_until_its_project_is_seen() -> None:
     """A message failing five times (500s) holds the project's slot until a poll sees it idle."""
     async with Simulator(time_scale=SCALE, seed=21, durations=FAST) as sim, _client(sim) as client:
-        watcher = client._require_watcher()
+        watcher = client.watcher
         project = await client.projects.create("talk it through", mode="collaborative")
         watcher.watch(project)  # watched on: idle, it stays dormant in the watcher
         await watcher.wait(project.id)
-        slots = client._transport.slots
+        slots = wiring_of(client).slots
         sim.set_faults(Faults(error_500=1.0, only=f"POST /v1/projects/{project.id}/messages"))
         with pytest.raises(InternalServerError):
             await client.projects.send_message(project.id, "go on")
@@ -95,7 +96,7 @@ async def test_a_render_refused_before_sending_holds_no_slot() -> None:
             await client.projects.cancel(project.id)
             with pytest.raises(ConflictError, match="nothing was sent"):
                 await client.projects.render(project.id)
-            assert client._transport.slots.statistics().held == 0
+            assert client.statistics().slots.held == 0
             assert not [r for r in sim.request_log if r.path.endswith("/render")]
         finally:
             await client.aclose()
@@ -113,7 +114,7 @@ async def test_a_render_refused_by_the_daily_limit_holds_no_slot() -> None:
             assert (await client.projects.get(project.id)).has_result
             with pytest.raises(RateLimitError):
                 await client.projects.render(project.id)
-            assert client._transport.slots.statistics().held == 0
+            assert client.statistics().slots.held == 0
         finally:
             await client.aclose()
 
@@ -129,7 +130,7 @@ async def test_a_create_cancelled_while_waiting_for_the_budget_leaves_no_placeho
                 await client.projects.create("never sent")
             assert scope.cancelled_caught
             assert not [r for r in sim.request_log if r.method == "POST"]
-            stats = client._transport.slots.statistics()
+            stats = client.statistics().slots
             assert (stats.held, stats.placeholders) == (0, 0)
         finally:
             await client.aclose()

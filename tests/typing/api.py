@@ -290,8 +290,8 @@ def pages(projects: ProjectPage, messages: MessagePage) -> None:
 async def fleet(api_key: str) -> None:
     """Fleet mode: a Redis backend in the limits; the runtime it connects, and its statistics."""
     backend = RedisBackend(url="redis://localhost:6379/0", account="team", prefix="va", lease=10.0)
-    limits = Limits(backend=backend)
-    async with AsyncVideoAgent(limits=limits) as client:
+    limits = Limits()
+    async with AsyncVideoAgent(limits_backend=backend) as client:
         assert_type(await client.account.get(), Account)
     runtime = backend.connect(api_key=api_key, limits=limits, time_scale=1.0, timeout=30.0)
     assert_type(runtime, FleetRuntime)

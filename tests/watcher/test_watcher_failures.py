@@ -69,7 +69,7 @@ async def test_wait_with_a_timeout_raises_and_stops_polling(make_simulator: SimF
             with pytest.raises(WaitTimeoutError) as raised:
                 await client.projects.wait(project_id, timeout=20)
             assert raised.value.project_id == project_id
-            watcher = client._require_watcher()
+            watcher = client.watcher
             assert watcher.statistics().watched == 0
             polls = len(gets(sim.request_log)[project_id])
             assert 3 <= polls <= 6  # at 0, 5, 10, 15 (20) contract seconds

@@ -100,7 +100,7 @@ async def test_notify_goes_ahead_of_due_routine_polls(make_simulator: SimFactory
             polled_before = {pid: len(r) for pid, r in gets(sim.request_log).items()}
             # The project whose routine poll is furthest away: it is due last.
             target = min(ids, key=lambda pid: polled_before.get(pid, 0))
-            in_flight = client._transport.budget.statistics().in_flight
+            in_flight = client.statistics().requests.in_flight
             parked = watcher.statistics().parked
             since = sim.clock.unix()
             watcher.notify(target)

@@ -64,7 +64,7 @@ async def test_a_storm_of_notifies_queues_a_parked_project_once(make_simulator: 
             ids = await saturate(sim, watcher, parked=1)
             target = next(pid for pid in ids if watcher._entries[pid].parked)
             lane = watcher._entries[target].lane
-            in_flight = client._transport.budget.statistics().in_flight
+            in_flight = client.statistics().requests.in_flight
             since = sim.clock.unix()
             for _ in range(1000):
                 watcher.notify(target)

@@ -43,7 +43,7 @@ async def _second_create_after(
 
     async with anyio.create_task_group() as group:
         group.start_soon(second)
-        await _until(lambda: client._transport.slots.statistics().waiting == 1, sim)
+        await _until(lambda: client.statistics().slots.waiting == 1, sim)
         await meanwhile(first)
         with anyio.fail_after(ADMITTED_WITHIN * sim.time_scale):
             while not created:  # noqa: ASYNC110 - scaled time
@@ -60,7 +60,7 @@ async def test_a_wait_that_ends_early_keeps_the_slot_tracked(
         make_simulator(active_limit=1, durations=SHORT) as sim,
         client_for(sim, limits=Limits(active_projects=1)) as client,
     ):
-        watcher = client._require_watcher()
+        watcher = client.watcher
 
         async def wait_briefly(first: Project) -> None:
             if ending == "timeout":
@@ -104,7 +104,7 @@ async def test_one_wait_ending_leaves_another_wait_of_the_project_waiting(
                 with anyio.move_on_after(2 * sim.time_scale):
                     await wait(project_id)
         assert [p.status.value for p in patient] == ["idle"]
-        watcher = client._require_watcher() if shared else own
+        watcher = client.watcher if shared else own
         assert watcher.statistics().watched == 0  # the last wait's end forgets it
 
 
@@ -116,7 +116,7 @@ async def test_failed_polls_do_not_end_the_tracking_of_a_held_slot(
         make_simulator(active_limit=1, durations=SHORT) as sim,
         client_for(sim, limits=Limits(active_projects=1), max_retries=1) as client,
     ):
-        watcher = client._require_watcher()
+        watcher = client.watcher
         failures: list[WatchFailed] = []
 
         async def outage(first: Project) -> None:
@@ -147,7 +147,7 @@ async def test_a_message_does_not_announce_old_agent_messages_again(
         seen: list[str] = []
 
         async def collect() -> None:
-            async for event in client._require_watcher().events():
+            async for event in client.watcher.events():
                 if isinstance(event, AgentMessage):
                     seen.append(event.message.id)
 

@@ -31,14 +31,18 @@ async def sim() -> AsyncIterator[Simulator]:
 
 
 @pytest.fixture
-async def watcher(sim: Simulator) -> AsyncIterator[ProjectWatcher]:
-    """A watcher (and its client) that never polls on its own within a test."""
-    async with (
-        AsyncVideoAgent(
-            sim.api_key, sim.base_url, time_scale=sim.time_scale, poll_policy=WEBHOOKS_ONLY
-        ) as client,
-        ProjectWatcher(client, policy=WEBHOOKS_ONLY) as found,
-    ):
+async def client(sim: Simulator) -> AsyncIterator[AsyncVideoAgent]:
+    """A client whose shared watcher never polls on its own within a test."""
+    async with AsyncVideoAgent(
+        sim.api_key, sim.base_url, time_scale=sim.time_scale, poll_policy=WEBHOOKS_ONLY
+    ) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def watcher(client: AsyncVideoAgent) -> AsyncIterator[ProjectWatcher]:
+    """A watcher of ``client`` that never polls on its own within a test."""
+    async with ProjectWatcher(client, policy=WEBHOOKS_ONLY) as found:
         yield found
 
 
@@ -48,14 +52,13 @@ def _gets(sim: Simulator, project_id: str) -> int:
 
 
 async def test_webhooks_drive_the_watcher_to_the_end(
-    sim: Simulator, watcher: ProjectWatcher
+    sim: Simulator, client: AsyncVideoAgent, watcher: ProjectWatcher
 ) -> None:
     """Each webhook of a new status makes the watcher GET the project once; wait() ends on the last.
 
     The first webhook announces ``queued``, which the create's own answer
     already showed: it costs no request.
     """
-    client = watcher._client
     async with aiohttp_receiver(watcher, sim.webhook_secret) as receiver:
         assert receiver.url == f"http://127.0.0.1:{receiver.port}/webhooks/videoagent"
         project = await client.projects.create("a teaser", webhook_url=receiver.url)
@@ -73,10 +76,9 @@ async def test_webhooks_drive_the_watcher_to_the_end(
 
 
 async def test_the_receiver_refuses_forgeries_and_replays(
-    sim: Simulator, watcher: ProjectWatcher
+    sim: Simulator, client: AsyncVideoAgent, watcher: ProjectWatcher
 ) -> None:
     """A wrong signature is 401, a replayed event 409, a huge body 413: none makes a request."""
-    client = watcher._client
     secret = sim.webhook_secret
 
     def signed(event_id: str, key: str = secret) -> tuple[bytes, dict[str, str]]:

@@ -9,7 +9,7 @@ A graceful ``stop()`` cancels every wait and creation, lets downloads that
 have begun finish (they and their journal write are shielded), and leaves the
 projects running for the next run.
 
-Fleet mode (the client's ``Limits.backend`` is a ``videoagent.fleet``
+Fleet mode (the client's ``limits_backend`` is a ``videoagent.fleet``
 backend): several processes may run the same batch (same briefs, same
 ``batch_id``); they join one run of it, each brief is claimed by one of them
 (``_claims``) and each process's summary lists the briefs it claimed.
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from videoagent._errors import APIError
+from videoagent._wiring import wiring_of
 
 from ._briefs import Brief, BriefFileError, BriefProblem, BriefSet, briefs_from
 from ._claims import BatchClaims, BriefClaims, ClaimingJournal, run_claimed
@@ -55,7 +56,7 @@ class BatchRunner:
     no project is made twice. A brief that failed gets its ``retries`` afresh
     (on the same project).
 
-    Fleet mode (the client's ``Limits.backend`` is a ``videoagent.fleet``
+    Fleet mode (the client's ``limits_backend`` is a ``videoagent.fleet``
     backend, or ``claims`` given): run the same batch (same briefs, same
     ``batch_id``) in as many processes as you like. Runs that overlap in time
     are one run of the batch: each brief is claimed by one process, and
@@ -138,8 +139,7 @@ class BatchRunner:
         self._scope: anyio.CancelScope | None = None
         self._stopping = False
         self._journal: JournalLike = NullJournal(batch_id)
-        fleet = client._transport.fleet
-        self._claims = claims if claims is not None else getattr(fleet, "claims", None)
+        self._claims = claims if claims is not None else wiring_of(client).shared.claims
 
     # -- control -------------------------------------------------------------------
 
@@ -235,7 +235,7 @@ class BatchRunner:
         pipeline = BriefPipeline(
             self._client,
             self._policy,
-            watcher=self._client._require_watcher(),
+            watcher=self._client.watcher,
             journal=journal,
             out=self._out,
             on_update=self._on_update,
@@ -246,8 +246,8 @@ class BatchRunner:
         self._scope = anyio.CancelScope()
         if self._stopping:
             self._scope.cancel()
-        listeners = self._client._transport.credits_listeners
-        listeners.append(credits.observed)  # the server's balance, whenever it is low
+        # The server's balance, whenever it is low:
+        unsubscribe = wiring_of(self._client).ledger.credits.subscribe(credits.observed)
         try:
             with self._scope:
                 if claiming is not None:
@@ -258,7 +258,7 @@ class BatchRunner:
                             if item.outcome is None:
                                 group.start_soon(pipeline.run, item, limiter)
         finally:
-            listeners.remove(credits.observed)
+            unsubscribe()
 
     async def _open_journal(self) -> JournalLike:
         if self._journal_path is None:

@@ -251,7 +251,7 @@ async def _listen(
 
     host, port = _parse_listen(listen)
     receiver = await stack.enter_async_context(
-        aiohttp_receiver(client._require_watcher(), secret, host=host, port=port)
+        aiohttp_receiver(client.watcher, secret, host=host, port=port)
     )
     return receiver.url
 

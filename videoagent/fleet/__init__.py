@@ -2,11 +2,11 @@
 
 Example::
 
-    from videoagent import AsyncVideoAgent, Limits
+    from videoagent import AsyncVideoAgent
     from videoagent.fleet import RedisBackend
 
-    limits = Limits(backend=RedisBackend(url="redis://localhost:6379/0"))
-    async with AsyncVideoAgent(limits=limits) as client:   # in every worker
+    backend = RedisBackend(url="redis://localhost:6379/0")
+    async with AsyncVideoAgent(limits_backend=backend) as client:   # in every worker
         ...
 
 Setting ``VIDEOAGENT_REDIS_URL`` does the same without code. Then, across

@@ -32,7 +32,8 @@ from pathlib import Path
 
 import attrs
 
-from videoagent._config import REDIS_URL_ENV, Limits
+from videoagent._config import REDIS_URL_ENV
+from videoagent._wiring import wiring_of
 from videoagent.batch import BatchRunner, counted_client, load_briefs
 
 from ._backend import RedisBackend
@@ -59,7 +60,7 @@ async def _main(args: argparse.Namespace) -> int:
     backend = RedisBackend(url=args.redis_url, account=args.account, lease=args.lease)
     out = Path(args.out)
     journal = args.journal or out / f".videoagent-batch-{socket.gethostname()}-{os.getpid()}.sqlite"
-    options: dict[str, object] = {"time_scale": args.time_scale, "limits": Limits(backend=backend)}
+    options: dict[str, object] = {"time_scale": args.time_scale, "limits_backend": backend}
     if args.timeout is not None:
         options["timeout"] = args.timeout
     async with counted_client(**options) as (client, counter):  # type: ignore[arg-type]
@@ -70,7 +71,7 @@ async def _main(args: argparse.Namespace) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, runner.stop)
         summary = await runner.run(load_briefs(args.file))
-        fleet = client._transport.fleet
+        fleet = wiring_of(client).shared
         assert isinstance(fleet, FleetRuntime)
         statistics = fleet.statistics()
     line = summary.to_dict()

@@ -17,8 +17,8 @@ class RedisBackend:
 
     Example::
 
-        limits = Limits(backend=RedisBackend(url="redis://redis:6379/0"))
-        async with AsyncVideoAgent(limits=limits) as client: ...
+        backend = RedisBackend(url="redis://redis:6379/0")
+        async with AsyncVideoAgent(limits_backend=backend) as client: ...
 
     (or set ``VIDEOAGENT_REDIS_URL``). Every process of the account then takes
     its requests from one sliding log, its active-project slots from one set

@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Final
 import attrs
 
 from videoagent._config import Limits
-from videoagent._limiter import BudgetStatistics, Priority, PriorityGate, Ticket
+from videoagent._limiter import PriorityGate
+from videoagent._seams import BudgetStatistics, Priority, Ticket
 
 from . import _scripts
 
@@ -127,9 +128,8 @@ class RedisBudget:
 
     def release(self, ticket: Ticket, *, counted: bool = True, linger: float = 0.0) -> None:
         """The answer is in: hold the entry a window from now (plus ``linger``), or drop it."""
-        if ticket._released:
+        if not ticket.settle():
             return
-        ticket._released = True
         if not isinstance(ticket, _FleetTicket):
             self._unlimited_in_flight -= 1
             return

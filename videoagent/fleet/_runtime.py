@@ -261,7 +261,7 @@ class FleetRuntime:
     def _client(self) -> Redis:
         if self._redis is None:
             raise ConfigurationError(
-                "fleet mode (Limits.backend) needs the client entered: "
+                "fleet mode (a RedisBackend) needs the client entered: "
                 "`async with AsyncVideoAgent(...) as client:`"
             )
         return self._redis
@@ -523,4 +523,4 @@ class FleetRuntime:
             finally:
                 with anyio.CancelScope(shield=True):
                     with contextlib.suppress(*_AWAY):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+                        await pubsub.aclose()

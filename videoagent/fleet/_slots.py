@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from videoagent._limiter import Reservation, SlotStatistics
+from videoagent._seams import Reservation, SlotStatistics
 
 from . import _scripts
 
@@ -49,30 +49,32 @@ __all__ = ["RedisSlots"]
 
 
 class _Binder:
-    """The reservation's link back to the slots (``Reservation`` calls it once)."""
+    """The reservation's link back to the slots (a ``SlotHolder``; called once)."""
 
     def __init__(self, slots: RedisSlots, ticket: str) -> None:
         self._slots = slots
         self._ticket = ticket
 
-    def _bind(self, project_id: str, *, active: bool) -> None:
-        self._slots._bound(self._ticket, project_id, active=active)
+    def bound(self, project_id: str, *, active: bool) -> None:
+        self._slots.settle(self._ticket, project_id, active=active)
 
-    def _cancel(self) -> None:
-        self._slots._bound(self._ticket, "", active=False)
+    def cancelled(self) -> None:
+        self._slots.settle(self._ticket, "", active=False)
 
-    def _lapse(self) -> None:
-        self._slots._lapsed(self._ticket)
+    def lapsed(self) -> None:
+        self._slots.keep_placeholder(self._ticket)
 
 
 class _Unlimited:
-    def _bind(self, project_id: str, *, active: bool) -> None:
+    """The reservations of no slot limit (a ``SlotHolder`` that holds nothing)."""
+
+    def bound(self, project_id: str, *, active: bool) -> None:
         pass
 
-    def _cancel(self) -> None:
+    def cancelled(self) -> None:
         pass
 
-    def _lapse(self) -> None:
+    def lapsed(self) -> None:
         pass
 
 
@@ -205,7 +207,8 @@ class RedisSlots:
             wait = self._rt.lease if hint < 0 else min(hint / 1e6, self._rt.lease)
             self._ask_at = time.monotonic() + wait
 
-    def _bound(self, ticket: str, project_id: str, *, active: bool) -> None:
+    def settle(self, ticket: str, project_id: str, *, active: bool) -> None:
+        """``ticket``'s reservation answered with ``project_id`` (or was cancelled: "")."""
         self._pending.discard(ticket)
         self._seen.pop(project_id, None)
         if active:
@@ -213,7 +216,7 @@ class RedisSlots:
         self._rebind(ticket, project_id, active=active)
         self._settle_seen()
 
-    def _lapsed(self, ticket: str) -> None:
+    def keep_placeholder(self, ticket: str) -> None:
         """The request failed but may have activated a project: the lease stays a placeholder."""
         self._pending.discard(ticket)
         placeholder = f"p:{ticket}"
@@ -298,6 +301,11 @@ class RedisSlots:
             self._fleet_placeholders = int(result[2])
             self._placeholders.difference_update(result[3:])
 
+        if self._limit is None:
+            return
+        # Clamped: more than the limit changes nothing (a broken server's huge figure
+        # must cost no more than a small one, in Redis too).
+        active_on_server = min(max(active_on_server, 0), 2 * self._limit)
         rt = self._rt
         rt.enqueue(
             _scripts.SYNC,

@@ -28,7 +28,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from videoagent._events import AgentMessage, CreditsLow, DecisionPoint, StatusChanged, WatchFailed
 from videoagent._models import Message, Project
-from videoagent._watcher import _is_decision_point
+from videoagent._wiring import wiring_of
 
 if TYPE_CHECKING:
     from videoagent._client import AsyncVideoAgent
@@ -68,7 +68,7 @@ def project_data(project: Project) -> dict[str, Any]:
         "agent_message": project.agent_message,
         "error_message": project.error_message,
         "has_result": project.has_result,
-        "decision": _is_decision_point(project),
+        "decision": project.at_decision_point,
         "updated_at": project.updated_at.isoformat(),
     }
 
@@ -160,17 +160,19 @@ class ProjectFeed:
             raise RuntimeError("a ProjectFeed runs once")
         self._running = True
         events = self._watcher.events()
-        listeners = None if self._client is None else self._client._transport.project_listeners
-        if listeners is not None:
-            listeners.append(self.update)
+        unsubscribe = (
+            None
+            if self._client is None
+            else wiring_of(self._client).ledger.projects.subscribe(self.update)
+        )
         try:
             task_status.started()
             async for event in events:
                 self._on_event(event)
         finally:
             self._closed = True
-            if listeners is not None and self.update in listeners:
-                listeners.remove(self.update)
+            if unsubscribe is not None:
+                unsubscribe()
             aclose = getattr(events, "aclose", None)  # unsubscribe now, not when collected
             if aclose is not None:
                 with anyio.CancelScope(shield=True):
@@ -278,7 +280,7 @@ class ProjectFeed:
         project = self._projects.get(project_id)
         if project is not None:
             events.insert(0, FeedEvent("project", project_id, project_data(project)))
-            if _is_decision_point(project):
+            if project.at_decision_point:
                 events.append(FeedEvent("decision", project_id, _decision(project)))
         return events
 

@@ -141,7 +141,7 @@ def lifespan(
         if secret:
             verifier = WebhookVerifier(secret, tolerance=webhook_tolerance)
         async with make_client() as client, anyio.create_task_group() as tasks:
-            watcher = client._require_watcher()
+            watcher = client.watcher
             feed = ProjectFeed(watcher, client=client)
             await tasks.start(feed.run)
             app.state.videoagent = VideoAgentState(

@@ -1,0 +1,111 @@
+"""The project ledger: every project answer the client parses, in order, to whom it may concern.
+
+Answers can arrive out of order: a poll sent before a message re-activated
+a project may be read after the message's answer. ``ProjectLedger.observe``
+keeps the newest ``updated_at`` of each project it has seen and passes on
+only answers that are not overtaken, to its subscribers in the order they
+subscribed: first the active-project slots (a slot frees before anyone hears
+the project finished), then the watchers, the fleet and the app's feeds.
+
+A ``Topic`` is a typed subscription list (as stamina's instrumentation
+hooks are): ``subscribe`` returns the function that ends the subscription.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Final, Generic, TypeVar
+
+from ._models import CreditsWarning, Project
+
+__all__ = ["ProjectLedger", "Topic"]
+
+T = TypeVar("T")
+
+#: Projects whose newest ``updated_at`` is remembered (to drop overtaken answers).
+_TRACKED_PROJECTS: Final = 50_000
+
+
+class Topic(Generic[T]):
+    """Callbacks that each receive every value published, in subscription order.
+
+    Example::
+
+        unsubscribe = ledger.projects.subscribe(print)
+        ...
+        unsubscribe()
+    """
+
+    __slots__ = ("_callbacks",)
+
+    def __init__(self) -> None:
+        self._callbacks: tuple[Callable[[T], object], ...] = ()  # copied on change: cheap reads
+
+    def __bool__(self) -> bool:
+        return bool(self._callbacks)
+
+    def subscribe(self, callback: Callable[[T], object]) -> Callable[[], None]:
+        """Call ``callback(value)`` for each value published from now on; the unsubscribe."""
+        self._callbacks = (*self._callbacks, callback)
+
+        def unsubscribe() -> None:
+            callbacks = list(self._callbacks)
+            if callback in callbacks:
+                callbacks.remove(callback)
+                self._callbacks = tuple(callbacks)
+
+        return unsubscribe
+
+    def publish(self, value: T) -> None:
+        """Hand ``value`` to every subscriber (an exception in one propagates)."""
+        for callback in self._callbacks:
+            callback(value)
+
+    def clear(self) -> None:
+        """End every subscription."""
+        self._callbacks = ()
+
+
+class ProjectLedger:
+    """The newest state of each project the client has seen, and who hears of it.
+
+    Attributes:
+        projects: every project answer that is not overtaken.
+        credits: every ``credits_warning`` an answer carries.
+        closed: published once when the client closes (subscribers let go of it).
+    """
+
+    def __init__(self) -> None:
+        self._updated: dict[str, datetime] = {}  # project id -> newest updated_at seen
+        self.projects: Topic[Project] = Topic()
+        self.credits: Topic[CreditsWarning] = Topic()
+        self.closed: Topic[None] = Topic()
+
+    def overtaken(self, project: Project) -> bool:
+        """Whether a newer answer about ``project`` has been observed than this one."""
+        seen = self._updated.get(project.id)
+        return seen is not None and project.updated_at < seen
+
+    def observe(self, project: Project) -> bool:
+        """A project answer: passed on unless overtaken (then False).
+
+        Remembered for the last ``_TRACKED_PROJECTS`` projects seen.
+        """
+        updated, pid, stamp = self._updated, project.id, project.updated_at
+        seen = updated.pop(pid, None)
+        if seen is not None and stamp < seen:
+            updated[pid] = seen
+            return False
+        updated[pid] = stamp
+        if len(updated) > _TRACKED_PROJECTS:
+            del updated[next(iter(updated))]  # the least recently seen
+        self.projects.publish(project)
+        return True
+
+    def close(self) -> None:
+        """The client closed: say so, then end every subscription."""
+        self.closed.publish(None)
+        self.projects.clear()
+        self.credits.clear()
+        self.closed.clear()
