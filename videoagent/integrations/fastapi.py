@@ -268,8 +268,10 @@ def event_stream(
     it first (one ``GET``, shared by everyone opening it at once) if the feed
     does not know it. An unknown project answers 404 instead of a stream; so
     does an id that does not look like ``prj_...`` (it names no project, as
-    an unknown id does; nothing is sent to the API). The stream itself makes
-    no request: every viewer reads the feed.
+    an unknown id does; nothing is sent to the API). Any other error of that
+    ``GET`` (the API unreachable, say) is raised as itself, for the app's
+    exception handlers. The stream itself makes no request: every viewer
+    reads the feed.
     """
 
     async def frames() -> AsyncIterator[bytes]:
