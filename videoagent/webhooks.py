@@ -54,7 +54,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 from aiohttp import web
 
-from ._errors import VideoAgentError
+from ._arguments import check_id
+from ._errors import InvalidRequestError, VideoAgentError
 
 if TYPE_CHECKING:
     from ._watcher import ProjectWatcher
@@ -90,6 +91,8 @@ MAX_BODY_BYTES = 64 * 1024
 _SCHEME = "v1"
 #: Timestamps of 10**15 s or more (30 million years) are malformed, not merely stale.
 _MAX_STAMP = 10**15
+#: The longest event id, type or status read from a body (ids are remembered against replays).
+_MAX_TEXT = 255
 
 
 class WebhookError(VideoAgentError):
@@ -196,31 +199,68 @@ def parse_event(body: bytes | str) -> WebhookEvent:
     """The event a webhook body describes; :class:`WebhookError` (400) if it is not one.
 
     Parse only a body whose signature was verified. Unknown event types and
-    extra fields are accepted (a newer server may send them).
+    extra fields are accepted (a newer server may send them). Anything else
+    unreadable is refused, never raised as another error: a body that is not
+    UTF-8 JSON (``NaN`` and ``Infinity`` are not JSON), nested too deep to
+    parse, not an object, or whose fields have the wrong type: ``id`` and
+    ``type`` non-empty strings of at most 255 characters, ``project_id`` like
+    ``prj_...``, ``status`` and ``created_at`` strings when present (a
+    ``created_at`` that is not ISO 8601 is read as None).
     """
     try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise WebhookError("the body is not JSON", status=400, reason="malformed") from None
+        text = body.decode() if isinstance(body, bytes) else body
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except UnicodeDecodeError:
+        raise _malformed("the body is not UTF-8") from None
+    except (ValueError, RecursionError):  # (RecursionError: nested too deep)
+        raise _malformed("the body is not JSON") from None
     if not isinstance(data, dict):
-        raise WebhookError("the body is not a JSON object", status=400, reason="malformed")
+        raise _malformed("the body is not a JSON object")
     fields = {name: data.get(name) for name in ("id", "type", "project_id")}
-    bad = sorted(name for name, value in fields.items() if not isinstance(value, str) or not value)
+    bad = sorted(name for name, value in fields.items() if not _is_text(value, required=True))
     if bad:
-        raise WebhookError(f"the body lacks {', '.join(bad)}", status=400, reason="malformed")
-    status = data.get("status")
+        raise _malformed(f"the body lacks {', '.join(bad)} as a short non-empty string")
+    project_id = data["project_id"]
+    try:
+        check_id(project_id, "prj", "project_id")
+    except InvalidRequestError:
+        raise _malformed("the body's project_id does not look like prj_...") from None
+    wrong = sorted(name for name in ("status", "created_at") if not _is_text(data.get(name)))
+    if wrong:
+        raise _malformed(f"the body's {' and '.join(wrong)} is not a string")
     return WebhookEvent(
         id=data["id"],
         type=data["type"],
-        project_id=data["project_id"],
-        status=status if isinstance(status, str) else None,
+        project_id=project_id,
+        status=data.get("status"),
         created_at=_parse_time(data.get("created_at")),
         raw=data,
     )
 
 
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
+def _malformed(message: str) -> WebhookError:
+    return WebhookError(message, status=400, reason="malformed")
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _is_text(value: object, *, required: bool = False) -> bool:
+    """A string of at most 255 characters, all encodable (no lone surrogate); or absent."""
+    if value is None:
+        return not required
+    if not isinstance(value, str) or len(value) > _MAX_TEXT or (required and not value):
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if value is None:
         return None
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))

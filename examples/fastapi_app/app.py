@@ -5,8 +5,10 @@
 * ``GET /api/projects`` lists the projects with their live status, from the
   watcher's feed (no API request per call).
 * ``GET /`` is a page that shows a project's progress live over Server-Sent
-  Events (``GET /api/projects/{id}/events``) and answers a collaborative
-  decision point (``POST /api/projects/{id}/messages``).
+  Events (``GET /api/projects/{id}/events``, for any project of the account)
+  and answers a collaborative decision point
+  (``POST /api/projects/{id}/messages``). Its list tells the projects waiting
+  for an answer from the finished ones.
 * ``GET /api/projects/{id}/video`` serves the video, downloaded once and
   verified by sha256.
 * ``POST /webhooks/videoagent`` receives the API's signed webhooks, so status
@@ -119,9 +121,7 @@ def _add_routes(app: FastAPI, videos: Path) -> None:
 
     @app.get("/api/projects/{project_id}/events")
     async def events(project_id: str, feed: FeedDep) -> Response:
-        if feed.get(project_id) is None:
-            raise HTTPException(404, "no such project")
-        return event_stream(feed, project_id)
+        return event_stream(feed, project_id)  # any project of the account; 404 if none
 
     @app.post("/api/projects/{project_id}/messages", status_code=202)
     async def answer(project_id: str, body: FeedbackIn, state: StateDep) -> dict[str, Any]:

@@ -80,8 +80,9 @@ async def browser(
 async def test_page_creates_follows_answers_and_downloads(
     browser: tuple[BrowserContext, list[str]], tmp_path: Path
 ) -> None:
-    """In the browser: a brief is submitted, its progress shows live, the decision is
-    answered, and the final video link downloads the verified video."""
+    """In the browser: an empty list says so; a brief is submitted, its progress shows live,
+    the list tells it waits for an answer, the decision is answered, the list tells it is
+    finished, and the final video link downloads the verified video."""
     context, outside = browser
     async with Simulator(
         time_scale=0.01, seed=7, durations=DURATIONS, decision_points=(1, 1)
@@ -91,6 +92,9 @@ async def test_page_creates_follows_answers_and_downloads(
             page = await context.new_page()
             await page.goto(url)
             await page.evaluate("window.sameDocument = true")
+            empty = page.locator("#no-projects")
+            await expect(empty).to_contain_text("No videos yet", timeout=STEP_MS)
+            await expect(empty).to_be_visible()
             await page.fill("#brief", "a 20 s teaser for a bakery")
             await page.select_option("#mode", "collaborative")
             await page.click("#create")
@@ -102,6 +106,9 @@ async def test_page_creates_follows_answers_and_downloads(
             assert await steps.all_inner_texts() == ["queued", "running", "idle"]
             project_id = await page.inner_text("#project-id")
             assert project_id.startswith("prj_")
+            listed = page.locator(f'#projects li[data-id="{project_id}"] .status')
+            await expect(listed).to_have_text("waiting for your answer", timeout=STEP_MS)
+            await expect(empty).to_be_hidden()
 
             await page.fill("#feedback", "Go ahead, with warmer colours.")
             await page.click("#send")
@@ -114,8 +121,7 @@ async def test_page_creates_follows_answers_and_downloads(
             assert await page.eval_on_selector("#progress", "el => el.value") == 1
             await expect(page.locator("#messages p.user")).to_contain_text("warmer colours")
             await expect(page.locator("#messages p.agent").last).to_contain_text("Done")
-            listed = page.locator(f'#projects li[data-id="{project_id}"] .status')
-            await expect(listed).to_have_text("idle", timeout=STEP_MS)  # the list refreshes
+            await expect(listed).to_have_text("finished", timeout=STEP_MS)
             assert await page.evaluate("window.sameDocument") is True  # live, no reload
 
             async with page.expect_download(timeout=STEP_MS) as started:

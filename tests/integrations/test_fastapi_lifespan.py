@@ -6,13 +6,29 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import anyio
 import pytest
-from app_helpers import bind_loopback, open_sse, serve
+from app_helpers import (
+    WEBHOOKS_ONLY,
+    bind_loopback,
+    load_example,
+    open_sse,
+    project_gets,
+    serve,
+)
 from fastapi import FastAPI
 from fastapi.responses import Response
 from starlette.requests import Request
 
-from videoagent import AsyncVideoAgent, ConfigurationError
+from videoagent import (
+    AsyncVideoAgent,
+    AuthenticationError,
+    ConfigurationError,
+    NotFoundError,
+    PollPolicy,
+    VideoAgentError,
+)
+from videoagent.integrations import ProjectFeed
 from videoagent.integrations.fastapi import (
     WEBHOOK_SECRET_ENV,
     ClientDep,
@@ -28,14 +44,13 @@ from videoagent.integrations.fastapi import (
 from videoagent.simulator import Simulator
 
 
-def _app(sim: Simulator, **options: Any) -> FastAPI:
+def _client(sim: Simulator, policy: PollPolicy | None = None) -> AsyncVideoAgent:
+    return AsyncVideoAgent(sim.api_key, sim.base_url, time_scale=sim.time_scale, poll_policy=policy)
+
+
+def _app(sim: Simulator, *, policy: PollPolicy | None = None, **options: Any) -> FastAPI:
     """A minimal app on the integration: ids of what the routes get, one project, its events."""
-    app = FastAPI(
-        lifespan=lifespan(
-            lambda: AsyncVideoAgent(sim.api_key, sim.base_url, time_scale=sim.time_scale),
-            **options,
-        )
-    )
+    app = FastAPI(lifespan=lifespan(lambda: _client(sim, policy), **options))
     app.include_router(webhook_router())
 
     @app.get("/ids")
@@ -135,3 +150,71 @@ async def test_a_route_without_the_lifespan_gets_a_clear_error() -> None:
     request = Request({"type": "http", "app": FastAPI(), "headers": []})
     with pytest.raises(ConfigurationError, match=r"lifespan=lifespan"):
         get_state(request)
+
+
+async def test_an_error_of_the_lifespan_block_comes_out_as_itself(simulator: Simulator) -> None:
+    """An SDK call failing inside the lifespan, or any error there, raises that very error,
+    never an exception group: the example app's startup listing with a wrong key, say."""
+    wrong_key = "es_live_" + "0" * 32
+    example = load_example().create_app(
+        lambda: AsyncVideoAgent(wrong_key, simulator.base_url, time_scale=simulator.time_scale)
+    )
+    with pytest.raises(AuthenticationError):
+        async with example.router.lifespan_context(example):
+            pass
+    app = FastAPI()
+    with pytest.raises(NotFoundError):
+        async with lifespan(lambda: _client(simulator))(app):
+            await app.state.videoagent.client.projects.get("prj_doesnotexist1")
+    with pytest.raises(KeyError, match="mine"):
+        async with lifespan(lambda: _client(simulator))(app):
+            raise KeyError("mine")
+    assert not hasattr(app.state, "videoagent")
+
+
+async def test_a_failing_feed_ends_the_lifespan_with_our_own_error(
+    simulator: Simulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the feed's own task fails (a bug, injected here), the block is cancelled and the
+    lifespan raises one VideoAgentError caused by it, not an exception group."""
+
+    def broken(feed: ProjectFeed, event: object) -> None:
+        raise RuntimeError("a bug in the feed")
+
+    async def serve_a_project() -> None:
+        app = FastAPI()
+        async with lifespan(lambda: _client(simulator))(app):
+            state: VideoAgentState = app.state.videoagent
+            state.watcher.watch(await state.client.projects.create("a teaser"))  # an event
+            await anyio.sleep_forever()  # cancelled once the feed fails
+
+    monkeypatch.setattr(ProjectFeed, "_on_event", broken)
+    with pytest.raises(VideoAgentError, match="the project feed failed") as caught:
+        await serve_a_project()
+    assert type(caught.value) is VideoAgentError
+    assert isinstance(caught.value.__cause__, RuntimeError)
+
+
+async def test_viewers_of_a_project_the_app_did_not_create_cost_one_get(
+    simulator: Simulator, session: aiohttp.ClientSession
+) -> None:
+    """Five viewers opening a project's stream at once, and one more after, all get its
+    snapshot; the app fetched it once (routine polls are out of the picture here)."""
+    async with _client(simulator, WEBHOOKS_ONLY) as api:  # the API directly, not the app
+        project = await api.projects.create("a teaser")
+    sock, url = bind_loopback()
+    snapshots: list[tuple[str, str]] = []
+
+    async def view() -> None:
+        events = f"{url}/projects/{project.id}/events"
+        async with open_sse(session, events, simulator.clock.unix) as sse:
+            kind, data = await sse.next()
+            snapshots.append((kind, data["id"]))
+
+    async with serve(_app(simulator, policy=WEBHOOKS_ONLY), sock):
+        async with anyio.create_task_group() as viewers:
+            for _ in range(5):
+                viewers.start_soon(view)
+        await view()
+    assert snapshots == [("project", project.id)] * 6
+    assert len(project_gets(simulator, project.id)) == 1

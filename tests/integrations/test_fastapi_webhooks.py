@@ -16,7 +16,6 @@ import aiohttp
 import pytest
 from app_helpers import (
     PHASE,
-    STEPPED,
     WEBHOOKS_ONLY,
     WebhookTap,
     bind_loopback,
@@ -30,13 +29,6 @@ from app_helpers import (
 from videoagent.simulator import Simulator, sign
 
 LIFECYCLE = ["queued", "running", "generating", "rendering", "idle"]
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[Simulator]:
-    """A simulator whose phases last until the test advances its clock."""
-    async with Simulator(time_scale=0.01, seed=7, durations=STEPPED) as simulator:
-        yield simulator
 
 
 @pytest.fixture

@@ -10,7 +10,14 @@ import anyio.abc
 import attrs
 import pytest
 
-from videoagent import AsyncVideoAgent, Message, Project, ProjectStatus, ProjectWatcher
+from videoagent import (
+    AsyncVideoAgent,
+    ConfigurationError,
+    Message,
+    Project,
+    ProjectStatus,
+    ProjectWatcher,
+)
 from videoagent.integrations import FeedEvent, ProjectFeed, sse_format
 from videoagent.simulator import Simulator
 
@@ -159,3 +166,20 @@ def test_keep_must_be_positive() -> None:
     """keep=0 is refused."""
     with pytest.raises(ValueError, match="keep"):
         ProjectFeed(None, keep=0)  # type: ignore[arg-type]
+
+
+async def test_follow_fetches_only_what_the_feed_does_not_know(
+    quick_client: AsyncVideoAgent, project: Project
+) -> None:
+    """A known project is followed from its state at no request; an unknown one is fetched
+    with the feed's client, and without a client the error says how to give it one."""
+    feed = ProjectFeed(quick_client._require_watcher())
+    feed.update(project)
+    assert await feed.follow(project.id) is project
+    other = await quick_client.projects.create("another teaser")
+    with pytest.raises(ConfigurationError, match=r"ProjectFeed\(watcher, client=client\)"):
+        await feed.follow(other.id)
+    with_client = ProjectFeed(quick_client._require_watcher(), client=quick_client)
+    fetched = await with_client.follow(other.id)
+    assert fetched.id == other.id
+    assert with_client.get(other.id) == fetched

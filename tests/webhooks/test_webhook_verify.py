@@ -7,6 +7,8 @@ import logging
 import time
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from videoagent import VideoAgentError
 from videoagent.simulator import sign as simulator_sign
@@ -14,6 +16,7 @@ from videoagent.webhooks import (
     DEFAULT_TOLERANCE,
     MAX_BODY_BYTES,
     WebhookError,
+    WebhookEvent,
     WebhookVerifier,
     log_refusal,
     parse_event,
@@ -254,3 +257,62 @@ def test_the_default_clock_is_the_wall_clock() -> None:
     verifier = WebhookVerifier(SECRET)
     body = _body("evt_now")
     assert verifier.verify(_headers(body, stamp=int(time.time())), body).id == "evt_now"
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**400), max_value=10**400)
+    | st.floats(allow_nan=True, allow_infinity=True)  # NaN and Infinity: not JSON
+    | st.text(max_size=30)
+    | st.sampled_from(["", "prj_", "prj_abc123", "prj_a/b", "evt_1", "2030-02-30T00:00:00Z"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner),
+    max_leaves=12,
+)
+#: Objects with the event's own fields (each of any JSON value), beside arbitrary values.
+event_like = st.fixed_dictionaries(
+    {},
+    optional=dict.fromkeys(("id", "type", "project_id", "status", "created_at"), json_values),
+)
+nested = st.builds(
+    lambda depth, brackets: (brackets[0] * depth + brackets[1] * depth).encode(),
+    st.integers(min_value=1, max_value=10_000),  # (a body of at most 64 KiB)
+    st.sampled_from([("[", "]"), ('{"a":', "}")]),
+)
+bodies = (
+    st.one_of(json_values, event_like).map(lambda value: json.dumps(value).encode())
+    | st.binary(max_size=200)
+    | nested
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(body=bodies)
+@example(body=b"[" * 40_000)
+@example(body=b'{"id": "evt_1", "type": "t", "project_id": "prj_1", "status": NaN}')
+@example(body=b'{"id": "evt_1", "type": "t", "project_id": "prj_1", "n": 1' + b"0" * 5000 + b"}")
+@example(body=b'{"id": "\\ud800", "type": "t", "project_id": "prj_1"}')
+@example(body=b'{"id": "evt_1", "type": "t", "project_id": "prj_1"}\xff')
+@example(body=b'{"id": "evt_1", "type": "t", "project_id": "../account"}')
+@example(body=b'{"id": "evt_1", "type": "t", "project_id": "prj_1", "created_at": 1e400}')
+def test_a_signed_body_is_an_event_or_a_400(body: bytes) -> None:
+    """Any correctly signed body gives a well-formed event or a 400 WebhookError, nothing else."""
+    headers = {"X-Webhook-Timestamp": str(NOW), "X-Webhook-Signature": sign(SECRET, str(NOW), body)}
+    outcome: WebhookEvent | WebhookError
+    try:
+        outcome = _verifier().verify(headers, body)
+    except WebhookError as exc:
+        outcome = exc
+    if isinstance(outcome, WebhookError):
+        assert (outcome.status, outcome.reason) == (400, "malformed")
+        return
+    event = outcome
+    assert event.status == event.raw.get("status")  # a string, or absent: never dropped
+    assert isinstance(event.raw.get("created_at"), (str, type(None)))
+    assert event.project_id.startswith("prj_")
+    assert event.project_id[4:].isalnum()
+    assert event.project_id.isascii()
+    for text in (event.id, event.type, event.status or "x"):
+        assert isinstance(text, str)
+        assert 0 < len(text) <= 255
+        text.encode()  # no lone surrogate

@@ -9,7 +9,8 @@ starts again from the snapshot) so it never slows the others nor grows
 memory. Memory stays bounded in a long-running app too: the feed remembers
 (state and messages) at most ``keep`` projects more than readers follow,
 forgetting the least recently updated one that no reader follows. Nothing
-here makes a request.
+here makes a request but ``follow`` of a project the feed does not know yet
+(one ``GET``, however many readers ask at once).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import contextlib
 import json
 import logging
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
@@ -26,6 +27,7 @@ import anyio.abc
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from videoagent._errors import ConfigurationError, VideoAgentError
 from videoagent._events import AgentMessage, CreditsLow, DecisionPoint, StatusChanged, WatchFailed
 from videoagent._models import Message, Project
 from videoagent._wiring import wiring_of
@@ -95,8 +97,8 @@ class ProjectFeed:
     Example::
 
         feed = ProjectFeed(watcher, client=client)
-        async with anyio.create_task_group() as tg:
-            await tg.start(feed.run)
+        async with feed.running():
+            await feed.follow(project_id)       # (a project the app did not create)
             async with feed.subscribe(project_id) as events:
                 async for event in events:      # FeedEvent: the snapshot first, then live
                     ...
@@ -106,7 +108,8 @@ class ProjectFeed:
             with it; the feed never watches anything itself).
         client: when given, every ``Project`` this client parses (each poll,
             each ``get``) refreshes the snapshot, so progress moves between
-            status changes at no extra request.
+            status changes at no extra request; and ``follow`` fetches
+            projects the feed does not know with it.
         buffer: events a reader may fall behind before it is dropped.
         history: messages remembered per project, replayed to new readers.
         keep: projects remembered beyond the number readers follow. Past
@@ -137,7 +140,9 @@ class ProjectFeed:
         self._messages: dict[str, deque[Message]] = {}
         self._recent: OrderedDict[str, None] = OrderedDict()  # remembered, least recent first
         self._readers: dict[str, set[MemoryObjectSendStream[FeedEvent]]] = {}
+        self._fetching: dict[str, anyio.Event] = {}  # project id -> its GET is under way
         self._running = False
+        self._unsubscribe: Callable[[], None] = lambda: None
         self._closed = False
         self.dropped = 0
         """Readers dropped for falling a whole buffer behind."""
@@ -156,23 +161,60 @@ class ProjectFeed:
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Read the watcher until cancelled (start it with ``task_group.start``)."""
+        events = self._open()
+        task_status.started()
+        await self._pump(events)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[ProjectFeed]:
+        """Run the feed while the block runs (instead of a task group of your own).
+
+        An exception of the block comes out as itself, never inside an
+        exception group. If the feed itself fails, the block is cancelled and
+        the failure comes out as a :class:`~videoagent.VideoAgentError`.
+        """
+        events = self._open()
+        failure: list[Exception] = []
+        raised: BaseException | None = None
+
+        async def pump() -> None:
+            try:
+                await self._pump(events)
+            except Exception as exc:  # (cancellation passes)
+                failure.append(exc)
+                tasks.cancel_scope.cancel()
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(pump)
+            try:
+                yield self
+            except BaseException as exc:  # raised below, outside the task group
+                raised = exc
+            finally:
+                tasks.cancel_scope.cancel()
+        if failure and (raised is None or isinstance(raised, anyio.get_cancelled_exc_class())):
+            raise VideoAgentError(f"the project feed failed: {failure[0]!r}") from failure[0]
+        if raised is not None:
+            raise raised
+
+    def _open(self) -> AsyncIterator[WatchEvent]:
+        """Subscribe to the watcher (and the client's projects): the start of a run."""
         if self._running or self._closed:
             raise RuntimeError("a ProjectFeed runs once")
-        self._running = True
         events = self._watcher.events()
-        unsubscribe = (
-            None
-            if self._client is None
-            else wiring_of(self._client).ledger.projects.subscribe(self.update)
-        )
+        self._running = True
+        if self._client is not None:
+            self._unsubscribe = wiring_of(self._client).ledger.projects.subscribe(self.update)
+        return events
+
+    async def _pump(self, events: AsyncIterator[WatchEvent]) -> None:
+        """Relay the watcher's events until they end or the run is cancelled; then close."""
         try:
-            task_status.started()
             async for event in events:
                 self._on_event(event)
         finally:
             self._closed = True
-            if unsubscribe is not None:
-                unsubscribe()
+            self._unsubscribe()
             aclose = getattr(events, "aclose", None)  # unsubscribe now, not when collected
             if aclose is not None:
                 with anyio.CancelScope(shield=True):
@@ -231,6 +273,43 @@ class ProjectFeed:
             self._projects.pop(oldest, None)
             self._shown.pop(oldest, None)
             self._messages.pop(oldest, None)
+
+    async def follow(self, project_id: str) -> Project:
+        """Follow a project (one the app did not create, say): its state, and the watcher on it.
+
+        A project the feed knows is watched from its known state, at no
+        request. Otherwise one ``GET`` (shared by everyone asking at once)
+        fetches it first, so readers get its snapshot, then its changes.
+        Raises what the ``GET`` raises: ``NotFoundError`` for an unknown
+        project, ``InvalidRequestError`` (nothing sent) for an id that does
+        not look like ``prj_...``. The watch goes on after the readers leave.
+        """
+        project = self._projects.get(project_id)
+        if project is None:
+            project = await self._fetch(project_id)
+        self._watcher.watch(project)
+        return project
+
+    async def _fetch(self, project_id: str) -> Project:
+        """The project, from one ``GET`` however many ask for it at once."""
+        while (asked := self._fetching.get(project_id)) is not None:
+            await asked.wait()
+            known = self._projects.get(project_id)
+            if known is not None:
+                return known
+        if self._client is None:
+            raise ConfigurationError(
+                f"the feed does not know {project_id}: to fetch it, "
+                "create the feed with its client (ProjectFeed(watcher, client=client))"
+            )
+        done = self._fetching[project_id] = anyio.Event()
+        try:
+            project = await self._client.projects.get(project_id)
+        finally:
+            del self._fetching[project_id]
+            done.set()
+        self.update(project)
+        return project
 
     # -- what readers see --------------------------------------------------------
 

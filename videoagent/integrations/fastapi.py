@@ -36,8 +36,10 @@ What each piece does:
   answers 204 at once and only calls ``watcher.notify(project_id)``: the
   state always comes from ``GET /projects/{id}``.
 * :func:`event_stream` streams one project's events to a browser as
-  Server-Sent Events. Every viewer reads the feed, never the API: the app
-  polls each project once, however many people watch it.
+  Server-Sent Events: its snapshot, then its changes. Every viewer reads the
+  feed, never the API: the app polls each project once, however many people
+  watch it. A project the app did not create is fetched once and followed;
+  an unknown id answers 404.
 
 SSE streams stay open until the viewer leaves, and uvicorn waits for open
 responses before it shuts down: run it with ``timeout_graceful_shutdown``
@@ -55,10 +57,11 @@ from typing import Annotated
 import anyio
 import attrs
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from videoagent._client import AsyncVideoAgent
-from videoagent._errors import ConfigurationError
+from videoagent._errors import ConfigurationError, InvalidRequestError, NotFoundError
 from videoagent._watcher import ProjectWatcher
 from videoagent.webhooks import (
     DEFAULT_TOLERANCE,
@@ -121,7 +124,9 @@ def lifespan(
     """A FastAPI lifespan opening one client, its watcher and a feed; closing them at shutdown.
 
     Pass it as ``FastAPI(lifespan=lifespan(...))``, or enter it inside your
-    own lifespan: ``async with lifespan(...)(app): ...``.
+    own lifespan: ``async with lifespan(...)(app): ...``. An exception raised
+    in that block (by an SDK call, say) comes out as itself, never inside an
+    exception group; a failure of the feed comes out as a ``VideoAgentError``.
 
     Args:
         make_client: builds the client at startup (default: ``AsyncVideoAgent()``,
@@ -140,22 +145,20 @@ def lifespan(
         verifier = None
         if secret:
             verifier = WebhookVerifier(secret, tolerance=webhook_tolerance)
-        async with make_client() as client, anyio.create_task_group() as tasks:
+        async with make_client() as client:
             watcher = client.watcher
-            feed = ProjectFeed(watcher, client=client)
-            await tasks.start(feed.run)
-            app.state.videoagent = VideoAgentState(
-                client=client,
-                watcher=watcher,
-                feed=feed,
-                webhook_url=webhook_url,
-                verifier=verifier,
-            )
-            try:
-                yield
-            finally:
-                del app.state.videoagent
-                tasks.cancel_scope.cancel()
+            async with ProjectFeed(watcher, client=client).running() as feed:
+                app.state.videoagent = VideoAgentState(
+                    client=client,
+                    watcher=watcher,
+                    feed=feed,
+                    webhook_url=webhook_url,
+                    verifier=verifier,
+                )
+                try:
+                    yield
+                finally:
+                    del app.state.videoagent
 
     return run
 
@@ -258,7 +261,17 @@ def event_stream(
     :class:`~videoagent.integrations.FeedEvent`); the project's snapshot comes
     first. A comment line every ``heartbeat`` seconds (real time: it keeps
     proxies from closing an idle connection) and ``retry`` seconds for the
-    browser to wait before reconnecting. The stream makes no API request.
+    browser to wait before reconnecting.
+
+    Any project of the account can be followed, not only those the app
+    created: before the stream starts, ``feed.follow`` watches it, fetching
+    it first (one ``GET``, shared by everyone opening it at once) if the feed
+    does not know it. An unknown project answers 404 instead of a stream; so
+    does an id that does not look like ``prj_...`` (it names no project, as
+    an unknown id does; nothing is sent to the API). Any other error of that
+    ``GET`` (the API unreachable, say) is raised as itself, for the app's
+    exception handlers. The stream itself makes no request: every viewer
+    reads the feed.
     """
 
     async def frames() -> AsyncIterator[bytes]:
@@ -274,8 +287,26 @@ def event_stream(
                         return
                 yield b": keep-alive\n\n" if event is None else sse_format(event)
 
-    return StreamingResponse(
-        frames(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return _ProjectEventStream(feed, project_id, frames())
+
+
+class _ProjectEventStream(StreamingResponse):
+    """An event stream that follows its project first, or answers 404 if there is none."""
+
+    def __init__(self, feed: ProjectFeed, project_id: str, frames: AsyncIterator[bytes]) -> None:
+        super().__init__(
+            frames,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        self._feed = feed
+        self._project_id = project_id
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._feed.follow(self._project_id)
+        except (NotFoundError, InvalidRequestError):
+            missing = JSONResponse({"detail": "no such project"}, status_code=404)
+            await missing(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
