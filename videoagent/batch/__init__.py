@@ -31,6 +31,7 @@ from ._briefs import (
     load_briefs,
     safe_file_name,
 )
+from ._credits import CREATE_COST, MESSAGE_COST, BatchCreditsError
 from ._journal import (
     JOURNAL_NAME,
     Journal,
@@ -40,8 +41,7 @@ from ._journal import (
     NullJournal,
     idempotency_key,
 )
-from ._pipeline import DEFAULT_REPLY, MESSAGE_COST, RETRY_MESSAGE, ReplyPolicy
-from ._preflight import CREATE_COST, BatchCreditsError
+from ._pipeline import DEFAULT_REPLY, RETRY_MESSAGE, ReplyPolicy
 from ._runner import BatchRunner
 from ._session import RequestCounter, counted_client
 from ._summary import BatchSummary, BriefOutcome, BriefUpdate

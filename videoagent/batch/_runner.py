@@ -29,10 +29,12 @@ from videoagent._errors import APIError
 
 from ._briefs import Brief, BriefFileError, BriefProblem, BriefSet, briefs_from
 from ._claims import BatchClaims, BriefClaims, ClaimingJournal, run_claimed
+from ._credits import CreditLedger, check_credits
 from ._journal import JOURNAL_NAME, Journal, JournalLike, JournalStatistics, NullJournal
-from ._pipeline import DEFAULT_REPLY, BriefPipeline, BriefPolicy, BriefWork, Mode, ReplyPolicy
-from ._preflight import CreditLedger, check_credits, prepare_out, resume_done
+from ._pipeline import DEFAULT_REPLY, BriefPipeline, BriefPolicy, Mode, ReplyPolicy
+from ._preflight import prepare_out, resume_done
 from ._summary import BatchSummary, BriefUpdate
+from ._work import BriefWork
 
 if TYPE_CHECKING:
     from videoagent._client import AsyncVideoAgent
