@@ -112,3 +112,47 @@ async def test_journal_of_an_older_version_is_upgraded(tmp_path: Path) -> None:
     (entry,) = await again.entries()
     assert entry.render_from == "2026-01-01T00:00:00+00:00"
     await again.aclose()
+
+
+class CountedIndex(int):
+    """A brief index that counts every time it is hashed or compared (a look-up's work)."""
+
+    looks = 0
+
+    def __hash__(self) -> int:
+        CountedIndex.looks += 1
+        return int.__hash__(self)
+
+    def __eq__(self, other: object) -> bool:
+        CountedIndex.looks += 1
+        return int.__eq__(self, other)
+
+
+async def _work_of_registering(folder: Path, count: int) -> tuple[int, int, int]:
+    """Index look-ups, SQL statements and SQLite steps of registering ``count`` briefs twice."""
+    journal = await Journal.open(folder / f"j{count}.sqlite")
+    statements: list[str] = []
+    steps = [0]
+
+    def step() -> int:
+        steps[0] += 1
+        return 0  # go on
+
+    journal._db.set_trace_callback(statements.append)
+    journal._db.set_progress_handler(step, 100)  # every 100 SQLite VM instructions
+    CountedIndex.looks = 0
+    listed = [Brief(f"brief number {i}", index=CountedIndex(i)) for i in range(count)]
+    first = await journal.register(listed)  # a new batch
+    again = await journal.register(listed)  # the same batch resumed
+    await journal.aclose()
+    assert [e.index for e in first] == [e.index for e in again] == list(range(count))
+    return CountedIndex.looks, len(statements), steps[0]
+
+
+async def test_registering_is_linear_in_the_briefs(tmp_path: Path) -> None:
+    """Four times the briefs cost at most about four times the look-ups, statements and steps."""
+    small = await _work_of_registering(tmp_path, 500)
+    large = await _work_of_registering(tmp_path, 2_000)
+    for few, many in zip(small, large, strict=True):
+        assert few > 0
+        assert many <= 4.5 * few, (small, large)

@@ -247,6 +247,9 @@ class Journal:
     async def register(self, briefs: Sequence[Brief]) -> list[JournalEntry]:
         """Record every brief not recorded yet (one transaction); each brief's entry.
 
+        Linear in the briefs and the journal's rows: one read of the journal,
+        one insert per new brief.
+
         A brief whose index the journal holds with other text (or another file
         name) raises ``JournalMismatchError``: the input changed under the journal.
         """
@@ -264,17 +267,16 @@ class Journal:
 
         def register() -> list[JournalEntry]:
             db = self._db
+            entries: list[JournalEntry] = []
+            new: list[tuple[int, str, str, str, str | None, float]] = []
             with db:
                 db.execute("BEGIN IMMEDIATE")
                 known = {r["idx"]: r for r in _rows(db, "SELECT * FROM briefs")}
                 for index, key, text, file_name, source in rows:
                     row = known.get(index)
                     if row is None:
-                        db.execute(
-                            "INSERT INTO briefs (idx, key, brief, file_name, source, updated_at)"
-                            " VALUES (?, ?, ?, ?, ?, ?)",
-                            (index, key, text, file_name, source, now),
-                        )
+                        new.append((index, key, text, file_name, source, now))
+                        entries.append(JournalEntry(index, key, file_name))  # the row's defaults
                     elif row["key"] != key or row["file_name"] != file_name:
                         where = source or f"brief {index + 1}"
                         raise JournalMismatchError(
@@ -282,13 +284,14 @@ class Journal:
                             f"place ({row['brief'][:60]!r} -> {row['file_name']}); write the "
                             "changed batch to another folder, or restore the input"
                         )
-                wanted = [r[0] for r in rows]
-                found = {
-                    r["idx"]: _entry(r)
-                    for r in _rows(db, "SELECT * FROM briefs")
-                    if r["idx"] in set(wanted)
-                }
-            return [found[index] for index in wanted]
+                    else:
+                        entries.append(_entry(row))
+                db.executemany(
+                    "INSERT INTO briefs (idx, key, brief, file_name, source, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    new,
+                )
+            return entries
 
         return await self._run(register)
 
