@@ -27,7 +27,7 @@ import anyio
 
 from videoagent._errors import APIError
 
-from ._briefs import Brief, BriefFileError, BriefProblem, BriefSet, briefs_from
+from ._briefs import Brief, BriefFileError, BriefProblem, BriefSet, briefs_from, sendable
 from ._claims import BatchClaims, BriefClaims, ClaimingJournal, run_claimed
 from ._credits import CreditLedger, check_credits
 from ._journal import JOURNAL_NAME, Journal, JournalLike, JournalStatistics, NullJournal
@@ -176,14 +176,16 @@ class BatchRunner:
         briefs failed before are retried afresh. In fleet mode the call takes
         part in the run the fleet is making, if any (see the class docstring).
 
-        Raises ``BriefFileError`` (bad records, unless ``skip_invalid``),
+        Raises ``BriefFileError`` (no briefs at all; bad records, unless ``skip_invalid``),
         ``BatchCreditsError`` (credits short, unless ``allow_partial``) or
         ``JournalMismatchError`` (the journal holds another batch) before
         anything is sent.
         """
         started = time.perf_counter()
         requests_before = self._count_requests() if self._count_requests else 0
-        brief_set = briefs if isinstance(briefs, BriefSet) else briefs_from(briefs)
+        brief_set = sendable(briefs) if isinstance(briefs, BriefSet) else briefs_from(briefs)
+        if not brief_set.briefs and not brief_set.problems:
+            raise BriefFileError.no_briefs(brief_set.source)  # an empty list is a mistake
         if brief_set.problems and not self._skip_invalid:
             raise BriefFileError(brief_set.problems)
         skipped = list(brief_set.problems)
