@@ -9,16 +9,12 @@ started ones still need.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from videoagent._errors import VideoAgentError
-from videoagent._models import CreditsWarning
+from videoagent._models import Account, CreditsWarning
 
 from ._briefs import BriefProblem
 from ._work import BriefWork
-
-if TYPE_CHECKING:
-    from videoagent._client import AsyncVideoAgent
 
 __all__ = [
     "CREATE_COST",
@@ -58,20 +54,24 @@ def _replies(item: BriefWork, mode: str | None) -> int:
 
 
 def _started_need(item: BriefWork, mode: str | None) -> int:
-    """What a brief with a project is expected to spend: its replies, and a retry if it failed."""
-    retry = MESSAGE_COST if item.entry.state == "failed" else 0
+    """What a brief with a project is expected to spend: its replies, and a retry if it failed.
+
+    (A brief failed as its re-render was refused needs no retry: a render costs nothing.)
+    """
+    failed = item.entry.state == "failed" and item.entry.render_refused is None
+    retry = MESSAGE_COST if failed else 0
     return _replies(item, mode) + retry
 
 
-async def check_credits(
-    client: AsyncVideoAgent,
+def check_credits(
+    account: Account,
     work: Sequence[BriefWork],
     skipped: list[BriefProblem],
     *,
     allow_partial: bool,
     mode: str | None = None,
-) -> int:
-    """Check the credits cover what the open briefs are expected to spend; the balance.
+) -> None:
+    """Check the ``account``'s credits cover what the open briefs are expected to spend.
 
     The estimate is ``BatchCreditsError``'s; ``mode`` is the batch's default.
     The briefs with a project come first: new ones count only against what
@@ -83,10 +83,9 @@ async def check_credits(
     new = [item for item in open_items if item.project_id is None]
     started = sum(_started_need(item, mode) for item in open_items if item.project_id is not None)
     costs = [CREATE_COST + _replies(item, mode) for item in new]
-    account = await client.account.get()
     needed = started + sum(costs)
     if not new or account.credits >= needed:
-        return account.credits
+        return
     left, affordable = account.credits - started, 0
     for cost in costs:
         if cost > left:
@@ -118,7 +117,6 @@ async def check_credits(
                 item.brief.index,
             )
         )
-    return account.credits
 
 
 class CreditLedger:
@@ -137,6 +135,7 @@ class CreditLedger:
         self._balance = balance
         self._mode = mode
         self._held: dict[int, int] = {}
+        self._held_total = 0  # sum(self._held.values()), kept as they change
         #: New briefs not started because the credits ran low.
         self.skipped: list[BriefProblem] = []
 
@@ -148,11 +147,13 @@ class CreditLedger:
     @property
     def held(self) -> int:
         """Credits the started briefs hold back."""
-        return sum(self._held.values())
+        return self._held_total
 
     def hold(self, item: BriefWork) -> None:
         """A started brief (with a project, or its create sent before) holds its replies back."""
-        self._held[item.brief.index] = _replies(item, self._mode)
+        self.release(item)
+        self._held[item.brief.index] = held = _replies(item, self._mode)
+        self._held_total += held
 
     def start(self, item: BriefWork, *, new: bool) -> bool:
         """Count a create about to be sent; ``new`` ones only if the credits cover them.
@@ -181,7 +182,7 @@ class CreditLedger:
 
     def release(self, item: BriefWork) -> None:
         """The brief is over for this run: it holds nothing back any more."""
-        self._held.pop(item.brief.index, None)
+        self._held_total -= self._held.pop(item.brief.index, 0)
 
     def observed(self, warning: CreditsWarning) -> None:
         """A ``credits_warning`` came: the estimate is at most its balance."""

@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS briefs (
     render_from TEXT,
     retry_from TEXT,
     create_params TEXT,
+    render_refused TEXT,
     path TEXT,
     sha256 TEXT,
     size INTEGER,
@@ -82,7 +83,12 @@ CREATE TABLE IF NOT EXISTS briefs (
 );
 """
 #: Columns added after the first version, with their types (``_add_missing_columns``).
-_ADDED_COLUMNS = (("render_from", "TEXT"), ("retry_from", "TEXT"), ("create_params", "TEXT"))
+_ADDED_COLUMNS = (
+    ("render_from", "TEXT"),
+    ("retry_from", "TEXT"),
+    ("create_params", "TEXT"),
+    ("render_refused", "TEXT"),
+)
 _COLUMNS = frozenset(
     {
         "state",
@@ -94,6 +100,7 @@ _COLUMNS = frozenset(
         "render_from",
         "retry_from",
         "create_params",
+        "render_refused",
         "path",
         "sha256",
         "size",
@@ -138,6 +145,9 @@ class JournalEntry:
     #: What the create was sent with besides brief and key (JSON, recorded before it is sent):
     #: a resumed create sends exactly these again, so its idempotent replay matches.
     create_params: str | None = None
+    #: Why the account refused the brief's re-render (its first result is kept instead):
+    #: a later run does not send it again (unless the plan now allows a 4K render).
+    render_refused: str | None = None
 
 
 @attrs.frozen
@@ -461,4 +471,5 @@ def _entry(row: Mapping[str, Any]) -> JournalEntry:
         render_from=row["render_from"],
         retry_from=row["retry_from"],
         create_params=row["create_params"],
+        render_refused=row["render_refused"],
     )

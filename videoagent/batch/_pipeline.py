@@ -42,6 +42,7 @@ from videoagent._errors import (
     ConflictError,
     InvalidRequestError,
     PayloadTooLargeError,
+    PermissionDeniedError,
     ValidationError,
     VideoAgentError,
 )
@@ -51,7 +52,7 @@ from videoagent._models import Project, ProjectStatus
 from ._briefs import Brief
 from ._credits import MESSAGE_COST, CreditLedger
 from ._journal import JournalLike
-from ._summary import BriefUpdate
+from ._summary import BriefUpdate, OutcomeState
 from ._work import BriefWork, CreateParams
 
 if TYPE_CHECKING:
@@ -273,19 +274,16 @@ class BriefPipeline:
             item.retry_from = None
         if status is ProjectStatus.IDLE and project.has_result:
             render = item.brief.render
-            if render is not None and not item.rendered:
+            if render is not None and not item.rendered and item.render_refused is None:
                 stamp = project.updated_at.isoformat()
                 if item.render_from is None or item.render_from == stamp:
                     item.render_from = None  # from here on, the render's own answer tells
-                    self._update(item, "rendering", f"at {render}")
-                    await self._journal.record(index, render_from=stamp)
-                    await projects.render(project.id, resolution=cast("Resolution", render))
+                    if await self._render(item, project, cast("Resolution", render), stamp):
+                        return False
+                else:
+                    # An earlier run sent the render and ended before its answer was recorded.
                     item.rendered = True
-                    await self._journal.record(index, rendered=True, status="rendering")
-                    return False
-                # An earlier run sent the render and ended before its answer was recorded.
-                item.rendered = True
-                await self._journal.record(index, rendered=True)
+                    await self._journal.record(index, rendered=True)
             with anyio.CancelScope(shield=True):  # a stop lets a begun download finish
                 await self._download(item, project)
             return True
@@ -321,6 +319,31 @@ class BriefPipeline:
             raise _Failed("the project was cancelled", project.request_id)
         raise _Failed(f"the project ended in status {project.raw_status!r}", project.request_id)
 
+    async def _render(
+        self, item: BriefWork, project: Project, resolution: Resolution, stamp: str
+    ) -> bool:
+        """Send the brief's re-render: True if made; False if the account refused it.
+
+        A refusal (403: a 4K render without the Pro plan) is journaled, so no
+        later run sends it again while the plan is the same; the brief keeps
+        its first result and fails with the reason.
+        """
+        index = item.brief.index
+        self._update(item, "rendering", f"at {resolution}")
+        await self._journal.record(index, render_from=stamp)
+        try:
+            await self._client.projects.render(project.id, resolution=resolution)
+        except PermissionDeniedError as exc:
+            request = f" (request {exc.request_id})" if exc.request_id else ""
+            item.render_refused = (
+                f"the re-render at {resolution} was refused: {exc.message}{request}"
+            )
+            await self._journal.record(index, render_from=None, render_refused=item.render_refused)
+            return False
+        item.rendered = True
+        await self._journal.record(index, rendered=True, status="rendering", render_refused=None)
+        return True
+
     def _spent_message(self) -> None:
         if self._credits is not None:
             self._credits.spent(MESSAGE_COST)
@@ -341,18 +364,22 @@ class BriefPipeline:
         destination = self._out / item.entry.file_name
         path = await self._client.projects.download(project.id, destination)
         size, digest = await anyio.to_thread.run_sync(_hash_file, path)
+        # A refused re-render: the first result is kept, and the brief fails with the reason.
+        refused = item.render_refused
+        error = None if refused is None else f"{refused}; the first result is kept at {path}"
+        state: OutcomeState = "done" if error is None else "failed"
         await self._journal.record(
             item.brief.index,
-            state="done",
+            state=state,
             status=project.status.value,
             path=str(path),
             sha256=digest,
             size=size,
-            error=None,
+            error=error,
             request_id=None,
         )
-        item.outcome = item.to_outcome("done", path=str(path), sha256=digest, size=size)
-        self._update(item, "done", str(path))
+        item.outcome = item.to_outcome(state, path=str(path), sha256=digest, size=size, error=error)
+        self._update(item, state, error or str(path))
 
 
 def _state_of(project: Project) -> str:

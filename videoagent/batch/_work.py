@@ -99,6 +99,8 @@ class BriefWork:
     create_params: CreateParams | None = None
     #: ``create_params`` is in this process's journal already.
     params_journaled: bool = False
+    #: The account refused the re-render (why): the first result is kept, the brief fails.
+    render_refused: str | None = None
 
     @classmethod
     def resume(cls, brief: Brief, entry: JournalEntry) -> BriefWork:
@@ -116,6 +118,7 @@ class BriefWork:
             None if failed else entry.retry_from,
             create_params=params,
             params_journaled=params is not None,
+            render_refused=entry.render_refused,
         )
 
     def to_outcome(self, state: OutcomeState, **fields: Any) -> BriefOutcome:
