@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from videoagent.simulator import Simulator
+
 #: Real seconds per contract second in the batch tests.
 SCALE = 0.002
 #: Phases a few contract seconds long: a whole run is about 50-115 contract seconds.
@@ -24,3 +26,16 @@ def remove(path: str | Path) -> None:
 def sha256_of(path: str | Path) -> str:
     """The hex sha256 of a file."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def set_plan(sim: Simulator, api_key: str, plan: str) -> None:
+    """Move the account of ``api_key`` to ``plan`` (as a lapsed or renewed subscription would).
+
+    The simulator has no public control for a plan change yet: this sets its account's plan.
+    """
+    sim._sim.account(api_key).plan = plan
+
+
+def requests_to(sim: Simulator, method: str, ending: str) -> int:
+    """How many ``/v1`` requests the simulator saw with ``method`` and a path ending ``ending``."""
+    return sum(1 for r in sim.request_log if r.method == method and r.path.endswith(ending))

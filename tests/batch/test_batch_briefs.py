@@ -111,10 +111,179 @@ def test_brief_file_error_lists_every_problem(tmp_path: Path) -> None:
     assert "1 bad brief:" in str(error)
 
 
-def test_not_utf8_is_one_problem(tmp_path: Path) -> None:
-    """A file that is not UTF-8 is one problem, not a crash."""
+def test_not_utf8_is_a_bad_record_not_a_crash(tmp_path: Path) -> None:
+    """A line that is not UTF-8 is a bad record with its line, not a crash."""
     path = tmp_path / "b.txt"
     path.write_bytes(b"caf\xe9\n")
     loaded = load_briefs(path)
     assert loaded.briefs == ()
-    assert "not UTF-8" in loaded.problems[0].message
+    assert str(loaded.problems[0]).startswith(f"{path}:1: brief is not valid UTF-8 text")
+
+
+def test_json_file_is_an_array_of_briefs(tmp_path: Path) -> None:
+    """A .json file is one array of strings or objects (JSONL's fields), each at its line."""
+    text = """[
+  "a teaser for bikes",
+  {"brief": "an explainer", "name": "Explainer",
+   "mode": "collaborative", "metadata": {"team": "growth"}, "render": "1080p"},
+  {"brief": "loud", "mode": "loud"},
+
+  42,
+  {
+    "brief": "the last one"
+  }
+]
+"""
+    path = write(tmp_path, "briefs.json", text)
+    loaded = load_briefs(path)
+    assert [(b.text, b.index, b.source) for b in loaded.briefs] == [
+        ("a teaser for bikes", 0, f"{path}:2"),
+        ("an explainer", 1, f"{path}:3"),
+        ("the last one", 4, f"{path}:8"),
+    ]
+    second = loaded.briefs[1]
+    assert (second.name, second.mode, second.metadata, second.render) == (
+        "Explainer",
+        "collaborative",
+        {"team": "growth"},
+        "1080p",
+    )
+    assert [str(p) for p in loaded.problems] == [
+        f"{path}:5: mode must be autonomous or collaborative, got 'loud'",
+        f"{path}:7: each element must be a JSON object with 'brief' (or a string, the brief)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "reason"),
+    [
+        ('{"brief": "one object"}\n', 1, "must hold one array of briefs"),
+        ('[\n  "a",\n  "b"\n  "c"\n]\n', 3, "',' or ']' expected"),
+        ('[\n  "a",\n  {"brief": }\n]\n', 3, "not valid JSON (Expecting value)"),
+        ('[\n  "a"\n]\n[]\n', 4, "text after the array"),
+        ('[\n  "a",\n', 3, "not valid JSON"),
+    ],
+)
+def test_json_file_that_is_not_one_array_is_refused_whole(
+    tmp_path: Path, text: str, where: int, reason: str
+) -> None:
+    """A .json file that is not one well-formed array raises, naming the line; nothing is read."""
+    path = write(tmp_path, "briefs.json", text)
+    with pytest.raises(BriefFileError) as info:
+        load_briefs(path)
+    assert str(info.value).startswith(f"{path}:{where}: ")
+    assert reason in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["briefs.md", "briefs.yaml", "briefs", "briefs.txt.bak"])
+def test_unknown_file_type_is_refused_unread(tmp_path: Path, name: str) -> None:
+    """A file of no known type is refused with the known ones, before it is read (or exists)."""
+    path = tmp_path / name  # never created: it must not be opened
+    with pytest.raises(BriefFileError) as info:
+        load_briefs(path)
+    assert str(info.value).endswith("known types are .csv, .json, .jsonl, .txt")
+
+
+def test_unencodable_jsonl_text_is_a_bad_record_naming_its_field(tmp_path: Path) -> None:
+    """Lone surrogates (JSON escapes) and non-UTF-8 bytes are bad records, by line and field."""
+    lines = [
+        b'{"brief": "fine"}',
+        b'{"brief": "half a pair \\ud800 here"}',
+        b'{"brief": "ok", "name": "caf\xe9"}',
+        b'{"brief": "ok too", "metadata": {"team": "\\udfff"}}',
+        b'{"brief": "ok three", "metadata": {"t\\ud83d": "x"}}',
+    ]
+    path = tmp_path / "b.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    loaded = load_briefs(path)
+    assert [b.text for b in loaded.briefs] == ["fine"]
+    assert [(p.where, p.message.split(" is not valid UTF-8")[0]) for p in loaded.problems] == [
+        (f"{path}:2", "brief"),
+        (f"{path}:3", "name"),
+        (f"{path}:4", "metadata value of 'team'"),
+        (f"{path}:5", "metadata key 't\\ud83d'"),
+    ]
+    assert "character 13: \\ud800" in loaded.problems[0].message
+    for problem in loaded.problems:
+        str(problem).encode("utf-8")  # every report can be printed and stored
+
+
+def test_unencodable_csv_and_txt_text_are_bad_records(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 in a CSV field or a text line are bad records at their line."""
+    csv_path = tmp_path / "b.csv"
+    csv_path.write_bytes(b'brief,name\nfine,one\n"bad \xff brief",two\nok,thr\xc3\n')
+    loaded = load_briefs(csv_path)
+    assert [b.name for b in loaded.briefs] == ["one"]
+    assert [(p.where, p.message[:30]) for p in loaded.problems] == [
+        (f"{csv_path}:3", "brief is not valid UTF-8 text "),
+        (f"{csv_path}:4", "name is not valid UTF-8 text ("),
+    ]
+    txt_path = tmp_path / "b.txt"
+    txt_path.write_bytes("caf\u00e9 ok\n\xff\xfe\n".encode("latin-1"))
+    loaded = load_briefs(txt_path)
+    assert [p.where for p in loaded.problems] == [f"{txt_path}:1", f"{txt_path}:2"]
+
+
+def test_unterminated_csv_quote_is_a_bad_record_at_its_line(tmp_path: Path) -> None:
+    """A quote that is never closed is a bad record at the line it opens, not a swallowed file."""
+    text = 'brief,name\nfirst,one\n"never closed,two\nthird,three\nfourth,four\n'
+    path = write(tmp_path, "b.csv", text)
+    loaded = load_briefs(path)
+    assert [b.name for b in loaded.briefs] == ["one"]
+    (problem,) = loaded.problems
+    assert problem.where == f"{path}:3"
+    assert "quoted field is never closed" in problem.message
+
+
+def test_stray_csv_quote_is_a_bad_record(tmp_path: Path) -> None:
+    """A quote inside a quoted field that is not doubled is a bad record; the rest are read."""
+    path = write(tmp_path, "b.csv", 'brief,name\n"a "quoted" word",one\nsecond,two\n')
+    loaded = load_briefs(path)
+    assert [b.name for b in loaded.briefs] == ["two"]
+    assert [p.where for p in loaded.problems] == [f"{path}:2"]
+    assert "not valid CSV" in loaded.problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("empty.txt", ""),
+        ("comments.txt", "# just a plan\n\n   \n# for later\n"),
+        ("blank.jsonl", "\n\n# nothing yet\n"),
+        ("header.csv", "brief,name\n"),
+        ("none.json", "  [ ]\n"),
+        ("nothing.json", "\n"),
+    ],
+)
+def test_file_without_briefs_is_an_error(tmp_path: Path, name: str, text: str) -> None:
+    """An empty or comments-only file raises 'no briefs in FILE' (nothing to send is a mistake)."""
+    path = write(tmp_path, name, text)
+    with pytest.raises(BriefFileError) as info:
+        load_briefs(path)
+    assert str(info.value).startswith(f"no briefs in {path}: ")
+    assert [p.where for p in info.value.problems] == [str(path)]
+
+
+def test_python_values_with_unencodable_text_are_refused() -> None:
+    """Text UTF-8 cannot encode in a brief, name or metadata is a bad record naming the field."""
+    loaded = briefs_from(
+        [
+            "fine",
+            Brief("lone \udc80 surrogate"),
+            {"brief": "ok", "name": "\ud800"},
+            {"brief": "ok", "metadata": {"k": "v\udfff"}},
+        ]
+    )
+    assert [b.text for b in loaded.briefs] == ["fine"]
+    assert [(p.where, p.message.split(" is not")[0]) for p in loaded.problems] == [
+        ("brief 2", "brief"),
+        ("brief 3", "name"),
+        ("brief 4", "metadata value of 'k'"),
+    ]
+
+
+def test_unknown_fields_of_any_kind_are_reported_not_raised() -> None:
+    """Unknown fields that are not strings (or not UTF-8) are named in the problem, no crash."""
+    loaded = briefs_from([{"brief": "a", 3: "x", "col\udc80": "y"}])
+    (problem,) = loaded.problems
+    assert problem.message == "unknown fields 3, col\\udc80"

@@ -31,17 +31,18 @@ from ._briefs import (
     load_briefs,
     safe_file_name,
 )
+from ._credits import CREATE_COST, MESSAGE_COST, BatchCreditsError
 from ._journal import (
     JOURNAL_NAME,
     Journal,
     JournalEntry,
+    JournalLockedError,
     JournalMismatchError,
     JournalStatistics,
     NullJournal,
     idempotency_key,
 )
-from ._pipeline import DEFAULT_REPLY, MESSAGE_COST, RETRY_MESSAGE, ReplyPolicy
-from ._preflight import CREATE_COST, BatchCreditsError
+from ._pipeline import DEFAULT_REPLY, RETRY_MESSAGE, ReplyPolicy
 from ._runner import BatchRunner
 from ._session import RequestCounter, counted_client
 from ._summary import BatchSummary, BriefOutcome, BriefUpdate
@@ -63,6 +64,7 @@ __all__ = [
     "BriefUpdate",
     "Journal",
     "JournalEntry",
+    "JournalLockedError",
     "JournalMismatchError",
     "JournalStatistics",
     "NullJournal",

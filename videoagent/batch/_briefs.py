@@ -1,9 +1,14 @@
-"""Briefs: what a batch is made of, read from Python lists or ``.txt`` / ``.jsonl`` / ``.csv``.
+"""Briefs: what a batch is made of, from Python values or a ``.txt``/``.json``/``.jsonl``/``.csv``.
 
 Every input record gets an *index*: its position among the file's records
 (blank lines and ``#`` comments are not records, bad records are). Fixing a
 bad line, or adding a comment, therefore never shifts the index of another
 brief, and the index is part of each brief's idempotency key.
+
+Text is checked before anything is sent: a record whose text UTF-8 cannot
+encode (a lone surrogate from a JSON escape such as ``"\\ud800"``, or bytes
+of the file that are not UTF-8) is a bad record, reported with its line and
+field like any other.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ __all__ = [
     "briefs_from",
     "load_briefs",
     "safe_file_name",
+    "sendable",
 ]
 
 MODES = ("autonomous", "collaborative")
@@ -97,13 +103,31 @@ class BriefSet:
 
 
 class BriefFileError(VideoAgentError, ValueError):
-    """Some input records are bad; nothing was sent. ``problems`` lists each one."""
+    """The briefs cannot be sent as they are; nothing was sent.
 
-    def __init__(self, problems: Iterable[BriefProblem]) -> None:
+    ``problems`` lists each bad record (``file:line: reason``), or the one
+    problem of the input as a whole: a file type that is not known, no briefs
+    at all, a ``.json`` file that is not a JSON array. ``message`` replaces
+    the list in the error's text.
+    """
+
+    def __init__(self, problems: Iterable[BriefProblem], message: str | None = None) -> None:
         self.problems = tuple(problems)
-        lines = "\n".join(f"  {problem}" for problem in self.problems)
-        count = len(self.problems)
-        super().__init__(f"{count} bad brief{'s' if count != 1 else ''}:\n{lines}")
+        if message is None:
+            lines = "\n".join(f"  {problem}" for problem in self.problems)
+            count = len(self.problems)
+            message = f"{count} bad brief{'s' if count != 1 else ''}:\n{lines}"
+        super().__init__(message)
+
+    @classmethod
+    def no_briefs(cls, source: str | None) -> BriefFileError:
+        """The error of an input without a single record (``source``: its file, if any)."""
+        if source is None:
+            return cls(
+                [BriefProblem("briefs", "no briefs given")], "no briefs given: nothing to send"
+            )
+        reason = "no briefs (blank lines, # comments and a header are not briefs)"
+        return cls([BriefProblem(source, reason)], f"no briefs in {source}: nothing to send")
 
 
 def safe_file_name(name: str, *, suffix: str = ".mp4") -> str:
@@ -123,10 +147,40 @@ def safe_file_name(name: str, *, suffix: str = ".mp4") -> str:
 # -- checking one record ----------------------------------------------------------
 
 
+def _shown(text: str) -> str:
+    """``text`` safe to print and store: what UTF-8 cannot encode written as ``\\udcXX``."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _not_utf8(field: str, text: object) -> list[str]:
+    """Why the text ``field`` holds cannot be sent (a character UTF-8 cannot encode), if so."""
+    if not isinstance(text, str):
+        return []
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return [
+            f"{field} is not valid UTF-8 text (character {exc.start + 1}: "
+            f"{_shown(text[exc.start])}, a lone surrogate or a byte that is not UTF-8)"
+        ]
+    return []
+
+
+def _unencodable(text: object, name: object, metadata: object) -> list[str]:
+    """Why a record's text (brief, name, metadata keys and values) cannot be sent, if so."""
+    reasons = _not_utf8("brief", text) + _not_utf8("name", name)
+    if isinstance(metadata, Mapping):
+        for key, value in metadata.items():
+            shown = _shown(str(key))
+            reasons += _not_utf8(f"metadata key '{shown}'", key)
+            reasons += _not_utf8(f"metadata value of '{shown}'", value)
+    return reasons
+
+
 def _check(fields: Mapping[str, Any], index: int, where: str) -> Brief | BriefProblem:
     """A Brief, or the record's problems joined in one sentence."""
     reasons: list[str] = []
-    unknown = sorted(set(fields) - _FIELDS)
+    unknown = sorted(_shown(str(field)) for field in set(fields) - _FIELDS)
     if unknown:
         reasons.append(f"unknown field{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}")
     text = fields.get("brief")
@@ -144,6 +198,7 @@ def _check(fields: Mapping[str, Any], index: int, where: str) -> Brief | BriefPr
     if render is not None and render not in RESOLUTIONS:
         reasons.append(f"render must be 1080p or 4k, got {render!r}")
     metadata = _check_metadata(fields.get("metadata"), reasons)
+    reasons += _unencodable(text, name, metadata)
     if reasons:
         return BriefProblem(where, "; ".join(reasons), index)
     assert isinstance(text, str)
@@ -174,7 +229,7 @@ def _check_metadata(value: Any, reasons: list[str]) -> Mapping[str, str] | None:
         return None
     if len(value) > MAX_METADATA_KEYS:
         reasons.append(f"metadata has {len(value)} keys (at most {MAX_METADATA_KEYS})")
-    long = sorted(k for k, v in value.items() if len(v) > MAX_METADATA_VALUE)
+    long = sorted(_shown(k) for k, v in value.items() if len(v) > MAX_METADATA_VALUE)
     if long:
         reasons.append(f"metadata values over {MAX_METADATA_VALUE} characters: {', '.join(long)}")
     return dict(value)
@@ -201,17 +256,35 @@ def _jsonl_records(text: str, label: str) -> Iterator[tuple[str, Mapping[str, An
         except json.JSONDecodeError as exc:
             yield where, f"not valid JSON ({exc.msg} at column {exc.colno})"
             continue
-        if isinstance(value, str):
-            value = {"brief": value}
-        yield where, value if isinstance(value, dict) else "each line must be a JSON object"
+        yield where, _as_record(value, "each line")
+
+
+def _as_record(value: object, each: str) -> Mapping[str, Any] | str:
+    """A JSON value as a record: an object's fields, a string as the brief, else a problem."""
+    if isinstance(value, str):
+        return {"brief": value}
+    if isinstance(value, dict):
+        return value
+    return f"{each} must be a JSON object with 'brief' (or a string, the brief)"
 
 
 def _csv_records(text: str, label: str) -> Iterator[tuple[str, Mapping[str, Any] | str]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     header: list[str] | None = None
     start = 1
-    for row in reader:
-        where, start = f"{label}:{start}", reader.line_num + 1
+    while True:
+        where = f"{label}:{start}"
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # a record that is not CSV: the reader goes on after it
+            start = reader.line_num + 1
+            yield where, _csv_problem(exc)
+            if header is None:
+                return  # a header that cannot be read: nothing after it can be
+            continue
+        start = reader.line_num + 1
         if not any(cell.strip() for cell in row) or row[0].lstrip().startswith("#"):
             continue
         if header is None:
@@ -219,7 +292,7 @@ def _csv_records(text: str, label: str) -> Iterator[tuple[str, Mapping[str, Any]
             if "brief" not in header:
                 yield where, "the header row must name a 'brief' column"
                 return
-            unknown = sorted(set(header) - _FIELDS - {""})
+            unknown = sorted(_shown(cell) for cell in set(header) - _FIELDS - {""})
             if unknown:
                 yield where, f"unknown column{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
                 return
@@ -231,29 +304,98 @@ def _csv_records(text: str, label: str) -> Iterator[tuple[str, Mapping[str, Any]
         yield where, {column: cell for column, cell in cells if column and cell != ""}
 
 
-_READERS = {".txt": _txt_records, ".jsonl": _jsonl_records, ".csv": _csv_records}
+def _csv_problem(error: csv.Error) -> str:
+    if "unexpected end of data" in str(error):
+        return "a quoted field is never closed: its quote runs to the end of the file"
+    return f'not valid CSV ({error}; a quote inside a quoted field is written "")'
+
+
+def _json_records(text: str, label: str) -> Iterator[tuple[str, Mapping[str, Any] | str]]:
+    """The elements of a JSON array, each at the line it starts on (one pass over the text)."""
+    decoder = json.JSONDecoder()
+    line, counted = 1, 0
+
+    def at(position: int) -> str:
+        nonlocal line, counted
+        line += text.count("\n", counted, position)
+        counted = position
+        return f"{label}:{line}"
+
+    def skip(position: int) -> int:
+        while position < len(text) and text[position] in " \t\r\n":
+            position += 1
+        return position
+
+    position = skip(0)
+    if position == len(text):
+        return  # no briefs
+    if text[position] != "[":
+        raise _json_error(at(position), "a .json file must hold one array of briefs")
+    position = skip(position + 1)
+    if text.startswith("]", position):
+        position = skip(position + 1)
+    else:
+        while True:
+            where = at(position)
+            try:
+                value, position = decoder.raw_decode(text, position)
+            except json.JSONDecodeError as exc:
+                raise _json_error(at(exc.pos), f"not valid JSON ({exc.msg})") from None
+            yield where, _as_record(value, "each element")
+            end, position = position, skip(position)
+            if text.startswith(",", position):
+                position = skip(position + 1)
+            elif text.startswith("]", position):
+                position = skip(position + 1)
+                break
+            else:
+                raise _json_error(at(end), "not valid JSON (',' or ']' expected after it)")
+    if position != len(text):
+        raise _json_error(at(position), "not valid JSON (text after the array)")
+
+
+def _json_error(where: str, reason: str) -> BriefFileError:
+    """A ``.json`` file that cannot be read as a whole: no record of it is to be trusted."""
+    problem = BriefProblem(where, reason)
+    return BriefFileError([problem], f"{problem}: nothing was read from the file")
+
+
+_READERS = {
+    ".csv": _csv_records,
+    ".json": _json_records,
+    ".jsonl": _jsonl_records,
+    ".txt": _txt_records,
+}
 
 
 def load_briefs(path: str | os.PathLike[str]) -> BriefSet:
-    """Read the briefs of a ``.txt``, ``.jsonl`` or ``.csv`` file (any other suffix: as text).
+    """Read the briefs of a ``.txt``, ``.json``, ``.jsonl`` or ``.csv`` file.
 
     Bad records do not raise: they come back in ``problems`` with ``file:line``
-    (a file that cannot be read raises ``OSError``).
+    (a file that cannot be read raises ``OSError``). The file as a whole
+    raises ``BriefFileError``, before it is read, if its suffix is none of
+    those four; after, if it holds no brief (``no briefs in FILE``), or if a
+    ``.json`` file is not one JSON array.
 
     ``.txt``: one brief a line. ``.jsonl``: one object a line with ``brief`` and
-    optional ``name``, ``mode``, ``metadata`` (object), ``render``. ``.csv``: a
-    header row naming those columns (``metadata`` as a JSON object).
+    optional ``name``, ``mode``, ``metadata`` (object), ``render`` (or just a
+    string, the brief). ``.json``: an array of such objects (or strings).
+    ``.csv``: a header row naming those columns (``metadata`` as a JSON object).
+    Text must be UTF-8 (a byte-order mark is allowed): a record with bytes that
+    are not is a bad record.
     """
     file = Path(path)
-    raw = file.read_bytes()
-    label = str(path)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        problem = BriefProblem(label, f"not UTF-8 text (byte {exc.start})")
-        return BriefSet((), (problem,), label)
-    reader = _READERS.get(file.suffix.lower(), _txt_records)
-    return _collect(reader(text, label), label)
+    label = _shown(str(path))
+    reader = _READERS.get(file.suffix.lower())
+    if reader is None:
+        suffix = _shown(file.suffix) or "(none)"
+        reason = f"unknown briefs file type {suffix}: known types are {', '.join(sorted(_READERS))}"
+        raise BriefFileError([BriefProblem(label, reason)], f"{label}: {reason}")
+    text = file.read_bytes().decode("utf-8-sig", errors="surrogateescape")
+    loaded = _collect(reader(text, label), label)
+    if not loaded.briefs and not loaded.problems:
+        raise BriefFileError.no_briefs(label)
+    return loaded
 
 
 def briefs_from(items: Iterable[object]) -> BriefSet:
@@ -290,6 +432,30 @@ def briefs_from(items: Iterable[object]) -> BriefSet:
     return _collect(records(), None)
 
 
+def sendable(brief_set: BriefSet) -> BriefSet:
+    """``brief_set`` with each brief whose text UTF-8 cannot encode moved to its problems.
+
+    For sets made by hand: ``load_briefs`` and ``briefs_from`` check this already.
+    """
+    problems = [
+        BriefProblem(b.source or f"brief {b.index + 1}", "; ".join(reasons), b.index)
+        for b in brief_set.briefs
+        if (reasons := _unencodable(b.text, b.name, b.metadata))
+    ]
+    if not problems:
+        return brief_set
+    bad = {problem.index for problem in problems}
+    return BriefSet(
+        tuple(b for b in brief_set.briefs if b.index not in bad),
+        tuple(sorted((*brief_set.problems, *problems), key=_problem_order)),
+        brief_set.source,
+    )
+
+
+def _problem_order(problem: BriefProblem) -> int:
+    return problem.index if problem.index is not None else -1
+
+
 def _collect(records: Iterable[tuple[str, Mapping[str, Any] | str]], label: str | None) -> BriefSet:
     briefs: list[Brief] = []
     problems: list[BriefProblem] = []
@@ -319,5 +485,5 @@ def _collect(records: Iterable[tuple[str, Mapping[str, Any] | str]], label: str 
             continue
         seen[key] = brief
         unique.append(brief)
-    problems.sort(key=lambda p: p.index if p.index is not None else -1)
+    problems.sort(key=_problem_order)
     return BriefSet(tuple(unique), tuple(problems), label)

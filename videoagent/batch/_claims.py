@@ -27,8 +27,8 @@ import attrs
 
 from ._briefs import Brief
 from ._journal import JournalEntry, JournalLike, JournalStatistics
-from ._pipeline import BriefWork, CreateParams
 from ._preflight import resumed_outcome
+from ._work import BriefWork, CreateParams
 
 __all__ = ["BatchClaims", "BriefClaims", "ClaimingJournal", "Fact", "run_claimed"]
 

@@ -11,6 +11,12 @@ Durability: WAL with ``synchronous=NORMAL`` survives a crash of the process
 commits may roll back, which is still safe: the idempotency key brings back
 the same project, and a lost ``done`` only means one more verified download.
 
+One run at a time: an open journal holds its run lock, an exclusive SQLite
+lock on a sidecar file (``<journal>-lock``, empty; the OS lets it go when the
+process ends, even by ``kill -9``). Opening a journal another run holds raises
+``JournalLockedError`` at once; tools that only read the journal (``sqlite3``)
+are never blocked by it.
+
 The blocking ``sqlite3`` calls run off the event loop (``anyio.to_thread``),
 one at a time on one connection.
 """
@@ -38,6 +44,7 @@ __all__ = [
     "Journal",
     "JournalEntry",
     "JournalLike",
+    "JournalLockedError",
     "JournalMismatchError",
     "JournalStatistics",
     "NullJournal",
@@ -66,6 +73,7 @@ CREATE TABLE IF NOT EXISTS briefs (
     render_from TEXT,
     retry_from TEXT,
     create_params TEXT,
+    render_refused TEXT,
     path TEXT,
     sha256 TEXT,
     size INTEGER,
@@ -75,7 +83,12 @@ CREATE TABLE IF NOT EXISTS briefs (
 );
 """
 #: Columns added after the first version, with their types (``_add_missing_columns``).
-_ADDED_COLUMNS = (("render_from", "TEXT"), ("retry_from", "TEXT"), ("create_params", "TEXT"))
+_ADDED_COLUMNS = (
+    ("render_from", "TEXT"),
+    ("retry_from", "TEXT"),
+    ("create_params", "TEXT"),
+    ("render_refused", "TEXT"),
+)
 _COLUMNS = frozenset(
     {
         "state",
@@ -87,6 +100,7 @@ _COLUMNS = frozenset(
         "render_from",
         "retry_from",
         "create_params",
+        "render_refused",
         "path",
         "sha256",
         "size",
@@ -131,6 +145,9 @@ class JournalEntry:
     #: What the create was sent with besides brief and key (JSON, recorded before it is sent):
     #: a resumed create sends exactly these again, so its idempotent replay matches.
     create_params: str | None = None
+    #: Why the account refused the brief's re-render (its first result is kept instead):
+    #: a later run does not send it again (unless the plan now allows a 4K render).
+    render_refused: str | None = None
 
 
 @attrs.frozen
@@ -150,6 +167,15 @@ class JournalStatistics:
 
 class JournalMismatchError(VideoAgentError):
     """The journal belongs to other briefs (or another batch id): resuming would mix them."""
+
+
+class JournalLockedError(JournalMismatchError):
+    """Another run (another process, or another runner here) holds the journal; nothing was sent.
+
+    Running both would mix them too (each deleting the other's partial
+    downloads), hence a ``JournalMismatchError``. Wait for the other run to
+    end, or give this one another output folder or journal path.
+    """
 
 
 class JournalLike(Protocol):
@@ -174,10 +200,17 @@ class Journal:
         await journal.aclose()
     """
 
-    def __init__(self, path: Path, connection: sqlite3.Connection, batch_id: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        connection: sqlite3.Connection,
+        batch_id: str,
+        run_lock: sqlite3.Connection | None = None,
+    ) -> None:
         self.path = path
         self.batch_id = batch_id
         self._db = connection
+        self._run_lock = run_lock
         self._limiter = anyio.CapacityLimiter(1)
         self._writes = 0
         self._seconds = 0.0
@@ -190,13 +223,20 @@ class Journal:
     async def open(cls, path: str | os.PathLike[str], *, batch_id: str | None = None) -> Journal:
         """Open (or create) the journal at ``path``; its batch id is kept from the first run.
 
-        ``batch_id`` given and different from the journal's: ``JournalMismatchError``.
+        ``batch_id`` given and different from the journal's: ``JournalMismatchError``;
+        another run holds it: ``JournalLockedError``. The journal holds its run
+        lock until ``aclose()``.
         """
         file = Path(path)
         await anyio.Path(file.parent).mkdir(parents=True, exist_ok=True)
 
-        def connect() -> tuple[sqlite3.Connection, str]:
-            db = sqlite3.connect(file, check_same_thread=False, isolation_level=None)
+        def connect() -> tuple[sqlite3.Connection, str, sqlite3.Connection]:
+            run_lock = _take_run_lock(file)
+            try:
+                db = sqlite3.connect(file, check_same_thread=False, isolation_level=None)
+            except BaseException:
+                run_lock.close()
+                raise
             try:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
@@ -220,14 +260,17 @@ class Journal:
                     )
             except BaseException:
                 db.close()
+                run_lock.close()
                 raise
-            return db, chosen
+            return db, chosen, run_lock
 
         try:
-            db, chosen = await anyio.to_thread.run_sync(connect)
+            db, chosen, run_lock = await anyio.to_thread.run_sync(connect)
         except sqlite3.DatabaseError as exc:
+            if _is_locked(exc):  # a writer held it past the busy timeout
+                raise _locked(file) from exc
             raise JournalMismatchError(f"{file} is not a batch journal: {exc}") from exc
-        return cls(file, db, chosen)
+        return cls(file, db, chosen, run_lock)
 
     async def _run(self, function: Callable[[], T]) -> T:
         def timed() -> T:
@@ -247,6 +290,9 @@ class Journal:
     async def register(self, briefs: Sequence[Brief]) -> list[JournalEntry]:
         """Record every brief not recorded yet (one transaction); each brief's entry.
 
+        Linear in the briefs and the journal's rows: one read of the journal,
+        one insert per new brief.
+
         A brief whose index the journal holds with other text (or another file
         name) raises ``JournalMismatchError``: the input changed under the journal.
         """
@@ -264,17 +310,16 @@ class Journal:
 
         def register() -> list[JournalEntry]:
             db = self._db
+            entries: list[JournalEntry] = []
+            new: list[tuple[int, str, str, str, str | None, float]] = []
             with db:
                 db.execute("BEGIN IMMEDIATE")
                 known = {r["idx"]: r for r in _rows(db, "SELECT * FROM briefs")}
                 for index, key, text, file_name, source in rows:
                     row = known.get(index)
                     if row is None:
-                        db.execute(
-                            "INSERT INTO briefs (idx, key, brief, file_name, source, updated_at)"
-                            " VALUES (?, ?, ?, ?, ?, ?)",
-                            (index, key, text, file_name, source, now),
-                        )
+                        new.append((index, key, text, file_name, source, now))
+                        entries.append(JournalEntry(index, key, file_name))  # the row's defaults
                     elif row["key"] != key or row["file_name"] != file_name:
                         where = source or f"brief {index + 1}"
                         raise JournalMismatchError(
@@ -282,13 +327,14 @@ class Journal:
                             f"place ({row['brief'][:60]!r} -> {row['file_name']}); write the "
                             "changed batch to another folder, or restore the input"
                         )
-                wanted = [r[0] for r in rows]
-                found = {
-                    r["idx"]: _entry(r)
-                    for r in _rows(db, "SELECT * FROM briefs")
-                    if r["idx"] in set(wanted)
-                }
-            return [found[index] for index in wanted]
+                    else:
+                        entries.append(_entry(row))
+                db.executemany(
+                    "INSERT INTO briefs (idx, key, brief, file_name, source, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    new,
+                )
+            return entries
 
         return await self._run(register)
 
@@ -320,9 +366,17 @@ class Journal:
         return JournalStatistics(self._writes, self._seconds, self._sqlite_seconds)
 
     async def aclose(self) -> None:
-        """Close the connection (a checkpoint folds the WAL back into the file)."""
+        """Close the connection (a checkpoint folds the WAL back into the file); let go the lock."""
+
+        def close() -> None:
+            try:
+                self._db.close()
+            finally:
+                if self._run_lock is not None:
+                    self._run_lock.close()  # its transaction ends: the next run may open it
+
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(self._db.close, limiter=self._limiter)
+            await anyio.to_thread.run_sync(close, limiter=self._limiter)
 
 
 class NullJournal:
@@ -348,6 +402,40 @@ class NullJournal:
 
     async def aclose(self) -> None:
         """Nothing."""
+
+
+def _take_run_lock(file: Path) -> sqlite3.Connection:
+    """Hold the journal's run lock: a connection in an exclusive transaction on ``<file>-lock``.
+
+    Raises ``JournalLockedError`` at once (no busy wait) if another run holds it.
+    """
+    path = file.with_name(f"{file.name}-lock")
+    try:
+        lock = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=0)
+    except sqlite3.Error as exc:
+        raise JournalMismatchError(f"cannot open the journal's lock file {path}: {exc}") from exc
+    try:
+        lock.execute("PRAGMA journal_mode=OFF")  # it stays empty: no rollback journal beside it
+        lock.execute("BEGIN EXCLUSIVE")
+    except sqlite3.Error as exc:
+        lock.close()
+        if _is_locked(exc):
+            raise _locked(file) from exc
+        raise JournalMismatchError(f"cannot lock the journal {file} ({path}): {exc}") from exc
+    return lock
+
+
+def _is_locked(error: sqlite3.Error) -> bool:
+    """SQLite's busy answer (``database is locked``): another connection holds the lock."""
+    return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+
+def _locked(file: Path) -> JournalLockedError:
+    return JournalLockedError(
+        f"the journal {file} is locked by another run of the batch (another process, or "
+        "another runner, is using it): wait for it to end, or use another output folder "
+        "or journal"
+    )
 
 
 def _add_missing_columns(db: sqlite3.Connection) -> None:
@@ -383,4 +471,5 @@ def _entry(row: Mapping[str, Any]) -> JournalEntry:
         render_from=row["render_from"],
         retry_from=row["retry_from"],
         create_params=row["create_params"],
+        render_refused=row["render_refused"],
     )

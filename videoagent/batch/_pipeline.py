@@ -27,15 +27,12 @@ project made or resumed with another one is pointed at this run's by
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import inspect
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 import anyio
 import attrs
@@ -45,6 +42,7 @@ from videoagent._errors import (
     ConflictError,
     InvalidRequestError,
     PayloadTooLargeError,
+    PermissionDeniedError,
     ValidationError,
     VideoAgentError,
 )
@@ -52,22 +50,20 @@ from videoagent._events import StatusChanged, WatchEvent
 from videoagent._models import Project, ProjectStatus
 
 from ._briefs import Brief
-from ._journal import JournalEntry, JournalLike
-from ._summary import BriefOutcome, BriefUpdate, OutcomeState
+from ._credits import MESSAGE_COST, CreditLedger
+from ._journal import JournalLike
+from ._summary import BriefUpdate, OutcomeState
+from ._work import BriefWork, CreateParams
 
 if TYPE_CHECKING:
     from videoagent._client import AsyncVideoAgent
     from videoagent._watcher import ProjectWatcher
-
-    from ._preflight import CreditLedger
 
 __all__ = [
     "DEFAULT_REPLY",
     "RETRY_MESSAGE",
     "BriefPipeline",
     "BriefPolicy",
-    "BriefWork",
-    "CreateParams",
     "Mode",
     "ReplyPolicy",
 ]
@@ -78,8 +74,6 @@ logger = logging.getLogger("videoagent.batch")
 DEFAULT_REPLY = "Looks good: go ahead."
 #: The message that retries a failed run.
 RETRY_MESSAGE = "The last run failed: please try again."
-#: Credits a message costs (the contract): a reply or a retry.
-MESSAGE_COST = 10
 #: Conflicting answers (409) in a row before a brief gives up.
 _MAX_CONFLICTS = 3
 
@@ -95,115 +89,6 @@ class _Failed(Exception):
         super().__init__(message)
         self.message = message
         self.request_id = request_id
-
-
-@attrs.frozen
-class CreateParams:
-    """What a brief's create is sent with besides its text and idempotency key.
-
-    The server compares these on an idempotent replay, so a resumed create
-    must send the very ones its first send had (journaled as ``to_json()``).
-    """
-
-    mode: str | None = None
-    webhook_url: str | None = None
-    metadata: dict[str, str] | None = None
-
-    def to_json(self) -> str:
-        """The journal's text of them (stable: keys sorted)."""
-        return json.dumps(
-            {"mode": self.mode, "webhook_url": self.webhook_url, "metadata": self.metadata},
-            sort_keys=True,
-            separators=(",", ":"),
-        )
-
-    @classmethod
-    def from_json(cls, text: str | None) -> CreateParams | None:
-        """The parameters ``to_json`` wrote; ``None`` for none or unreadable text."""
-        if not text:
-            return None
-        try:
-            data = json.loads(text)
-            metadata = data.get("metadata")
-            return cls(
-                _optional_str(data.get("mode")),
-                _optional_str(data.get("webhook_url")),
-                None if metadata is None else {str(k): str(v) for k, v in dict(metadata).items()},
-            )
-        except (ValueError, TypeError, AttributeError):
-            return None
-
-    def to_token(self) -> str:
-        """``to_json()`` as unpadded base64url: no ``:`` (for fleet facts)."""
-        return base64.urlsafe_b64encode(self.to_json().encode()).decode().rstrip("=")
-
-    @classmethod
-    def from_token(cls, token: str) -> CreateParams | None:
-        """The parameters ``to_token`` wrote; ``None`` for none or an unreadable token."""
-        if not token:
-            return None
-        try:
-            text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            return None
-        return cls.from_json(text)
-
-
-def _optional_str(value: object) -> str | None:
-    return None if value is None else str(value)
-
-
-@attrs.define
-class BriefWork:
-    """A brief's working state during a run."""
-
-    brief: Brief
-    entry: JournalEntry
-    project_id: str | None
-    retries: int = 0
-    replies: int = 0
-    rendered: bool = False
-    #: An earlier run sent the render when the project had this ``updated_at``.
-    render_from: str | None = None
-    #: An earlier run sent a retry when the project had this ``updated_at``.
-    retry_from: str | None = None
-    outcome: BriefOutcome | None = None
-    elsewhere: bool = False  # fleet mode: another process finished it
-    taken: bool = False  # fleet mode: another live process held it at the last look
-    #: What the create was (or is to be) sent with: an earlier send's, to send again.
-    create_params: CreateParams | None = None
-    #: ``create_params`` is in this process's journal already.
-    params_journaled: bool = False
-
-    @classmethod
-    def resume(cls, brief: Brief, entry: JournalEntry) -> BriefWork:
-        """The brief as its journal entry left it (a failed brief gets its retries afresh)."""
-        failed = entry.state == "failed"
-        params = CreateParams.from_json(entry.create_params)
-        return cls(
-            brief,
-            entry,
-            entry.project_id,
-            0 if failed else entry.retries,
-            entry.replies,
-            entry.rendered,
-            entry.render_from,
-            None if failed else entry.retry_from,
-            create_params=params,
-            params_journaled=params is not None,
-        )
-
-    def to_outcome(self, state: OutcomeState, **fields: Any) -> BriefOutcome:
-        """Its outcome in ``state`` (``fields``: path, sha256, size, error, request_id)."""
-        return BriefOutcome(
-            self.brief.index,
-            self.entry.file_name,
-            state,
-            project_id=self.project_id,
-            retries=self.retries,
-            replies=self.replies,
-            **fields,
-        )
 
 
 @attrs.frozen
@@ -389,19 +274,16 @@ class BriefPipeline:
             item.retry_from = None
         if status is ProjectStatus.IDLE and project.has_result:
             render = item.brief.render
-            if render is not None and not item.rendered:
+            if render is not None and not item.rendered and item.render_refused is None:
                 stamp = project.updated_at.isoformat()
                 if item.render_from is None or item.render_from == stamp:
                     item.render_from = None  # from here on, the render's own answer tells
-                    self._update(item, "rendering", f"at {render}")
-                    await self._journal.record(index, render_from=stamp)
-                    await projects.render(project.id, resolution=cast("Resolution", render))
+                    if await self._render(item, project, cast("Resolution", render), stamp):
+                        return False
+                else:
+                    # An earlier run sent the render and ended before its answer was recorded.
                     item.rendered = True
-                    await self._journal.record(index, rendered=True, status="rendering")
-                    return False
-                # An earlier run sent the render and ended before its answer was recorded.
-                item.rendered = True
-                await self._journal.record(index, rendered=True)
+                    await self._journal.record(index, rendered=True)
             with anyio.CancelScope(shield=True):  # a stop lets a begun download finish
                 await self._download(item, project)
             return True
@@ -437,6 +319,31 @@ class BriefPipeline:
             raise _Failed("the project was cancelled", project.request_id)
         raise _Failed(f"the project ended in status {project.raw_status!r}", project.request_id)
 
+    async def _render(
+        self, item: BriefWork, project: Project, resolution: Resolution, stamp: str
+    ) -> bool:
+        """Send the brief's re-render: True if made; False if the account refused it.
+
+        A refusal (403: a 4K render without the Pro plan) is journaled, so no
+        later run sends it again while the plan is the same; the brief keeps
+        its first result and fails with the reason.
+        """
+        index = item.brief.index
+        self._update(item, "rendering", f"at {resolution}")
+        await self._journal.record(index, render_from=stamp)
+        try:
+            await self._client.projects.render(project.id, resolution=resolution)
+        except PermissionDeniedError as exc:
+            request = f" (request {exc.request_id})" if exc.request_id else ""
+            item.render_refused = (
+                f"the re-render at {resolution} was refused: {exc.message}{request}"
+            )
+            await self._journal.record(index, render_from=None, render_refused=item.render_refused)
+            return False
+        item.rendered = True
+        await self._journal.record(index, rendered=True, status="rendering", render_refused=None)
+        return True
+
     def _spent_message(self) -> None:
         if self._credits is not None:
             self._credits.spent(MESSAGE_COST)
@@ -457,18 +364,22 @@ class BriefPipeline:
         destination = self._out / item.entry.file_name
         path = await self._client.projects.download(project.id, destination)
         size, digest = await anyio.to_thread.run_sync(_hash_file, path)
+        # A refused re-render: the first result is kept, and the brief fails with the reason.
+        refused = item.render_refused
+        error = None if refused is None else f"{refused}; the first result is kept at {path}"
+        state: OutcomeState = "done" if error is None else "failed"
         await self._journal.record(
             item.brief.index,
-            state="done",
+            state=state,
             status=project.status.value,
             path=str(path),
             sha256=digest,
             size=size,
-            error=None,
+            error=error,
             request_id=None,
         )
-        item.outcome = item.to_outcome("done", path=str(path), sha256=digest, size=size)
-        self._update(item, "done", str(path))
+        item.outcome = item.to_outcome(state, path=str(path), sha256=digest, size=size, error=error)
+        self._update(item, state, error or str(path))
 
 
 def _state_of(project: Project) -> str:

@@ -1,70 +1,52 @@
-"""Before a run sends anything: briefs done earlier, the credits check, a clean ``out``.
+"""Before a run sends anything: the briefs done earlier, what the plan allows, a clean ``out``.
 
-And while it runs: the ``CreditLedger`` that starts a new project only while
-the credits cover it on top of what the started ones still need.
+(The credits check, also made before anything is sent, lives in ``_credits``.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import anyio
 
-from videoagent._errors import VideoAgentError
-from videoagent._models import CreditsWarning
+from videoagent._models import Account
 
-from ._briefs import BriefProblem
-from ._pipeline import MESSAGE_COST, BriefWork
-from ._summary import BriefOutcome
+from ._briefs import BriefFileError, BriefProblem
+from ._summary import BriefOutcome, OutcomeState
+from ._work import BriefWork
 
-if TYPE_CHECKING:
-    from videoagent._client import AsyncVideoAgent
+__all__ = ["PRO_PLAN", "check_plan", "prepare_out", "resume_done", "resumed_outcome"]
 
-__all__ = [
-    "CREATE_COST",
-    "MESSAGE_COST",
-    "BatchCreditsError",
-    "CreditLedger",
-    "check_credits",
-    "prepare_out",
-    "resume_done",
-    "resumed_outcome",
-]
-
-#: Credits a create costs (the contract): the pre-flight needs this per new project.
-CREATE_COST = 50
-
-
-class BatchCreditsError(VideoAgentError):
-    """The account's credits cannot cover the batch; nothing was sent.
-
-    The estimate (``needed``): 50 for each new project, plus 10 for each
-    collaborative brief (a reply to at least one decision point; how many a
-    project stops at is not known beforehand), plus 10 for each brief whose
-    earlier run failed (its retry). Retries of runs that fail from now on
-    are not foreseen.
-    """
-
-    def __init__(self, message: str, *, credits: int, needed: int) -> None:
-        super().__init__(message)
-        self.credits = credits
-        self.needed = needed
+#: The plan a 4K render needs (the contract: otherwise 403 ``forbidden``).
+PRO_PLAN = "pro"
 
 
 async def resume_done(work: Sequence[BriefWork]) -> None:
-    """Mark done each brief an earlier run finished whose file is still there at its size."""
+    """Settle each brief an earlier run finished whose file is still there at its size.
+
+    Done, or failed with its first result kept (the account refused its re-render).
+    """
     for item in work:
         entry = item.entry
-        if entry.state == "done":
-            item.outcome = await resumed_outcome(item, entry.path, entry.size, entry.sha256)
+        if entry.state == "done" or (entry.state == "failed" and item.render_refused):
+            item.outcome = await resumed_outcome(
+                item, entry.path, entry.size, entry.sha256, error=entry.error
+            )
 
 
 async def resumed_outcome(
-    item: BriefWork, path: str | None, size: int | None, sha256: str | None
+    item: BriefWork,
+    path: str | None,
+    size: int | None,
+    sha256: str | None,
+    *,
+    error: str | None = None,
 ) -> BriefOutcome | None:
-    """The brief done by an earlier run, if its file is at ``path`` with ``size`` bytes."""
+    """The brief an earlier run finished, if its file is at ``path`` with ``size`` bytes.
+
+    Done; failed with that file if ``error`` (a refused re-render) is given.
+    """
     if path is None or size is None:
         return None
     try:
@@ -73,145 +55,45 @@ async def resumed_outcome(
         return None
     if stat.st_size != size:
         return None
-    return item.to_outcome("done", path=path, sha256=sha256, size=size, resumed=True)
+    state: OutcomeState = "done" if error is None else "failed"
+    return item.to_outcome(state, path=path, sha256=sha256, size=size, error=error, resumed=True)
 
 
-def _replies(item: BriefWork, mode: str | None) -> int:
-    """Credits an open brief holds back for its replies: 10 if collaborative (at least one)."""
-    params = item.create_params
-    chosen = params.mode if params is not None else item.brief.mode or mode
-    return MESSAGE_COST if chosen == "collaborative" else 0
+def check_plan(
+    account: Account, work: Sequence[BriefWork], skipped: list[BriefProblem], *, skip_invalid: bool
+) -> None:
+    """Find what the account's plan cannot make before any credit is spent: a 4K render.
 
-
-def _started_need(item: BriefWork, mode: str | None) -> int:
-    """What a brief with a project is expected to spend: its replies, and a retry if it failed."""
-    retry = MESSAGE_COST if item.entry.state == "failed" else 0
-    return _replies(item, mode) + retry
-
-
-async def check_credits(
-    client: AsyncVideoAgent,
-    work: Sequence[BriefWork],
-    skipped: list[BriefProblem],
-    *,
-    allow_partial: bool,
-    mode: str | None = None,
-) -> int:
-    """Check the credits cover what the open briefs are expected to spend; the balance.
-
-    The estimate is ``BatchCreditsError``'s; ``mode`` is the batch's default.
-    The briefs with a project come first: new ones count only against what
-    they leave. A run with no new project always goes ahead. Short:
-    ``BatchCreditsError``, or with ``allow_partial`` the new briefs beyond the
-    credits end ``pending`` and are added to ``skipped``.
+    Without the Pro plan, a new brief (no project yet) asking for a 4K render
+    raises ``BriefFileError`` naming it (nothing was sent), or with
+    ``skip_invalid`` ends ``pending`` and is added to ``skipped``. (A brief
+    with a project has spent its credits: its render is sent, and a refusal
+    keeps its first result.) On the Pro plan, a brief whose 4K render an
+    earlier run saw refused is opened again, to render now.
     """
-    open_items = [item for item in work if item.outcome is None]
-    new = [item for item in open_items if item.project_id is None]
-    started = sum(_started_need(item, mode) for item in open_items if item.project_id is not None)
-    costs = [CREATE_COST + _replies(item, mode) for item in new]
-    account = await client.account.get()
-    needed = started + sum(costs)
-    if not new or account.credits >= needed:
-        return account.credits
-    left, affordable = account.credits - started, 0
-    for cost in costs:
-        if cost > left:
-            break
-        left -= cost
-        affordable += 1
-    if not allow_partial:
-        collaborative = sum(1 for item in new if _replies(item, mode))
-        parts = [f"{CREATE_COST} for each of {len(new)} new projects"]
-        if collaborative:
-            parts.append(
-                f"{MESSAGE_COST} for a first reply in each of {collaborative} collaborative ones"
-            )
-        if started:
-            parts.append(f"{started:,} for the briefs already started")
-        raise BatchCreditsError(
-            f"the account has {account.credits:,} credits but the batch needs {needed:,} "
-            f"({'; '.join(parts)}); top up, or allow a partial run of the first {affordable}",
-            credits=account.credits,
-            needed=needed,
-        )
-    for item in new[affordable:]:
-        item.outcome = item.to_outcome("pending")
-        skipped.append(
-            BriefProblem(
-                item.brief.source or f"brief {item.brief.index + 1}",
-                f"skipped: not enough credits ({account.credits:,} cover {affordable} "
-                "new projects)",
-                item.brief.index,
-            )
-        )
-    return account.credits
-
-
-class CreditLedger:
-    """A run's estimate of the balance, and what its started briefs hold back.
-
-    A new project starts only while the estimate covers its create and
-    expected replies on top of what every started brief holds back (10 for
-    each collaborative one): finishing started briefs comes first, so the
-    batch stops creating before it would leave a project stuck at a decision
-    point. The estimate starts at the pre-flight's balance, loses what this
-    run spends, and follows every ``credits_warning`` lower (the server's own
-    figure, which also counts other spenders of the account).
-    """
-
-    def __init__(self, balance: int, *, mode: str | None = None) -> None:
-        self._balance = balance
-        self._mode = mode
-        self._held: dict[int, int] = {}
-        #: New briefs not started because the credits ran low.
-        self.skipped: list[BriefProblem] = []
-
-    @property
-    def balance(self) -> int:
-        """The estimated balance now."""
-        return self._balance
-
-    @property
-    def held(self) -> int:
-        """Credits the started briefs hold back."""
-        return sum(self._held.values())
-
-    def hold(self, item: BriefWork) -> None:
-        """A started brief (with a project, or its create sent before) holds its replies back."""
-        self._held[item.brief.index] = _replies(item, self._mode)
-
-    def start(self, item: BriefWork, *, new: bool) -> bool:
-        """Count a create about to be sent; ``new`` ones only if the credits cover them.
-
-        A brief not started ends ``pending`` and is listed in ``skipped``.
-        """
-        need = CREATE_COST + _replies(item, self._mode)
-        if new and self._balance - self.held < need:
-            item.outcome = item.to_outcome("pending")
-            self.skipped.append(
+    problems: list[BriefProblem] = []
+    for item in work:
+        if item.brief.render != "4k" or item.rendered:
+            continue
+        if account.plan == PRO_PLAN:
+            if item.render_refused is not None:
+                item.render_refused, item.outcome = None, None
+            continue
+        if item.outcome is None and item.project_id is None:
+            problems.append(
                 BriefProblem(
                     item.brief.source or f"brief {item.brief.index + 1}",
-                    f"skipped: credits ran low (about {max(self._balance, 0):,} left, "
-                    f"{self.held:,} held back for started briefs, {need} needed)",
+                    f"render 4k needs the Pro plan, and the account is on the {account.plan} plan",
                     item.brief.index,
                 )
             )
-            return False
-        self._balance -= CREATE_COST
-        self.hold(item)
-        return True
-
-    def spent(self, credits: int) -> None:
-        """This run spent ``credits`` (a message)."""
-        self._balance -= credits
-
-    def release(self, item: BriefWork) -> None:
-        """The brief is over for this run: it holds nothing back any more."""
-        self._held.pop(item.brief.index, None)
-
-    def observed(self, warning: CreditsWarning) -> None:
-        """A ``credits_warning`` came: the estimate is at most its balance."""
-        self._balance = min(self._balance, warning.balance)
+    if problems and not skip_invalid:
+        raise BriefFileError(problems)
+    refused = {problem.index for problem in problems}
+    for item in work:
+        if item.brief.index in refused:
+            item.outcome = item.to_outcome("pending")
+    skipped.extend(problems)
 
 
 def prepare_out(out: Path, work: Sequence[BriefWork], *, shared: bool) -> None:

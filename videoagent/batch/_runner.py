@@ -28,12 +28,14 @@ import anyio
 from videoagent._errors import APIError
 from videoagent._wiring import wiring_of
 
-from ._briefs import Brief, BriefFileError, BriefProblem, BriefSet, briefs_from
+from ._briefs import Brief, BriefFileError, BriefProblem, BriefSet, briefs_from, sendable
 from ._claims import BatchClaims, BriefClaims, ClaimingJournal, run_claimed
+from ._credits import CreditLedger, check_credits
 from ._journal import JOURNAL_NAME, Journal, JournalLike, JournalStatistics, NullJournal
-from ._pipeline import DEFAULT_REPLY, BriefPipeline, BriefPolicy, BriefWork, Mode, ReplyPolicy
-from ._preflight import CreditLedger, check_credits, prepare_out, resume_done
+from ._pipeline import DEFAULT_REPLY, BriefPipeline, BriefPolicy, Mode, ReplyPolicy
+from ._preflight import check_plan, prepare_out, resume_done
 from ._summary import BatchSummary, BriefUpdate
+from ._work import BriefWork
 
 if TYPE_CHECKING:
     from videoagent._client import AsyncVideoAgent
@@ -87,8 +89,9 @@ class BatchRunner:
             the started briefs hold back (10 a collaborative one): a brief not
             started for that ends ``pending`` (listed in ``skipped``) and the
             next run starts it.
-        skip_invalid: send the good briefs of an input with bad records
-            (default: raise ``BriefFileError`` before sending anything).
+        skip_invalid: send the good briefs of an input with bad records, and
+            skip new briefs asking for a 4K render on an account without the
+            Pro plan (default: raise ``BriefFileError`` before sending anything).
         concurrency: briefs in progress at once (default: active slots + 2).
         webhook_url: given to each create (a receiver then calls ``notify``).
         on_update: called with a ``BriefUpdate`` whenever a brief moves on.
@@ -171,17 +174,22 @@ class BatchRunner:
         """Run the batch to the end (or until ``stop()``); the summary.
 
         Each call is a run: briefs done before are listed done (``resumed``),
-        briefs failed before are retried afresh. In fleet mode the call takes
-        part in the run the fleet is making, if any (see the class docstring).
+        briefs failed before are retried afresh (but a re-render the account
+        refused is not sent again, unless a 4K one now that the plan is Pro).
+        In fleet mode the call takes part in the run the fleet is making, if
+        any (see the class docstring).
 
-        Raises ``BriefFileError`` (bad records, unless ``skip_invalid``),
-        ``BatchCreditsError`` (credits short, unless ``allow_partial``) or
-        ``JournalMismatchError`` (the journal holds another batch) before
-        anything is sent.
+        Raises, before anything is sent: ``BriefFileError`` (no briefs at all;
+        bad records, or new briefs asking for a 4K render without the Pro
+        plan, unless ``skip_invalid``), ``BatchCreditsError`` (credits short,
+        unless ``allow_partial``), ``JournalMismatchError`` (the journal holds
+        another batch) or its ``JournalLockedError`` (another run holds it).
         """
         started = time.perf_counter()
         requests_before = self._count_requests() if self._count_requests else 0
-        brief_set = briefs if isinstance(briefs, BriefSet) else briefs_from(briefs)
+        brief_set = sendable(briefs) if isinstance(briefs, BriefSet) else briefs_from(briefs)
+        if not brief_set.briefs and not brief_set.problems:
+            raise BriefFileError.no_briefs(brief_set.source)  # an empty list is a mistake
         if brief_set.problems and not self._skip_invalid:
             raise BriefFileError(brief_set.problems)
         skipped = list(brief_set.problems)
@@ -200,9 +208,10 @@ class BatchRunner:
             else:
                 await claiming.known_projects(work)
             mode = self._policy.mode
-            balance = await check_credits(
-                self._client, work, skipped, allow_partial=self._allow_partial, mode=mode
-            )
+            account = await self._client.account.get()
+            check_plan(account, work, skipped, skip_invalid=self._skip_invalid)
+            check_credits(account, work, skipped, allow_partial=self._allow_partial, mode=mode)
+            balance = account.credits
             credits = CreditLedger(balance, mode=mode)
             for item in work:
                 if item.outcome is None and item.project_id is not None:

@@ -42,7 +42,9 @@ class BriefOutcome:
     Attributes:
         state: ``done`` (verified file at ``path``), ``failed`` (``error``,
             ``request_id``) or ``pending`` (not finished: interrupted, resume it).
-        resumed: done by an earlier run of the same batch (nothing was sent now).
+            A brief whose re-render the account refused is ``failed`` with a
+            verified file all the same: its first result, at ``path``.
+        resumed: finished by an earlier run of the same batch (nothing was sent now).
         retries: failed runs retried by message; ``replies``: decision points answered.
     """
 
