@@ -106,16 +106,20 @@ async def _run(env: dict[str, str], *argv: str) -> tuple[int, str, str]:
     return done.returncode, done.stdout.decode(), done.stderr.decode()
 
 
+async def _failing_batch(odd_server: OddServer, tmp_path: Path) -> tuple[dict[str, str], list[str]]:
+    """A hostile server whose one project fails with HOSTILE; its env and a batch's argv."""
+    env = await _hostile(odd_server, _project())
+    briefs = tmp_path / "briefs.txt"
+    briefs.write_text("a brief\n", encoding="utf-8")
+    return env, ["batch", str(briefs), "--out", str(tmp_path / "v"), "--retries", "0"]
+
+
 async def test_a_hostile_batch_shows_progress_and_summary_escaped(
     odd_server: OddServer, tmp_path: Path
 ) -> None:
     """A project failing with a hostile message: plain progress lines and the summary escape it."""
-    env = await _hostile(odd_server, _project())
-    briefs = tmp_path / "briefs.txt"
-    briefs.write_text("a brief\n", encoding="utf-8")
-    status, out, err = await _run(
-        env, "batch", str(briefs), "--out", str(tmp_path / "v"), "--retries", "0"
-    )
+    env, argv = await _failing_batch(odd_server, tmp_path)
+    status, out, err = await _run(env, *argv)
     assert status == 1, err
     assert_inert(err)  # the plain progress line of the failure
     assert_inert(out)  # the summary's failed row
@@ -126,10 +130,7 @@ async def test_a_hostile_batch_in_a_terminal_is_escaped(
     odd_server: OddServer, tmp_path: Path
 ) -> None:
     """On a terminal (the live display) the failure shows escaped; none of its controls act."""
-    env = await _hostile(odd_server, _project())
-    briefs = tmp_path / "briefs.txt"
-    briefs.write_text("a brief\n", encoding="utf-8")
-    argv = ["batch", str(briefs), "--out", str(tmp_path / "v"), "--retries", "0"]
+    env, argv = await _failing_batch(odd_server, tmp_path)
     argv += ["--api-key", env["VIDEOAGENT_API_KEY"], "--base-url", env["VIDEOAGENT_BASE_URL"]]
     status, output = await anyio.to_thread.run_sync(run_in_pty, argv)
     assert status == 1, output
