@@ -239,7 +239,7 @@ def resolve_proxy(url: str) -> str | None:
     proxies = urllib.request.getproxies_environment()
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or ""
-    if not proxies or urllib.request.proxy_bypass_environment(host, proxies):
+    if not proxies or urllib.request.proxy_bypass(host):  # the env rules when env proxies exist
         return None
     return proxies.get(parts.scheme) or proxies.get("all")
 

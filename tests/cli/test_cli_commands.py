@@ -113,13 +113,14 @@ def test_account_and_keys(env: BackgroundSimulator, capsys: Capture) -> None:
 
 
 def test_missing_project_is_status_1(env: BackgroundSimulator, capsys: Capture) -> None:
-    """An API error is one line with its request id and status 1; a malformed id too."""
+    """An API error is one line with its request id and status 1; a malformed id is status 2."""
     status, _, err = run(capsys, "get", "prj_doesnotexist")
     assert status == 1
     assert "not_found" in err
     status, _, err = run(capsys, "get", "not-an-id")
-    assert status == 1
+    assert status == 2
     assert "prj_" in err
+    assert env.stats().requests == 1  # the malformed id was never sent
 
 
 def test_messages_follow_until_ctrl_c(env: BackgroundSimulator, capsys: Capture) -> None:

@@ -173,13 +173,13 @@ async def test_follow_fetches_only_what_the_feed_does_not_know(
 ) -> None:
     """A known project is followed from its state at no request; an unknown one is fetched
     with the feed's client, and without a client the error says how to give it one."""
-    feed = ProjectFeed(quick_client._require_watcher())
+    feed = ProjectFeed(quick_client.watcher)
     feed.update(project)
     assert await feed.follow(project.id) is project
     other = await quick_client.projects.create("another teaser")
     with pytest.raises(ConfigurationError, match=r"ProjectFeed\(watcher, client=client\)"):
         await feed.follow(other.id)
-    with_client = ProjectFeed(quick_client._require_watcher(), client=quick_client)
+    with_client = ProjectFeed(quick_client.watcher, client=quick_client)
     fetched = await with_client.follow(other.id)
     assert fetched.id == other.id
     assert with_client.get(other.id) == fetched

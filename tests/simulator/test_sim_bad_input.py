@@ -16,6 +16,7 @@ from sim_helpers import Api, spec
 from yarl import URL
 
 from videoagent.simulator import Simulator
+from videoagent.simulator._faults import FAULT_KINDS
 
 
 async def _expect(reply_coro: Any, status: int, code: str) -> str:
@@ -247,3 +248,138 @@ async def test_oversized_bodies_are_refused_on_every_route(simulator: Simulator,
     reply = await api.call("POST", f"/projects/{project_id}/cancel", data=big)
     assert (reply.status, reply.code) == (413, "payload_too_large")
     assert (await api.project(project_id))["status"] == "queued"
+
+
+#: Bodies that are not a JSON object: broken, non-UTF-8, nested past any recursion limit.
+NOT_AN_OBJECT = [
+    b"{",
+    b"not json",
+    b"\xff\xfe\x00",
+    b'{"brief": "\xed\xa0\x80"}',  # a UTF-8-encoded surrogate: not valid UTF-8
+    b'{"brief": NaN}',
+    b"[" * 100_000,
+    b'{"a":' * 50_000,
+    b"1" * 5_000,  # more digits than Python turns into an int
+    b"[]",
+    b"5",
+    b'"text"',
+    b"null",
+]
+
+
+async def _body_routes(simulator: Simulator, api: Api) -> list[tuple[str, str]]:
+    """Every route that reads a JSON body: the API's and the simulator's control routes."""
+    project_id = (await api.create())["id"]
+    simulator.advance(1500)
+    return [
+        ("POST", "/v1/projects"),
+        ("POST", f"/v1/projects/{project_id}/messages"),
+        ("PATCH", f"/v1/projects/{project_id}/settings"),
+        ("POST", f"/v1/projects/{project_id}/render"),
+        ("POST", "/v1/api-keys"),
+        ("POST", "/_sim/accounts"),
+        ("POST", "/_sim/keys"),
+        ("PUT", "/_sim/faults"),
+        ("POST", "/_sim/clock/advance"),
+    ]
+
+
+def _assert_error(status: int, headers: Any, body: Any, code: str = "validation_error") -> None:
+    """The contract's error format: status of the code, message, request id as in the header."""
+    assert (status, body["error"]["code"]) == (400 if code == "validation_error" else status, code)
+    assert body["error"]["request_id"] == headers["X-Request-Id"]
+    assert body["error"]["request_id"].startswith("req_")
+    assert isinstance(body["error"]["message"], str)
+    assert "Traceback" not in body["error"]["message"]
+
+
+async def test_every_body_route_answers_400_to_what_is_not_a_json_object(
+    make_api: MakeApi, session: aiohttp.ClientSession
+) -> None:
+    """Broken, non-UTF-8, absurdly nested and non-object JSON is a 400 on every route, never 5xx."""
+    sim, api = await make_api(request_limit=None, active_limit=None)
+    root = sim.base_url.removesuffix("/v1")
+    auth = {"Authorization": f"Bearer {sim.api_key}", "Content-Type": "application/json"}
+    for method, path in await _body_routes(sim, api):
+        for raw in NOT_AN_OBJECT:
+            async with session.request(method, root + path, data=raw, headers=auth) as answer:
+                body = await answer.json()
+                assert answer.status == 400, (method, path, raw[:12], body)
+                _assert_error(answer.status, answer.headers, body)
+    assert (await api.get("/account")).status == 200  # the simulator is still well
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/_sim/accounts", {"credits": "x"}, "credits"),
+        ("/_sim/accounts", {"credits": True}, "credits"),
+        ("/_sim/accounts", {"credits": 1.5}, "credits"),
+        ("/_sim/accounts", {"credits": -5}, "credits"),
+        ("/_sim/accounts", {"credits": None}, "credits"),
+        ("/_sim/accounts", {"plan": 5}, "plan"),
+        ("/_sim/accounts", {"api_key": 5}, "api_key"),
+        ("/_sim/accounts", {"api_key": ""}, "api_key"),
+        ("/_sim/accounts", {"webhook_secret": ["s"]}, "webhook_secret"),
+        ("/_sim/accounts", {"colour": "red"}, "colour"),
+        ("/_sim/keys", {}, "api_key"),
+        ("/_sim/keys", {"api_key": 5}, "api_key"),
+        ("/_sim/keys", {"api_key": [1]}, "api_key"),
+        ("/_sim/keys", {"api_key": "es_live_nobody"}, "api_key"),
+        ("/_sim/clock/advance", {}, "seconds"),
+        ("/_sim/clock/advance", {"seconds": "abc"}, "seconds"),
+        ("/_sim/clock/advance", {"seconds": "nan"}, "seconds"),
+        ("/_sim/clock/advance", {"seconds": None}, "seconds"),
+        ("/_sim/clock/advance", {"seconds": True}, "seconds"),
+        ("/_sim/clock/advance", {"seconds": -1}, "seconds"),
+        ("/_sim/clock/advance", {"seconds": 1e308}, "seconds"),
+        ("/_sim/faults", {"drop": "x"}, "drop"),
+        ("/_sim/faults", {"drop": None}, "drop"),
+        ("/_sim/faults", {"drop": True}, "drop"),
+        ("/_sim/faults", {"drop": 2.0}, "drop"),
+        ("/_sim/faults", {"retry_after": "x"}, "retry_after"),
+        ("/_sim/faults", {"slow_seconds": "x"}, "slow_seconds"),
+        ("/_sim/faults", {"only": 5}, "only"),
+        ("/_sim/faults", {"count": -1}, "count"),
+        ("/_sim/faults", {"earthquake": 1.0}, "earthquake"),
+        ("/_sim/faults", {"drop": 0.6, "slow": 0.6}, "body"),
+    ],
+)
+async def test_control_bodies_of_the_wrong_type_answer_400(
+    simulator: Simulator, session: aiohttp.ClientSession, path: str, body: Any, field: str
+) -> None:
+    """A control body with a wrong type or value answers 400 naming the field; nothing changes."""
+    root = simulator.base_url.removesuffix("/v1")
+    method = "PUT" if path == "/_sim/faults" else "POST"
+    async with session.request(method, root + path, json=body) as answer:
+        reply = await answer.json()
+        _assert_error(answer.status, answer.headers, reply)
+    assert reply["error"]["message"].startswith(f"{field}: "), reply
+    assert simulator.stats().accounts == 1
+    async with session.get(root + "/_sim/faults") as answer:
+        faults = await answer.json()
+    assert not any(faults[kind] for kind in FAULT_KINDS)
+    api = Api(session, simulator.base_url, simulator.api_key)
+    assert (await api.get("/account")).status == 200  # the clock still works
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["/requests?offset=abc", "/requests?offset=-3", "/stats?api_key=nope", "/projects?api_key=no"],
+)
+async def test_control_queries_of_the_wrong_kind_answer_400(
+    simulator: Simulator, session: aiohttp.ClientSession, query: str
+) -> None:
+    """A bad offset or an unknown key in a control query answers 400 in the error format."""
+    async with session.get(simulator.base_url.removesuffix("/v1") + "/_sim" + query) as answer:
+        _assert_error(answer.status, answer.headers, await answer.json())
+
+
+async def test_unknown_control_routes_answer_in_the_error_format(
+    simulator: Simulator, session: aiohttp.ClientSession
+) -> None:
+    """An unknown /_sim/ path or method answers 404 not_found in the contract's format."""
+    root = simulator.base_url.removesuffix("/v1")
+    for method, path in (("GET", "/_sim/nothing"), ("DELETE", "/_sim/stats")):
+        async with session.request(method, root + path) as answer:
+            _assert_error(answer.status, answer.headers, await answer.json(), "not_found")

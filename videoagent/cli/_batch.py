@@ -15,9 +15,11 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from videoagent import AsyncVideoAgent
 from videoagent.batch import (
-    BatchCreditsError,
+    JOURNAL_NAME,
     BatchRunner,
     BatchSummary,
     BriefFileError,
@@ -31,8 +33,10 @@ from videoagent.batch import (
 )
 
 from ._config import WEBHOOK_SECRET_ENV, Settings, UsageError, resolve, time_scale
+from ._paths import check_file, check_folder
 from ._progress import Display, make_display
 from ._secrets import without_secrets
+from ._text import printable, printable_lines
 
 __all__ = ["DEMO_BRIEFS", "run_batch_command", "run_demo_command"]
 
@@ -66,7 +70,44 @@ DEMO_TIME_SCALE = 0.005
 # -- shared ------------------------------------------------------------------------
 
 
-def _install_interrupts(runner: BatchRunner, display: Display, resume: str) -> Callable[[], None]:
+@attrs.frozen
+class _Rerun:
+    """The command to run again after a run that did not finish, and what to say of it.
+
+    Against the API, unfinished projects keep running and the same command
+    resumes them from the journal. Against the embedded simulator
+    (``demo``, ``batch --simulate``) they ended with the process: the same
+    command starts over.
+    """
+
+    line: str
+    simulated: bool
+
+    @property
+    def stopping(self) -> str:
+        """Said at the first Ctrl-C."""
+        running = "" if self.simulated else ", leaving projects running"
+        return f"Stopping: finishing downloads in progress{running} (Ctrl-C again to quit at once)."
+
+    @property
+    def unfinished(self) -> str:
+        """Said under a summary with unfinished briefs (two lines)."""
+        if self.simulated:
+            return (
+                "The embedded simulator ended with this run, and its unfinished projects "
+                f"with it. Run again with:\n  {self.line}"
+            )
+        return f"Projects not finished keep running on the service. Resume with:\n  {self.line}"
+
+    @property
+    def quit(self) -> str:
+        """Said at the second Ctrl-C (one line)."""
+        if self.simulated:
+            return f"Quit. The embedded simulator ended too; run again with: {self.line}"
+        return f"Quit. Resume with: {self.line}"
+
+
+def _install_interrupts(runner: BatchRunner, display: Display, rerun: _Rerun) -> Callable[[], None]:
     """First Ctrl-C: a graceful stop; the second: exit at once. Returns an uninstaller."""
     hits = 0
 
@@ -74,13 +115,10 @@ def _install_interrupts(runner: BatchRunner, display: Display, resume: str) -> C
         nonlocal hits
         hits += 1
         if hits == 1:
-            display.note(
-                "Stopping: finishing downloads in progress, leaving projects running "
-                "(Ctrl-C again to quit at once)."
-            )
+            display.note(rerun.stopping)
             runner.stop()
             return
-        sys.stderr.write(f"\nQuit. Resume with: {resume}\n")
+        sys.stderr.write(f"\n{printable(rerun.quit)}\n")
         sys.stderr.flush()
         sys.stdout.flush()
         os._exit(130)  # the journal is consistent after every commit, like after kill -9
@@ -99,20 +137,19 @@ def _install_interrupts(runner: BatchRunner, display: Display, resume: str) -> C
     return uninstall
 
 
-def _print_summary(summary: BatchSummary, *, as_json: bool, resume: str | None) -> None:
+def _print_summary(summary: BatchSummary, *, as_json: bool, rerun: _Rerun) -> None:
     if as_json:
         sys.stdout.write(json.dumps(summary.to_dict(), indent=2) + "\n")
         sys.stdout.flush()
         return
-    out = sys.stdout
     resumed = sum(1 for o in summary.done if o.resumed)
-    out.write(
-        f"\nBatch {summary.batch_id}: {len(summary.done)} done"
+    lines = [
+        "",
+        f"Batch {summary.batch_id}: {len(summary.done)} done"
         + (f" ({resumed} from an earlier run)" if resumed else "")
         + f", {len(summary.failed)} failed, {len(summary.skipped)} skipped"
-        + (f", {len(summary.pending)} not finished" if summary.pending else "")
-        + "\n"
-    )
+        + (f", {len(summary.pending)} not finished" if summary.pending else ""),
+    ]
     rows = [("", "brief", "project", "result")]
     rows += [("done", o.name, o.project_id or "", (o.path or "") + _notes(o)) for o in summary.done]
     for o in summary.failed:
@@ -122,22 +159,23 @@ def _print_summary(summary: BatchSummary, *, as_json: bool, resume: str | None) 
         rows.append(("failed", o.name, o.project_id or "", detail))
     rows += [("pending", o.name, o.project_id or "", "not finished") for o in summary.pending]
     rows += [("skipped", p.where, "", p.message) for p in summary.skipped]
-    if len(rows) > 1:
-        widths = [max(len(r[i]) for r in rows) for i in range(3)]
-        for row in rows:
+    shown = [[printable(cell) for cell in row] for row in rows]  # widths as shown
+    if len(shown) > 1:
+        widths = [max(len(r[i]) for r in shown) for i in range(3)]
+        for row in shown:
             cells = [row[i].ljust(widths[i]) for i in range(3)]
-            out.write("  " + "  ".join([*cells, row[3]]).rstrip() + "\n")
+            lines.append("  " + "  ".join([*cells, row[3]]).rstrip())
     credits = "unknown" if summary.credits_used is None else f"{summary.credits_used:,}"
     requests = "not counted" if summary.requests is None else f"{summary.requests:,}"
-    out.write(
-        f"credits used: {credits}   wall time: {summary.wall_time:.1f} s   "
-        f"API requests: {requests}\n"
+    lines.append(
+        f"credits used: {credits}   wall time: {summary.wall_time:.1f} s   API requests: {requests}"
     )
     if summary.journal:
-        out.write(f"journal: {summary.journal}\n")
+        lines.append(f"journal: {summary.journal}")
     if summary.interrupted or summary.pending:
-        out.write(f"Projects not finished keep running on the service. Resume with:\n  {resume}\n")
-    out.flush()
+        lines.append(rerun.unfinished)
+    sys.stdout.write(printable_lines("\n".join(lines)) + "\n")
+    sys.stdout.flush()
 
 
 def _notes(outcome: BriefOutcome) -> str:
@@ -166,7 +204,7 @@ async def _connection(
     async with Simulator(time_scale=scale, seed=getattr(args, "seed", None)) as sim:
         yield (
             Settings(api_key=sim.api_key, base_url=sim.base_url, time_scale=scale),
-            (sim.webhook_secret),
+            sim.webhook_secret,
         )
 
 
@@ -175,9 +213,12 @@ def _time_scale_given(args: argparse.Namespace) -> bool:
 
 
 def _parse_listen(value: str) -> tuple[str, int]:
+    """``--webhook-listen HOST:PORT`` (``:PORT`` alone: loopback) as a host and a port."""
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
-        raise UsageError(f"--webhook-listen must be HOST:PORT, got {value!r}")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise UsageError(
+            f"--webhook-listen must be HOST:PORT with a port from 0 to 65535, got {value!r}"
+        )
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
@@ -187,14 +228,19 @@ async def _run(
     *,
     out: Path,
     settings: Settings,
-    webhook_secret: str | None,
-    resume: str,
+    journal: bool | str,
+    rerun: _Rerun,
+    listen: tuple[tuple[str, int], str | None] | None = None,
     on_update: Callable[[BriefUpdate, AsyncVideoAgent], None] | None = None,
     mode: str | None = None,
 ) -> BatchSummary:
+    """Run ``briefs`` into ``out`` with progress; ``listen``: the webhook address and secret."""
     display = make_display(quiet=args.quiet or args.json)
     async with counted_client(
-        settings.api_key, settings.base_url, time_scale=settings.time_scale
+        settings.api_key,
+        settings.base_url,
+        time_scale=settings.time_scale,
+        allow_insecure=settings.allow_insecure,
     ) as (client, counter):
         shown_error = False
 
@@ -213,13 +259,13 @@ async def _run(
 
         async with contextlib.AsyncExitStack() as stack:
             webhook_url = None
-            if getattr(args, "webhook_listen", None):
-                webhook_url = await _listen(stack, args.webhook_listen, client, webhook_secret)
+            if listen is not None:
+                webhook_url = await _listen(stack, *listen, client)
                 display.note(f"webhooks: listening at {webhook_url}")
             runner = BatchRunner(
                 client,
                 out=out,
-                journal=getattr(args, "journal", None) or True,
+                journal=journal,
                 mode=mode,  # type: ignore[arg-type]
                 retries=args.retries,
                 reply=args.reply,
@@ -229,17 +275,22 @@ async def _run(
                 on_update=update,
                 count_requests=counter,
             )
-            uninstall = _install_interrupts(runner, display, resume)
+            uninstall = _install_interrupts(runner, display, rerun)
             try:
                 display.set_total(len(briefs.briefs))
                 with display:
                     return await runner.run(briefs)
+            except JournalMismatchError as exc:  # raised before anything is sent
+                raise UsageError(str(exc)) from None
             finally:
                 uninstall()
 
 
 async def _listen(
-    stack: contextlib.AsyncExitStack, listen: str, client: AsyncVideoAgent, secret: str | None
+    stack: contextlib.AsyncExitStack,
+    address: tuple[str, int],
+    secret: str | None,
+    client: AsyncVideoAgent,
 ) -> str:
     """Serve the webhook receiver for the run; its URL (webhooks only trigger polls)."""
     if not secret:
@@ -249,10 +300,15 @@ async def _listen(
         )
     from videoagent.webhooks import aiohttp_receiver  # noqa: PLC0415 - only when listening
 
-    host, port = _parse_listen(listen)
-    receiver = await stack.enter_async_context(
-        aiohttp_receiver(client.watcher, secret, host=host, port=port)
-    )
+    host, port = address
+    try:
+        receiver = await stack.enter_async_context(
+            aiohttp_receiver(client.watcher, secret, host=host, port=port)
+        )
+    except OSError as exc:  # busy, or not an address of this machine: nothing was sent
+        raise UsageError(
+            f"--webhook-listen cannot listen on {host}:{port}: {exc.strerror or exc}"
+        ) from None
     return receiver.url
 
 
@@ -265,17 +321,35 @@ def _report_problems(briefs: BriefSet, *, skip_invalid: bool) -> None:
             "--skip-invalid to send the others."
         )
     for problem in briefs.problems:
-        sys.stderr.write(f"skipping {problem}\n")
+        sys.stderr.write(f"skipping {printable(str(problem))}\n")
 
 
-async def _guarded(coro: Callable[[], Any]) -> int:
-    """Run a batch; map the errors raised before anything is sent to messages."""
+def _load(path: str, *, skip_invalid: bool) -> BriefSet:
+    """The briefs of ``path``, bad records reported; a ``UsageError`` if none is left to send."""
     try:
-        summary: BatchSummary = await coro()
-    except (BatchCreditsError, JournalMismatchError) as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 2 if isinstance(exc, JournalMismatchError) else 1
-    return summary.exit_code
+        briefs = load_briefs(path)
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except BriefFileError as exc:  # the file as a whole (empty, say): one line a problem
+        raise UsageError("\n".join(map(str, exc.problems)) or str(exc)) from None
+    _report_problems(briefs, skip_invalid=skip_invalid)
+    if not briefs.briefs:
+        raise UsageError(f"{path} holds no brief to send: nothing was sent")
+    return briefs
+
+
+def _simulated_out(out: Path) -> None:
+    """Refuse an ``--out`` holding a batch journal: a simulated run would replace its videos.
+
+    A run on the embedded simulator keeps no journal (its projects end with
+    the process: there is nothing to resume), so a folder of earlier simulated
+    runs has none and any such run may go there again.
+    """
+    if (out / JOURNAL_NAME).exists():
+        raise UsageError(
+            f"--out {out} holds the journal of a batch ({JOURNAL_NAME}): a run on the embedded "
+            "simulator would replace its videos; choose another folder"
+        )
 
 
 # -- the commands --------------------------------------------------------------------
@@ -291,34 +365,49 @@ def _resume_line(argv: Sequence[str]) -> str:
 
 
 async def run_batch_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    """``videoagent batch FILE --out DIR ...``."""
-    try:
-        briefs = load_briefs(args.file)
-    except OSError as exc:
-        raise UsageError(f"cannot read {args.file}: {exc.strerror or exc}") from None
-    _report_problems(briefs, skip_invalid=args.skip_invalid)
-    resume = _resume_line(argv)
-
-    async def go() -> BatchSummary:
-        async with _connection(args, simulate=args.simulate) as (settings, secret):
-            summary = await _run(
-                args,
-                briefs,
-                out=Path(args.out),
-                settings=settings,
-                webhook_secret=secret,
-                resume=resume,
-                mode=args.mode,
+    """``videoagent batch FILE --out DIR ...``: everything is checked before anything is sent."""
+    briefs = _load(args.file, skip_invalid=args.skip_invalid)
+    out = Path(args.out)
+    check_folder(out, "--out")
+    journal: bool | str = True
+    if args.simulate:
+        if args.journal:
+            raise UsageError(
+                "--journal does not go with --simulate: the embedded simulator's projects end "
+                "with the run, so there is nothing to resume"
             )
-        _print_summary(summary, as_json=args.json, resume=resume)
-        return summary
-
-    return await _guarded(go)
+        _simulated_out(out)
+        journal = False
+    elif args.journal:
+        check_file(Path(args.journal), "--journal")
+        journal = args.journal
+    address = _parse_listen(args.webhook_listen) if args.webhook_listen else None
+    rerun = _Rerun(_resume_line(argv), simulated=args.simulate)
+    async with _connection(args, simulate=args.simulate) as (settings, secret):
+        summary = await _run(
+            args,
+            briefs,
+            out=out,
+            settings=settings,
+            journal=journal,
+            rerun=rerun,
+            listen=None if address is None else (address, secret),
+            mode=args.mode,
+        )
+    _print_summary(summary, as_json=args.json, rerun=rerun)
+    return summary.exit_code
 
 
 async def run_demo_command(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``videoagent demo``: the embedded simulator, a mixed batch, verified files."""
-    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="videoagent-demo-"))
+    if args.out:
+        out = Path(args.out)
+        check_folder(out, "--out")
+        _simulated_out(out)
+        rerun = _Rerun(_resume_line(argv), simulated=True)
+    else:
+        out = Path(tempfile.mkdtemp(prefix="videoagent-demo-"))
+        rerun = _Rerun(_resume_line([*argv, "--out", str(out)]), simulated=True)
     briefs = briefs_from(DEMO_BRIEFS)
     failed_once: set[str] = set()
 
@@ -347,13 +436,13 @@ async def run_demo_command(args: argparse.Namespace, argv: Sequence[str]) -> int
             briefs,
             out=out,
             settings=settings,
-            webhook_secret=simulator.webhook_secret,
-            resume=_resume_line([*argv, "--out", str(out)] if not args.out else argv),
+            journal=False,
+            rerun=rerun,
             on_update=break_one,
         )
-    _print_summary(summary, as_json=args.json, resume=None)
-    if not args.json:
+    _print_summary(summary, as_json=args.json, rerun=rerun)
+    if summary.done and not args.json:
         names = ", ".join(Path(o.path or "").name for o in summary.done)
-        sys.stdout.write(f"\nYour videos are in {out}\n  {names}\n")
+        sys.stdout.write(printable_lines(f"\nYour videos are in {out}\n  {names}") + "\n")
         sys.stdout.flush()
     return summary.exit_code

@@ -28,17 +28,24 @@ from videoagent._config import timeout_for_scale
 from videoagent.batch import safe_file_name
 
 from ._config import UsageError, resolve
+from ._paths import check_file
+from ._text import printable
 
 __all__ = ["COMMANDS", "run_command"]
 
 Command = Callable[[AsyncVideoAgent, argparse.Namespace], Awaitable[int]]
 
 
-def _emit(args: argparse.Namespace, value: Any, text: str) -> None:
+def _emit(args: argparse.Namespace, value: Any, *lines: str, stream: bool = False) -> None:
+    """Print ``value`` as JSON (``--json``) or ``lines`` as text, each made printable.
+
+    ``stream``: one of many values (``watch``, ``messages``): JSON Lines, one object a line.
+    """
     if args.json:
-        sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+        text = json.dumps(value, default=str, indent=None if stream else 2)
     else:
-        sys.stdout.write(text + "\n")
+        text = "\n".join(printable(line) for line in lines)
+    sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 
@@ -52,7 +59,7 @@ def _project_line(project: Project) -> str:
     return f"{project.id}  {project.raw_status:<10}  {project.mode:<13}  {brief}{extra}"
 
 
-def _project_text(project: Project) -> str:
+def _project_text(project: Project) -> list[str]:
     lines = [
         f"id          {project.id}",
         f"status      {project.raw_status}",
@@ -68,7 +75,7 @@ def _project_text(project: Project) -> str:
         lines.append(f"error       {project.error_message}")
     if project.metadata:
         lines.append(f"metadata    {json.dumps(dict(project.metadata))}")
-    return "\n".join(lines)
+    return lines
 
 
 def _status(project: Project) -> int:
@@ -102,14 +109,14 @@ async def create(client: AsyncVideoAgent, args: argparse.Namespace) -> int:
     )
     if args.wait:
         project = await client.projects.wait(project.id)
-    _emit(args, _raw(project), _project_text(project))
+    _emit(args, _raw(project), *_project_text(project))
     return _status(project)
 
 
 async def get(client: AsyncVideoAgent, args: argparse.Namespace) -> int:
     """Show a project."""
     project = await client.projects.get(args.id)
-    _emit(args, _raw(project), _project_text(project))
+    _emit(args, _raw(project), *_project_text(project))
     return 0
 
 
@@ -120,11 +127,7 @@ async def list_(client: AsyncVideoAgent, args: argparse.Namespace) -> int:
         found.append(project)
         if len(found) >= args.limit:
             break
-    _emit(
-        args,
-        [_raw(p) for p in found],
-        "\n".join(_project_line(p) for p in found) or "no projects",
-    )
+    _emit(args, [_raw(p) for p in found], *([_project_line(p) for p in found] or ["no projects"]))
     return 0
 
 
@@ -158,24 +161,28 @@ def _show_event(args: argparse.Namespace, event: WatchEvent) -> None:
             args,
             {"event": "status", "project": _raw(project)},
             f"{project.id}  {project.raw_status}",
+            stream=True,
         )
     elif isinstance(event, DecisionPoint):
         _emit(
             args,
             {"event": "decision_point", "project_id": event.project_id},
             f"{event.project_id}  asks: {event.question}",
+            stream=True,
         )
     elif isinstance(event, AgentMessage):
         _emit(
             args,
             {"event": "message", "message": _raw(event.message)},
             f"{event.project_id}  agent: {event.message.content}",
+            stream=True,
         )
     elif isinstance(event, WatchFailed):
         _emit(
             args,
             {"event": "watch_failed", "project_id": event.project_id, "error": str(event.error)},
             f"{event.project_id}  watch failed: {event.error}",
+            stream=True,
         )
 
 
@@ -189,7 +196,7 @@ async def messages(client: AsyncVideoAgent, args: argparse.Namespace) -> int:
     while True:
         async for message in client.projects.messages(args.id, after=cursor, limit=100):
             cursor = message.id
-            _emit(args, _raw(message), _message_line(message))
+            _emit(args, _raw(message), _message_line(message), stream=True)
         if not args.follow:
             return 0
         project = await client.projects.get(args.id)
@@ -226,9 +233,10 @@ async def render(client: AsyncVideoAgent, args: argparse.Namespace) -> int:
 
 async def download(client: AsyncVideoAgent, args: argparse.Namespace) -> int:
     """Download a project's video, verified by size and sha256."""
+    destination = Path(args.path) if args.path else Path(safe_file_name(args.id))
+    check_file(destination, "the path")
     if args.wait:
         await client.projects.wait(args.id)
-    destination = Path(args.path) if args.path else Path(safe_file_name(args.id))
     path = await client.projects.download(args.id, destination)
     _emit(args, {"project_id": args.id, "path": str(path)}, f"saved {path} (verified)")
     return 0
@@ -240,10 +248,10 @@ async def account(client: AsyncVideoAgent, args: argparse.Namespace) -> int:
     _emit(
         args,
         _raw(acct),
-        f"credits          {acct.credits:,}\n"
-        f"plan             {acct.plan}\n"
-        f"active projects  {acct.active_projects}\n"
-        f"projects today   {acct.projects_today}\n"
+        f"credits          {acct.credits:,}",
+        f"plan             {acct.plan}",
+        f"active projects  {acct.active_projects}",
+        f"projects today   {acct.projects_today}",
         f"renders today    {acct.renders_today}",
     )
     return 0
@@ -256,7 +264,7 @@ async def keys(client: AsyncVideoAgent, args: argparse.Namespace) -> int:
         _emit(
             args,
             [_raw(k) for k in found],
-            "\n".join(f"{k.id}  {k.prefix}…  {k.name}  {k.created_at:%Y-%m-%d}" for k in found),
+            *(f"{k.id}  {k.prefix}…  {k.name}  {k.created_at:%Y-%m-%d}" for k in found),
         )
     elif args.keys_command == "create":
         created = await client.api_keys.create(args.name)
@@ -264,7 +272,8 @@ async def keys(client: AsyncVideoAgent, args: argparse.Namespace) -> int:
         _emit(
             args,
             {"id": created.id, "name": created.name, "key": created.key},
-            f"created {created.id} ({created.name})\n{created.key}\n"
+            f"created {created.id} ({created.name})",
+            created.key,
             "Store this key now: it is not shown again.",
         )
     else:
@@ -296,5 +305,6 @@ async def run_command(args: argparse.Namespace) -> int:
         settings.base_url,
         time_scale=settings.time_scale,
         timeout=timeout_for_scale(settings.time_scale),
+        allow_insecure=settings.allow_insecure,
     ) as client:
         return await COMMANDS[args.command](client, args)

@@ -29,11 +29,16 @@ class UsageError(Exception):
 
 @attrs.frozen
 class Settings:
-    """Where to connect and how fast time runs (the key's repr is hidden)."""
+    """Where to connect and how fast time runs (the key's repr is hidden).
+
+    ``allow_insecure``: a plain-http base URL to a host other than loopback
+    is intended (``--allow-insecure``); the client then gives no warning.
+    """
 
     api_key: str = attrs.field(repr=False)
     base_url: str
     time_scale: float
+    allow_insecure: bool = False
 
 
 def time_scale(args: argparse.Namespace) -> float:
@@ -68,4 +73,9 @@ def resolve(args: argparse.Namespace) -> Settings:
         )
     if not url.startswith(("http://", "https://")):
         raise UsageError(f"the base URL must start with http:// or https://, got {url!r}")
-    return Settings(api_key=key, base_url=url, time_scale=time_scale(args))
+    return Settings(
+        api_key=key,
+        base_url=url,
+        time_scale=time_scale(args),
+        allow_insecure=bool(getattr(args, "allow_insecure", False)),
+    )

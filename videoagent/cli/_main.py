@@ -5,14 +5,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
-from videoagent import ConfigurationError, VideoAgentError, __version__
+from videoagent import (
+    ConfigurationError,
+    InsecureBaseURLWarning,
+    InvalidRequestError,
+    ProjectStatus,
+    VideoAgentError,
+    __version__,
+)
+from videoagent._arguments import check_id, check_text
 
 from ._config import UsageError
 from ._secrets import redact
+from ._text import printable, printable_lines
 
 __all__ = ["build_parser", "main"]
 
@@ -38,6 +49,38 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise ParseError(self, message)
+
+
+#: The statuses ``list --status`` can filter on (the contract's seven).
+_STATUSES = tuple(s.value for s in ProjectStatus if s is not ProjectStatus.UNKNOWN)
+
+
+def _id(prefix: str, what: str) -> Callable[[str], str]:
+    """An argparse type: an id such as ``prj_...``, checked as the client checks it."""
+
+    def parse(text: str) -> str:
+        try:
+            check_id(text, prefix, what)
+        except InvalidRequestError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+
+    return parse
+
+
+def _text(what: str, *, limit: int = 20_000) -> Callable[[str], str]:
+    """An argparse type: a brief, message or name the API takes (not blank, not too long)."""
+
+    def parse(text: str) -> str:
+        try:
+            return check_text(text, what, limit=limit)
+        except InvalidRequestError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+_project_id = _id("prj", "a project id")
 
 
 def _count(minimum: int) -> Callable[[str], int]:
@@ -75,6 +118,11 @@ def _common(*, defaults: bool) -> _Parser:
     group.add_argument(
         "-v", "--verbose", action="store_true", help="log every request (never the key)"
     )
+    group.add_argument(
+        "--allow-insecure",
+        action="store_true",
+        help="allow a plain-http base URL to a host other than loopback (the key travels in clear)",
+    )
     return common
 
 
@@ -84,6 +132,7 @@ def _batch_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--reply",
+        type=_text("--reply"),
         default="Looks good: go ahead.",
         help="the answer to every decision point of collaborative briefs",
     )
@@ -149,7 +198,7 @@ def _add_resource_commands(
     add: Callable[[str, str], argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
     create = add("create", "create a project")
-    create.add_argument("brief")
+    create.add_argument("brief", type=_text("the brief"))
     create.add_argument("--mode", choices=("autonomous", "collaborative"))
     create.add_argument("--metadata", action="append", metavar="KEY=VALUE")
     create.add_argument("--idempotency-key")
@@ -159,24 +208,24 @@ def _add_resource_commands(
         help="wait until it is idle, failed or cancelled (status 1 if failed or cancelled)",
     )
 
-    add("get", "show a project").add_argument("id")
+    add("get", "show a project").add_argument("id", type=_project_id)
     listing = add("list", "list projects, newest first")
-    listing.add_argument("--status", help="only projects in this status")
+    listing.add_argument("--status", choices=_STATUSES, help="only projects in this status")
     listing.add_argument(
         "--limit", type=_count(1), default=20, help="at most this many (default 20)"
     )
     add("watch", "follow projects until each is idle, failed or cancelled").add_argument(
-        "id", nargs="+"
+        "id", nargs="+", type=_project_id
     )
     msgs = add("messages", "print a project's messages")
-    msgs.add_argument("id")
+    msgs.add_argument("id", type=_project_id)
     msgs.add_argument("--follow", "-f", action="store_true", help="keep printing new ones")
     send = add("send", "send a message (feedback, or a retry of a failed project)")
-    send.add_argument("id")
-    send.add_argument("text")
-    add("cancel", "cancel a project").add_argument("id")
+    send.add_argument("id", type=_project_id)
+    send.add_argument("text", type=_text("the message"))
+    add("cancel", "cancel a project").add_argument("id", type=_project_id)
     render = add("render", "render an idle project again")
-    render.add_argument("id")
+    render.add_argument("id", type=_project_id)
     render.add_argument("--resolution", choices=("1080p", "4k"))
     render.add_argument(
         "--wait",
@@ -184,22 +233,35 @@ def _add_resource_commands(
         help="wait until the render ends (status 1 if it failed or was cancelled)",
     )
     download = add("download", "download a project's video, verified")
-    download.add_argument("id")
+    download.add_argument("id", type=_project_id)
     download.add_argument("path", nargs="?", help="where to save it (default: ID.mp4)")
     download.add_argument("--wait", action="store_true", help="wait for the project first")
     add("account", "show credits, plan and today's usage")
     keys = add("keys", "list, create or revoke API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
     keys_sub.add_parser("list", help="list the account's keys", parents=[common])
-    keys_sub.add_parser("create", help="create a key", parents=[common]).add_argument("name")
-    keys_sub.add_parser("revoke", help="revoke a key", parents=[common]).add_argument("key_id")
+    keys_sub.add_parser("create", help="create a key", parents=[common]).add_argument(
+        "name", type=_text("the key's name", limit=100)
+    )
+    keys_sub.add_parser("revoke", help="revoke a key", parents=[common]).add_argument(
+        "key_id", type=_id("key", "a key id")
+    )
+
+
+class _PrintableFormatter(logging.Formatter):
+    """Log lines with server text (an error message in a warning) made printable."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable_lines(super().format(record))
 
 
 def _configure_logging(verbose: bool) -> None:
+    """Log warnings on stderr, printable; ``--verbose``: every request too, with times."""
+    handler = logging.StreamHandler(sys.stderr)
+    layout = "%(asctime)s %(name)s %(message)s" if verbose else "%(message)s"
+    handler.setFormatter(_PrintableFormatter(layout))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     if verbose:
-        logging.basicConfig(
-            level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s"
-        )
         logging.getLogger("videoagent").setLevel(logging.DEBUG)
 
 
@@ -223,36 +285,96 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] == "simulate":
         from videoagent.simulator.__main__ import main as simulate  # noqa: PLC0415
 
-        try:
-            simulate(argv[1:])
-        except KeyboardInterrupt:
-            return EXIT_INTERRUPTED
-        return EXIT_OK
+        return simulate(argv[1:], prog="videoagent simulate")
     try:
         args = build_parser().parse_args(argv)
     except ParseError as exc:  # argparse would echo the offending value: hide any secret
-        sys.stderr.write(exc.parser.format_usage())
-        sys.stderr.write(f"{exc.parser.prog}: error: {redact(exc.message, argv)}\n")
-        return EXIT_USAGE
+        prog = exc.parser.prog
+        return _say(f"{prog}: error: {exc.message} (see {prog} --help)", argv, EXIT_USAGE)
     if args.command == "simulate":  # only here when options came before it
-        sys.stderr.write(
+        return _say(
             "videoagent: simulate takes its own options, after its name "
-            "(videoagent simulate --help)\n"
+            "(videoagent simulate --help)",
+            argv,
+            EXIT_USAGE,
         )
-        return EXIT_USAGE
     _configure_logging(args.verbose)
     try:
-        return asyncio.run(_dispatch(args, argv))
-    except (UsageError, ConfigurationError) as exc:
-        return _report(exc, argv, EXIT_USAGE)
-    except VideoAgentError as exc:  # APIError included: one line with its request id
-        return _report(exc, argv, EXIT_FAILED)
-    except KeyboardInterrupt:
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_printer(argv)
+            return asyncio.run(_dispatch(args, argv))
+    except BaseException as exc:  # every error ends as one line and a status
+        return _failed(_innermost(exc), argv)
+
+
+def _innermost(error: BaseException) -> BaseException:
+    """The first error inside exception groups (a task group's), or ``error`` itself.
+
+    Groups are known by their ``exceptions`` (the builtin class, or the backport's on 3.10).
+    """
+    while True:
+        inner = getattr(error, "exceptions", None)
+        if not (isinstance(inner, tuple) and inner and isinstance(inner[0], BaseException)):
+            return error
+        error = inner[0]
+
+
+def _failed(error: BaseException, argv: Sequence[str]) -> int:
+    """Print ``error`` as one line; the exit status it means."""
+    if isinstance(error, KeyboardInterrupt):
         sys.stderr.write("\ninterrupted\n")
         return EXIT_INTERRUPTED
+    if isinstance(error, UsageError):  # ours: its line breaks are meant (a list of bad briefs)
+        return _say(f"videoagent: {error}", argv, EXIT_USAGE, lines=True)
+    if isinstance(error, (ConfigurationError, InvalidRequestError)):  # refused before sending
+        return _say(f"videoagent: {error}", argv, EXIT_USAGE)
+    if isinstance(error, VideoAgentError):  # APIError included: one line with its request id
+        return _say(f"videoagent: {error}", argv, EXIT_FAILED)
+    if isinstance(error, BrokenPipeError):  # stdout closed early (`| head`): stop quietly
+        _silence(sys.stdout)
+        return EXIT_FAILED
+    if isinstance(error, OSError):
+        where = f"{error.filename}: " if error.filename else ""
+        return _say(f"videoagent: {where}{error.strerror or error}", argv, EXIT_FAILED)
+    if not isinstance(error, Exception):  # SystemExit, GeneratorExit: not ours to end
+        raise error
+    logging.getLogger("videoagent.cli").debug("unexpected error", exc_info=error)
+    return _say(
+        f"videoagent: unexpected error {type(error).__name__}: {error} "
+        "(please report it; --verbose shows where)",
+        argv,
+        EXIT_FAILED,
+    )
 
 
-def _report(error: Exception, argv: Sequence[str], status: int) -> int:
-    """Print ``error`` as one sentence (any secret hidden); ``status``."""
-    sys.stderr.write(f"videoagent: {redact(str(error), argv)}\n")
+def _say(text: str, argv: Sequence[str], status: int, *, lines: bool = False) -> int:
+    """Write ``text`` on stderr, secrets hidden and made printable (one line unless ``lines``)."""
+    text = redact(text, argv)
+    sys.stderr.write((printable_lines(text) if lines else printable(text)) + "\n")
+    sys.stderr.flush()
     return status
+
+
+def _warning_printer(argv: Sequence[str]) -> Callable[..., None]:
+    """A ``warnings.showwarning`` printing each warning as one line of ours."""
+
+    def show(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+        if issubclass(category, InsecureBaseURLWarning):
+            text = (
+                "the base URL is plain http to a host other than loopback: the API key "
+                "travels in clear. Use https, or pass --allow-insecure if that is intended."
+            )
+        else:
+            text = str(message)
+        _say(f"videoagent: warning: {text}", argv, 0)
+
+    return show
+
+
+def _silence(stream: TextIO) -> None:
+    """Point ``stream`` at /dev/null, so that flushing it at exit raises nothing more."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+    except (OSError, ValueError):  # not a real file (captured output in tests)
+        pass

@@ -4,7 +4,7 @@ On a terminal: one line per brief in progress (name, project, status, elapsed
 time) under an overall bar. Not a terminal (a pipe, a CI log): one line per
 change. ``--quiet``: nothing. All of it goes to stderr; results go to stdout.
 Text from the server (error messages) and brief names are never read as rich
-markup or emoji codes.
+markup or emoji codes, nor by the terminal (``printable``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from types import TracebackType
 from typing import IO, TYPE_CHECKING, Protocol
 
 from videoagent.batch import BriefUpdate
+
+from ._text import printable
 
 if TYPE_CHECKING:
     from rich.console import Group
@@ -89,12 +91,12 @@ class LogDisplay:
         line += f" {update.state}"
         if update.detail and update.state in ("failed", "retrying", "done"):
             line += f": {update.detail}"
-        self._stream.write(line + "\n")
+        self._stream.write(printable(line) + "\n")
         self._stream.flush()
 
     def note(self, text: str) -> None:
         """Print a line."""
-        self._stream.write(text + "\n")
+        self._stream.write(printable(text) + "\n")
         self._stream.flush()
 
 
@@ -141,10 +143,8 @@ class LiveDisplay:
 
     def update(self, update: BriefUpdate) -> None:
         """Record the change; the next redraw shows it."""
-        from rich.markup import escape  # noqa: PLC0415
-
         line = None
-        name = escape(update.name)
+        name = _shown(update.name)
         with self._lock:  # never print while holding it: rich's redraw thread takes it
             if update.state in _FINISHED:
                 entry = self._active.pop(update.index, None)
@@ -154,7 +154,7 @@ class LiveDisplay:
                     line = f"[green]done[/]    {name}{took}"
                 elif update.state == "failed":
                     self._failed += 1
-                    detail = f": {escape(update.detail)}" if update.detail else ""
+                    detail = f": {_shown(update.detail)}" if update.detail else ""
                     line = f"[red]failed[/]  {name}{detail}"
             else:
                 previous = self._active.get(update.index)
@@ -165,10 +165,9 @@ class LiveDisplay:
 
     def note(self, text: str) -> None:
         """Print a line above the live view (as it is: never markup)."""
-        self._console.print(text, markup=False)
+        self._console.print(printable(text), markup=False)
 
     def _render(self) -> Group:
-        from rich.markup import escape  # noqa: PLC0415
         from rich.progress_bar import ProgressBar  # noqa: PLC0415
         from rich.table import Table  # noqa: PLC0415
 
@@ -177,9 +176,9 @@ class LiveDisplay:
             table = Table.grid(padding=(0, 2))
             for update, started in sorted(self._active.values(), key=lambda a: a[0].index):
                 table.add_row(
-                    escape(update.name),
-                    escape(update.project_id or ""),
-                    f"[cyan]{escape(update.state)}[/]",
+                    _shown(update.name),
+                    _shown(update.project_id or ""),
+                    f"[cyan]{_shown(update.state)}[/]",
                     f"{now - started:5.1f}s",
                 )
             finished = self._done + self._failed
@@ -194,6 +193,13 @@ class LiveDisplay:
             from rich.console import Group  # noqa: PLC0415
 
             return Group(table, bar)
+
+
+def _shown(text: str) -> str:
+    """``text`` for rich markup: printable, and its brackets not read as markup."""
+    from rich.markup import escape  # noqa: PLC0415 - rich is the cli extra
+
+    return escape(printable(text))
 
 
 def make_display(*, quiet: bool, stream: IO[str] | None = None) -> Display:

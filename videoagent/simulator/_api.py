@@ -35,6 +35,8 @@ __all__ = [
     "Handler",
     "api_middleware",
     "caller",
+    "error_response",
+    "http_error",
     "read_json",
     "success",
     "the_project",
@@ -99,7 +101,8 @@ def the_project(request: web.Request) -> Project:
     return project
 
 
-def _http_error(exc: web.HTTPException) -> ApiError:
+def http_error(exc: web.HTTPException) -> ApiError:
+    """The contract's error for an aiohttp HTTP exception (no route, no such method, ...)."""
     if exc.status == 405:  # the vendor's table has no 405: no such resource for this method
         return ApiError("not_found", "no such resource: this path does not allow that method")
     if exc.status == 413:
@@ -139,16 +142,16 @@ async def api_middleware(request: web.Request, handler: Handler) -> web.StreamRe
         response: web.StreamResponse = await handler(request)
         code = None
     except ApiError as exc:
-        response, code = _error_response(exc, request_id), exc.code
+        response, code = error_response(exc, request_id), exc.code
     except web.HTTPException as exc:
-        error = _http_error(exc)
-        response, code = _error_response(error, request_id), error.code
+        error = http_error(exc)
+        response, code = error_response(error, request_id), error.code
         if exc.status == 405 and "Allow" in exc.headers:  # a hint beside the 404
             response.headers["Allow"] = exc.headers["Allow"]
     except Exception:
         _log.exception("simulator bug answering %s %s", request.method, request.path)
         response, code = (
-            _error_response(ApiError("internal_error", "internal error"), request_id),
+            error_response(ApiError("internal_error", "internal error"), request_id),
             "internal_error",
         )
     counted = admitted and response.status != 429
@@ -230,7 +233,8 @@ def _settle(
     headers["X-RateLimit-Reset"] = str(math.ceil(sim.clock.unix_after(figures.reset_in)))
 
 
-def _error_response(exc: ApiError, request_id: str) -> web.Response:
+def error_response(exc: ApiError, request_id: str) -> web.Response:
+    """``exc`` in the one error format, with its ``Retry-After`` if it has one."""
     response = json_response(error_body(exc.code, exc.message, request_id), exc.status)
     if exc.retry_after is not None:
         response.headers["Retry-After"] = str(exc.retry_after)

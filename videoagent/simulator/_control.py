@@ -8,25 +8,43 @@ interface of :class:`~videoagent.simulator.Simulator`.
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
 from aiohttp import web
 
-from ._api import SIMULATION
-from ._faults import Faults
-from ._http import error_body, json_response
+from ._api import SIMULATION, error_response, http_error, read_json
+from ._faults import FAULT_KINDS, Faults
+from ._http import ApiError, json_response
+from ._validate import Field, check_body, enum, integer, nullable, number, string
 
 __all__ = ["control_middleware", "routes"]
 
 routes = web.RouteTableDef()
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+#: The most the clock moves in one call: ten years (a datetime must still hold the time).
+_MAX_ADVANCE = 10 * 365 * 86_400
+_ACCOUNT: dict[str, Field] = {
+    "credits": (integer(0, 10**12), False),
+    "plan": (enum("free", "pro"), False),
+    "api_key": (string(1, 255), False),
+    "webhook_secret": (string(1, 255), False),
+}
+_KEY: dict[str, Field] = {"api_key": (string(1, 255), True), "name": (string(1, 100), False)}
+_ADVANCE: dict[str, Field] = {"seconds": (number(0, _MAX_ADVANCE), True)}
+_FAULTS: dict[str, Field] = {
+    **{kind: (number(0, 1), False) for kind in FAULT_KINDS},
+    "retry_after": (integer(1, 86_400), False),
+    "slow_seconds": (number(0, 86_400), False),
+    "only": (nullable(string(1, 2048)), False),
+    "count": (nullable(integer(0, 10**9)), False),
+}
 
-class _BadControl(Exception):
-    """A control request the simulator cannot honour (400)."""
+
+def _bad(message: str) -> ApiError:
+    return ApiError("validation_error", message)
 
 
 def _is_loopback(remote: str | None) -> bool:
@@ -38,27 +56,46 @@ def _is_loopback(remote: str | None) -> bool:
 
 @web.middleware
 async def control_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse non-loopback callers; turn bad control input into a 400."""
+    """Refuse non-loopback callers; any bad control request answers in the contract's format."""
     if not request.path.startswith("/_sim/"):
         return await handler(request)
-    if not _is_loopback(request.remote):
-        return json_response(error_body("forbidden", "control routes are loopback only", ""), 403)
+    request_id = request.app[SIMULATION].ids.request_id()
     try:
+        if not _is_loopback(request.remote):
+            raise ApiError("forbidden", "control routes are loopback only")
         return await handler(request)
-    except (_BadControl, KeyError, TypeError, ValueError) as exc:
-        return json_response(error_body("validation_error", repr(exc), ""), 400)
+    except ApiError as exc:
+        error = exc
+    except web.HTTPException as exc:  # no such route or method
+        error = http_error(exc)
+    except (KeyError, TypeError, ValueError) as exc:  # what the checks did not foresee
+        error = _bad(f"body: {exc}")
+    response = error_response(error, request_id)
+    response.headers["X-Request-Id"] = request_id
+    return response
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    body = json.loads(raw) if raw.strip() else {}
-    if not isinstance(body, dict):
-        raise _BadControl("the body must be a JSON object")
-    return body
+async def _body(request: web.Request, fields: dict[str, Field]) -> dict[str, Any]:
+    """The request's JSON object, each field checked (an empty body is ``{}``)."""
+    body = await read_json(request, optional=True)
+    problems = check_body(body, fields)
+    if problems:
+        raise _bad("; ".join(problems))
+    valid: dict[str, Any] = body
+    return valid
 
 
-def _api_key(request: web.Request) -> str | None:
-    return request.query.get("api_key")
+def _active_key(request: web.Request, api_key: str) -> str:
+    """``api_key``, if it is an active key of this simulator."""
+    if request.app[SIMULATION].registry.authenticate(api_key) is None:
+        raise _bad("api_key: no active key of this simulator")
+    return api_key
+
+
+def _query_key(request: web.Request) -> str | None:
+    """``?api_key=``, if given (an active key)."""
+    api_key = request.query.get("api_key")
+    return None if api_key is None else _active_key(request, api_key)
 
 
 @routes.get("/_sim/health")
@@ -70,16 +107,23 @@ async def health(request: web.Request) -> web.Response:
 @routes.post("/_sim/accounts")
 async def add_account(request: web.Request) -> web.Response:
     """A new account: ``{credits?, plan?, api_key?, webhook_secret?}`` -> its id and key."""
-    body = await _body(request)
-    account, key = request.app[SIMULATION].add_account(**body)
+    body = await _body(request, _ACCOUNT)
+    sim = request.app[SIMULATION]
+    if "api_key" in body and sim.registry.authenticate(body["api_key"]) is not None:
+        raise _bad("api_key: that API key already belongs to an account")
+    account, key = sim.add_account(**body)
     return json_response({"account_id": account.id, "api_key": key}, 201)
 
 
 @routes.post("/_sim/keys")
 async def add_key(request: web.Request) -> web.Response:
     """Another key for an account: ``{api_key, name?}`` -> the new key."""
-    body = await _body(request)
-    key = request.app[SIMULATION].add_key(body["api_key"], name=body.get("name", "extra"))
+    body = await _body(request, _KEY)
+    api_key = _active_key(request, body["api_key"])
+    try:
+        key = request.app[SIMULATION].add_key(api_key, name=body.get("name", "extra"))
+    except ValueError as exc:  # past the keys an account may have
+        raise _bad(f"api_key: {exc}") from None
     return json_response({"api_key": key}, 201)
 
 
@@ -93,7 +137,7 @@ async def get_faults(request: web.Request) -> web.Response:
 async def set_faults(request: web.Request) -> web.Response:
     """Replace the fault rates (fields of :class:`Faults`; absent ones are 0)."""
     sim = request.app[SIMULATION]
-    sim.set_faults(Faults(**await _body(request)))
+    sim.set_faults(Faults(**await _body(request, _FAULTS)))
     return json_response(attrs.asdict(sim.faults.faults))
 
 
@@ -107,36 +151,45 @@ async def get_clock(request: web.Request) -> web.Response:
 async def advance_clock(request: web.Request) -> web.Response:
     """Move the clock forward: ``{"seconds": N}`` contract seconds."""
     sim = request.app[SIMULATION]
-    sim.advance(float((await _body(request))["seconds"]))
+    sim.advance((await _body(request, _ADVANCE))["seconds"])
     return json_response(sim.clock_view())
 
 
 @routes.get("/_sim/requests")
 async def request_log(request: web.Request) -> web.Response:
-    """The request log from ``?offset=N`` on."""
+    """The request log from ``?offset=N`` on (offsets count every request ever logged).
+
+    ``next_offset`` is the offset of the next request; records older than
+    the log's size are gone (``data`` then starts later than ``offset``).
+    """
     log = request.app[SIMULATION].request_log
-    offset = int(request.query.get("offset", "0"))
-    data = [attrs.asdict(record) for record in log[offset:]]
-    return json_response({"data": data, "next_offset": len(log)})
+    text = request.query.get("offset", "0")
+    if not (text.isascii() and text.isdigit()):
+        raise _bad(f"offset: offset must be a whole number, got {text[:40]!r}")
+    data = [attrs.asdict(record) for record in log.since(int(text))]
+    return json_response({"data": data, "next_offset": log.total})
 
 
 @routes.get("/_sim/stats")
 async def stats(request: web.Request) -> web.Response:
     """Stats of ``?api_key=`` 's account, or of all accounts."""
-    return json_response(attrs.asdict(request.app[SIMULATION].stats(_api_key(request))))
+    return json_response(attrs.asdict(request.app[SIMULATION].stats(_query_key(request))))
 
 
 @routes.get("/_sim/projects")
 async def projects(request: web.Request) -> web.Response:
     """Snapshots of ``?api_key=`` 's projects, or of all projects."""
-    snapshots = request.app[SIMULATION].projects(_api_key(request))
+    snapshots = request.app[SIMULATION].projects(_query_key(request))
     return json_response({"data": [attrs.asdict(s) for s in snapshots]})
 
 
 @routes.post("/_sim/projects/{project_id}/fail")
 async def fail_project(request: web.Request) -> web.Response:
     """Make a project fail at the end of its current phase (or its next run's first)."""
-    project = request.app[SIMULATION].fail_project(request.match_info["project_id"])
+    sim, project_id = request.app[SIMULATION], request.match_info["project_id"]
+    if project_id not in sim.registry.projects:
+        raise _bad("project_id: no such project")
+    project = sim.fail_project(project_id)
     return json_response({"project_id": project.id, "status": project.status})
 
 

@@ -14,6 +14,7 @@ from ._engine import Engine
 from ._faults import FaultInjector, Faults
 from ._files import VideoStore
 from ._ids import IdFactory
+from ._log import DEFAULT_LOG_SIZE, RecordLog
 from ._model import Account, Project
 from ._records import ProjectSnapshot, RequestRecord, SimulatorStats
 from ._settings import Settings
@@ -27,21 +28,30 @@ class Simulation:
     """Everything one simulator knows; no I/O of its own except webhook delivery."""
 
     def __init__(
-        self, settings: Settings, *, time_scale: float, seed: int | None, webhook_secret: str | None
+        self,
+        settings: Settings,
+        *,
+        time_scale: float,
+        seed: int | None,
+        webhook_secret: str | None,
+        log_size: int | None = DEFAULT_LOG_SIZE,
     ) -> None:
         self.settings = settings
         self.clock = Clock(time_scale)
         self.ids = IdFactory(seed)
         self.registry = Registry(settings, self.clock, self.ids)
         self.engine = Engine(settings, self.clock, self.ids, seed)
-        self.videos = VideoStore(self.clock, self.ids, settings.url_ttl)
+        self.videos = VideoStore(self.clock, self.ids, settings.url_ttl, RecordLog(log_size))
         self.faults = FaultInjector(seed)
-        self.webhooks = WebhookDispatcher(self.clock, self.ids, self.engine.advance)
+        self.webhooks = WebhookDispatcher(
+            self.clock, self.ids, self.engine.advance, RecordLog(log_size)
+        )
         self.engine.on_change = self.webhooks.emit
         self.engine.on_schedule = self.webhooks.schedule
         self.webhook_secret = webhook_secret or f"whsec_{self.ids.token(32)}"
         self.log_requests = True
-        self.request_log: list[RequestRecord] = []
+        #: the newest ``/v1`` requests (``log_size`` of them)
+        self.request_log: RecordLog[RequestRecord] = RecordLog(log_size)
 
     # -- accounts --------------------------------------------------------
 
@@ -135,7 +145,7 @@ class Simulation:
             projects_created=sum(a.projects_created for a in accounts),
             renders_started=sum(a.renders_started for a in accounts),
             faults_injected=self.faults.injected,
-            webhooks_sent=len(self.webhooks.deliveries),
+            webhooks_sent=self.webhooks.deliveries.total,
         )
 
     def clock_view(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from aiohttp import web
 from ._clock import Clock
 from ._http import error_body, json_response
 from ._ids import IdFactory
+from ._log import RecordLog
 from ._records import DownloadRecord
 
 __all__ = ["VideoStore", "video_bytes"]
@@ -50,15 +51,17 @@ def _digest(project_id: str, version: int, resolution: str) -> tuple[int, str]:
 class VideoStore:
     """Signs download URLs and serves the files behind them."""
 
-    def __init__(self, clock: Clock, ids: IdFactory, url_ttl: float) -> None:
+    def __init__(
+        self, clock: Clock, ids: IdFactory, url_ttl: float, downloads: RecordLog[DownloadRecord]
+    ) -> None:
         self._clock = clock
         self._ids = ids
         self._ttl = url_ttl
         self._key = ids.token(32).encode()
         #: the file server's origin, e.g. ``http://127.0.0.1:45678`` (set at start)
         self.origin = ""
-        #: every request the file server answered
-        self.downloads: list[DownloadRecord] = []
+        #: the newest requests the file server answered
+        self.downloads = downloads
 
     def describe(self, project_id: str, version: int, resolution: str) -> tuple[int, str]:
         """``(size_bytes, sha256)`` of a video."""

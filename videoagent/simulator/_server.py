@@ -17,6 +17,7 @@ from ._control import control_middleware
 from ._control import routes as control_routes
 from ._core import Simulation
 from ._faults import Faults
+from ._log import DEFAULT_LOG_SIZE
 from ._records import DownloadRecord, ProjectSnapshot, RequestRecord, SimulatorStats
 from ._settings import Settings
 from ._views import account_view
@@ -75,6 +76,9 @@ class Simulator:
         failure_rate: probability that a run fails at one of its phases.
         decision_points: ``(low, high)`` decision points per collaborative project.
         log_requests: keep :attr:`request_log` (turn off for long benchmarks).
+        log_size: records each log keeps, the newest (request, download and
+            webhook logs; ``None``: all of them, growing without bound). Counts
+            (:meth:`stats`, ``/_sim/requests``'s ``next_offset``) stay exact.
     """
 
     def __init__(
@@ -96,6 +100,7 @@ class Simulator:
         failure_rate: float = 0.0,
         decision_points: tuple[int, int] = (1, 2),
         log_requests: bool = True,
+        log_size: int | None = DEFAULT_LOG_SIZE,
     ) -> None:
         settings = Settings(
             request_limit=request_limit,
@@ -109,7 +114,11 @@ class Simulator:
             decision_points=decision_points,
         )
         self._sim = Simulation(
-            settings, time_scale=time_scale, seed=seed, webhook_secret=webhook_secret
+            settings,
+            time_scale=time_scale,
+            seed=seed,
+            webhook_secret=webhook_secret,
+            log_size=log_size,
         )
         self._sim.log_requests = log_requests
         self._host, self._port = host, port
@@ -198,18 +207,18 @@ class Simulator:
 
     @property
     def request_log(self) -> list[RequestRecord]:
-        """Every ``/v1`` request seen so far, in arrival order."""
-        return self._sim.request_log
+        """The ``/v1`` requests seen so far, in arrival order (the newest ``log_size``; a copy)."""
+        return list(self._sim.request_log)
 
     @property
     def download_log(self) -> list[DownloadRecord]:
-        """Every request the file server answered (result downloads)."""
-        return self._sim.videos.downloads
+        """The requests the file server answered (the newest ``log_size``; a copy)."""
+        return list(self._sim.videos.downloads)
 
     @property
     def webhook_deliveries(self) -> list[Delivery]:
-        """Every webhook POST made so far (its event, URL and the status it got)."""
-        return self._sim.webhooks.deliveries
+        """The webhook POSTs made so far, with their status (the newest ``log_size``; a copy)."""
+        return list(self._sim.webhooks.deliveries)
 
     def add_account(
         self,

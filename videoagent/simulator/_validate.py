@@ -14,8 +14,11 @@ __all__ = [
     "Field",
     "check_body",
     "enum",
+    "integer",
     "integer_param",
     "metadata",
+    "nullable",
+    "number",
     "string",
     "uri",
 ]
@@ -48,6 +51,41 @@ def enum(*choices: str) -> Check:
         if value not in choices or not isinstance(value, str):
             return f"{name}: {name} must be {spelled}"
         return None
+
+    return check
+
+
+def number(low: float, high: float) -> Check:
+    """A JSON number (not a boolean) from ``low`` to ``high``."""
+
+    def check(name: str, value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{name}: {name} must be a number"
+        if not low <= value <= high:
+            return f"{name}: {name} must be from {low:g} to {high:g}"
+        return None
+
+    return check
+
+
+def integer(low: int, high: int) -> Check:
+    """A JSON integer (not a boolean) from ``low`` to ``high``."""
+
+    def check(name: str, value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"{name}: {name} must be an integer"
+        if not low <= value <= high:
+            return f"{name}: {name} must be from {low:,} to {high:,}"
+        return None
+
+    return check
+
+
+def nullable(inner: Check) -> Check:
+    """``inner``, or ``null``."""
+
+    def check(name: str, value: Any) -> str | None:
+        return None if value is None else inner(name, value)
 
     return check
 

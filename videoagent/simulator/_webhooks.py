@@ -25,6 +25,7 @@ import attrs
 
 from ._clock import Clock
 from ._ids import IdFactory
+from ._log import RecordLog
 from ._model import Project
 from ._views import iso
 
@@ -65,7 +66,11 @@ class WebhookDispatcher:
     """Schedules the timely advance of webhook projects and delivers their events."""
 
     def __init__(
-        self, clock: Clock, ids: IdFactory, advance: Callable[[Project, float], None]
+        self,
+        clock: Clock,
+        ids: IdFactory,
+        advance: Callable[[Project, float], None],
+        deliveries: RecordLog[Delivery],
     ) -> None:
         self._clock = clock
         self._ids = ids
@@ -76,8 +81,8 @@ class WebhookDispatcher:
         self._queues: list[asyncio.Queue[_Event]] = [asyncio.Queue() for _ in range(_WORKERS)]
         self._tasks: list[asyncio.Task[None]] = []
         self._session: aiohttp.ClientSession | None = None
-        #: every delivery attempted, in order
-        self.deliveries: list[Delivery] = []
+        #: the newest deliveries attempted, in order (``total``: all of them)
+        self.deliveries = deliveries
         clock.on_advance(self.wake)
 
     def wake(self) -> None:
