@@ -158,6 +158,12 @@ if TYPE_CHECKING:  # what type checkers see: each name re-exported (``as``)
     from ._models import (
         Result as Result,
     )
+    from ._projects import (
+        PollStep as PollStep,
+    )
+    from ._raw import (
+        RawResponse as RawResponse,
+    )
     from ._seams import (
         BudgetStatistics as BudgetStatistics,
     )
@@ -237,6 +243,8 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "ProjectStatus",
         "Result",
     ),
+    "._projects": ("PollStep",),
+    "._raw": ("RawResponse",),
     "._seams": (
         "BudgetStatistics",
         "SlotStatistics",

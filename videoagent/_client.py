@@ -17,6 +17,7 @@ request options (and so their resources and poller).
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import logging
 import sys
@@ -44,10 +45,12 @@ from ._config import (
 from ._converter import structure
 from ._download import Downloader
 from ._errors import ConfigurationError, InsecureBaseURLWarning
+from ._events import OnUpdate
 from ._ledger import ProjectLedger
 from ._limiter import LocalBackend
 from ._models import Account, ApiKey, ApiKeyCreated, CreditsWarning
 from ._projects import Poller, Projects
+from ._raw import raw_method
 from ._retry import Caller, Extras, RequestOptions
 from ._seams import (
     BudgetStatistics,
@@ -58,7 +61,7 @@ from ._seams import (
 )
 from ._transport import HTTPTransport
 from ._types import NOT_GIVEN, NotGiven
-from ._watcher import OnUpdate, ProjectWatcher, SharedWatcher
+from ._watcher import ProjectWatcher, SharedWatcher
 from ._wiring import Wiring, wire
 
 if sys.version_info >= (3, 11):
@@ -66,7 +69,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     from typing_extensions import Self
 
-__all__ = ["AccountResource", "ApiKeys", "AsyncVideoAgent", "ClientStatistics"]
+__all__ = [
+    "AccountResource",
+    "AccountWithRawResponse",
+    "ApiKeys",
+    "ApiKeysWithRawResponse",
+    "AsyncVideoAgent",
+    "ClientStatistics",
+]
 
 logger = logging.getLogger("videoagent")
 
@@ -468,6 +478,11 @@ class AccountResource:
         self._options = options
         self._slots = shared.slots
 
+    @functools.cached_property
+    def with_raw_response(self) -> AccountWithRawResponse:
+        """The same calls, each returning a ``RawResponse`` (status, headers, ``parse()``)."""
+        return AccountWithRawResponse(self)
+
     async def get(
         self,
         *,
@@ -491,12 +506,24 @@ class AccountResource:
         )
 
 
+class AccountWithRawResponse:
+    """``client.account.with_raw_response``: each call returns a ``RawResponse``."""
+
+    def __init__(self, account: AccountResource) -> None:
+        self.get = raw_method(account.get)
+
+
 class ApiKeys:
     """``client.api_keys``: the account's API keys."""
 
     def __init__(self, caller: Caller, options: RequestOptions) -> None:
         self._caller = caller
         self._options = options
+
+    @functools.cached_property
+    def with_raw_response(self) -> ApiKeysWithRawResponse:
+        """The same calls, each returning a ``RawResponse`` (status, headers, ``parse()``)."""
+        return ApiKeysWithRawResponse(self)
 
     async def list(
         self,
@@ -565,3 +592,12 @@ class ApiKeys:
             resend=revoked,
             extras=Extras.of(extra_headers, extra_query, None),
         )
+
+
+class ApiKeysWithRawResponse:
+    """``client.api_keys.with_raw_response``: each call returns a ``RawResponse``."""
+
+    def __init__(self, keys: ApiKeys) -> None:
+        self.list = raw_method(keys.list)
+        self.create = raw_method(keys.create)
+        self.revoke = raw_method(keys.revoke)

@@ -15,6 +15,7 @@ __all__ = [
     "Callback",
     "CreditsLow",
     "DecisionPoint",
+    "OnUpdate",
     "StatusChanged",
     "WatchEvent",
     "WatchFailed",
@@ -81,3 +82,5 @@ class WatchFailed:
 
 WatchEvent: TypeAlias = StatusChanged | DecisionPoint | AgentMessage | CreditsLow | WatchFailed
 Callback: TypeAlias = Callable[[WatchEvent], object]
+#: ``wait(on_update=...)``: called with the project at each status change (may be async).
+OnUpdate: TypeAlias = Callable[[Project], object]

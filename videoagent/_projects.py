@@ -7,13 +7,18 @@ answer carries passes the client's ``ProjectLedger`` (slots, watchers).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, Protocol, TypeVar, overload
 
+import attrs
+
+from . import _cadence
 from ._activation import Activation
 from ._arguments import (
     check_choice,
@@ -25,6 +30,7 @@ from ._arguments import (
     check_webhook_url,
     is_id,
 )
+from ._config import PollPolicy
 from ._converter import structure, structure_project
 from ._download import Downloader
 from ._errors import (
@@ -34,6 +40,7 @@ from ._errors import (
     ProjectFailedError,
     WaitTimeoutError,
 )
+from ._events import OnUpdate
 from ._ledger import ProjectLedger
 from ._models import (
     Message,
@@ -44,11 +51,12 @@ from ._models import (
     ProjectStatus,
     Result,
 )
+from ._raw import raw_method
 from ._retry import Attempts, Caller, Extras, RequestOptions
 from ._seams import Priority, Ticket
 from ._types import NOT_GIVEN, NotGiven
 
-__all__ = ["OnUpdate", "Poller", "Projects", "WaitFor"]
+__all__ = ["PollStep", "Poller", "Projects", "ProjectsWithRawResponse", "WaitFor"]
 
 logger = logging.getLogger("videoagent")
 
@@ -61,10 +69,36 @@ _MODES = ("autonomous", "collaborative")
 _RESOLUTIONS = ("1080p", "4k")
 _STATUSES = tuple(s.value for s in ProjectStatus if s is not ProjectStatus.UNKNOWN)
 
-#: ``on_update`` of ``wait``: called with the project at each status change.
-OnUpdate = Callable[[Project], object]
 #: How ``wait`` waits: the client's shared watcher's ``wait``.
 WaitFor = Callable[[str, "float | None", "OnUpdate | None"], Awaitable[Project]]
+
+
+@attrs.frozen
+class PollStep:
+    """One poll of a project, for a job queue: the project now, and when to look again.
+
+    Attributes:
+        project: the project as this poll found it.
+        delay: contract seconds until the next poll its status calls for (5 s
+            queued, 30 s running, 30-60 s generating, 30 s rendering); ``None``
+            once it is idle, failed or cancelled (nothing more to poll).
+        countdown: ``delay`` in real seconds (multiplied by the client's
+            ``time_scale``): what to give the queue (Celery's ``countdown``,
+            RQ's ``enqueue_in``); ``None`` when ``delay`` is.
+        since: when its current status was first seen (Unix seconds, as
+            ``time.time()``): pass it back as ``poll(..., since=step.since)``
+            so that a long generation is polled at the fast end of its range.
+    """
+
+    project: Project
+    delay: float | None
+    countdown: float | None
+    since: float
+
+    @property
+    def done(self) -> bool:
+        """Whether the project is idle, failed or cancelled (no next poll)."""
+        return self.delay is None
 
 
 class _HasId(Protocol):
@@ -198,6 +232,17 @@ class Projects:
         self._downloader = downloader
         self._wait_for = wait_for
 
+    @functools.cached_property
+    def with_raw_response(self) -> ProjectsWithRawResponse:
+        """The same calls, each returning a ``RawResponse`` (status, headers, ``parse()``).
+
+        Example::
+
+            raw = await client.projects.with_raw_response.get(pid)
+            print(raw.headers["X-RateLimit-Remaining"], raw.parse().status)
+        """
+        return ProjectsWithRawResponse(self)
+
     def _parse_accepted(self, data: Any, request_id: str | None) -> MessageAccepted:
         accepted = structure(data, MessageAccepted, request_id=request_id)
         _accepted(accepted.project, self._ledger)
@@ -274,6 +319,46 @@ class Projects:
             options=self._options,
             extras=Extras.of(extra_headers, extra_query, None),
         )
+
+    async def poll(
+        self,
+        project_id: str,
+        *,
+        since: float | None = None,
+        previous: ProjectStatus | str | None = None,
+        policy: PollPolicy | None = None,
+    ) -> PollStep:
+        """One GET, and the contract's delay to the next: the step a job queue repeats.
+
+        For Celery, RQ or Dramatiq: a task polls once, then schedules itself
+        ``step.countdown`` seconds later (or stops when ``step.done``): no worker
+        sleeps through a project. Example (RQ)::
+
+            step = await client.projects.poll(pid, since=since, previous=status)
+            if not step.done:
+                queue.enqueue_in(timedelta(seconds=step.countdown), poll_task, pid,
+                                 step.since, step.project.status.value)
+
+        ``previous`` and ``since`` are what the last step saw (its
+        ``project.status`` and ``since``): while the status stays the same, the
+        generating range moves to its fast end as the generation grows long,
+        as ``ProjectWatcher`` does. ``policy``: the intervals (the contract's).
+        """
+        project = await self.get(project_id)
+        now = time.time()
+        same = previous is not None and ProjectStatus.parse(str(previous)) is project.status
+        since = since if same and since is not None and since <= now else now
+        delay = _cadence.interval(
+            policy or PollPolicy(),
+            project.status,
+            errors=0,
+            since=since,
+            now=now,
+            time_scale=self._options.time_scale,
+        )
+        if delay == _cadence.INF:
+            return PollStep(project, None, None, since)
+        return PollStep(project, delay, delay * self._options.time_scale, since)
 
     async def list(
         self,
@@ -665,3 +750,20 @@ class Projects:
             fresh_result=lambda: self.result(project_id),
             options=self._options,
         )
+
+
+class ProjectsWithRawResponse:
+    """``client.projects.with_raw_response``: each call returns a ``RawResponse``.
+
+    ``list``, ``messages`` (many answers), ``wait`` and ``download`` (not one
+    answer of the API) have no raw form.
+    """
+
+    def __init__(self, projects: Projects) -> None:
+        self.create = raw_method(projects.create)
+        self.get = raw_method(projects.get)
+        self.result = raw_method(projects.result)
+        self.send_message = raw_method(projects.send_message)
+        self.update_settings = raw_method(projects.update_settings)
+        self.cancel = raw_method(projects.cancel)
+        self.render = raw_method(projects.render)

@@ -82,6 +82,7 @@ from ._events import (
     AgentMessage,
     Callback,
     DecisionPoint,
+    OnUpdate,
     StatusChanged,
     WatchEvent,
     WatchFailed,
@@ -101,12 +102,10 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     from typing_extensions import Self
 
-__all__ = ["OnUpdate", "ProjectWatcher", "SharedWatcher", "WatcherStatistics"]
+__all__ = ["ProjectWatcher", "SharedWatcher", "WatcherStatistics"]
 
 logger = logging.getLogger("videoagent.watcher")
 
-#: ``on_update`` of ``wait``: called with the project at each status change.
-OnUpdate = Callable[[Project], object]
 
 #: Errors after which polling a project is pointless: it is gone or not ours.
 _FATAL = (NotFoundError, AuthenticationError, PermissionDeniedError)
