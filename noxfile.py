@@ -25,9 +25,10 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict over the package and the typing examples."""
-    session.install("-e", ".[test]", "mypy")
+    """mypy --strict and pyright (strict) over the package and the typing examples."""
+    session.install("-e", ".[dev]")
     session.run("mypy")
+    session.run("pyright")
 
 
 @nox.session

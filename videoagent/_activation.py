@@ -175,19 +175,19 @@ class Activation:
         if not self._limited:  # no slot accounting: never waits
             return await self._slots.reserve()
         self._track_held()
-        reservation: Reservation | None = None
+        granted: list[Reservation] = []
         try:
             async with task_group() as group:
                 group.start_soon(self._recheck_slots, group.cancel_scope)
-                reservation = await self._slots.reserve()
+                granted.append(await self._slots.reserve())
                 group.cancel_scope.cancel()
         except BaseException:
-            if reservation is not None:  # cancelled from outside just as it was granted
+            for reservation in granted:  # cancelled from outside just as it was granted
                 reservation.cancel()
             raise
-        if reservation is None:  # the re-check found the client closed: stop waiting
+        if not granted:  # the re-check found the client closed: stop waiting
             raise ConfigurationError("the client was closed while waiting for a slot")
-        return reservation
+        return granted[0]
 
     def _track_held(self) -> bool:
         """The shared watcher tracks every project holding a slot; False without one."""

@@ -39,7 +39,7 @@ _NOTHING_SENT: Final = " (nothing was sent)"
 _ID_PATTERNS: Final = {
     prefix: re.compile(rf"{prefix}_[A-Za-z0-9]{{1,64}}") for prefix in ("prj", "msg", "key")
 }
-_checked_ids: dict[tuple[str, str], str] = {}
+_checked_ids: dict[tuple[object, str], str] = {}
 
 
 def _refuse(message: str) -> InvalidRequestError:
@@ -57,7 +57,7 @@ def is_id(value: object, prefix: str) -> bool:
     return isinstance(value, str) and _ID_PATTERNS[prefix].fullmatch(value) is not None
 
 
-def check_id(value: str, prefix: str, name: str) -> str:
+def check_id(value: object, prefix: str, name: str) -> str:
     """``value`` URL-quoted for a path, after checking it looks like ``{prefix}_...``."""
     try:
         return _checked_ids[value, prefix]

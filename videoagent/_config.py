@@ -140,19 +140,19 @@ class PollPolicy:
 
     queued: float = attrs.field(default=5.0, validator=_positive)
     running: float = attrs.field(default=30.0, validator=_positive)
-    generating: tuple[float, float] = attrs.field(default=(30.0, 60.0))
+    generating: tuple[float, float] = attrs.field(
+        default=(30.0, 60.0), validator=lambda _self, _attr, value: _check_range(value)
+    )
     rendering: float = attrs.field(default=30.0, validator=_positive)
     unknown: float = attrs.field(default=30.0, validator=_positive)
     messages: bool = True
     max_consecutive_errors: int = attrs.field(default=5, validator=attrs.validators.ge(1))
 
-    @generating.validator
-    def _check_generating(
-        self, _: attrs.Attribute[tuple[float, float]], value: tuple[float, float]
-    ) -> None:
-        low, high = value
-        if not 0 < low <= high:
-            raise ValueError(f"generating must be (low, high) with 0 < low <= high, got {value!r}")
+
+def _check_range(value: tuple[float, float]) -> None:
+    low, high = value
+    if not 0 < low <= high:
+        raise ValueError(f"generating must be (low, high) with 0 < low <= high, got {value!r}")
 
 
 def _env(name: str) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from types import UnionType
 from typing import Any, TypeVar, Union, get_args, get_origin
@@ -151,7 +151,7 @@ def _direct_project(data: dict[str, Any], request_id: str | None) -> Project | N
     ``None`` for anything unusual (a wrong type, metadata, a credits warning):
     the generated hook takes those, and explains what is wrong.
     """
-    get = data.get
+    get: Callable[..., Any] = data.get  # (Any: the types are checked just below)
     pid, status, mode, brief = get("id"), get("status"), get("mode"), get("brief")
     agent, error, webhook = get("agent_message"), get("error_message"), get("webhook_url")
     progress, metadata, has_result = get("progress"), get("metadata"), get("has_result", False)

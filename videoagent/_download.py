@@ -175,24 +175,26 @@ class Downloader:
         options: RequestOptions,
     ) -> None:
         start = file.tell() if file.seekable() else None
-        for fresh in (False, True):
+        try:
+            size, digest = await self._fetch(result, file, options)
+        except DownloadError as exc:
+            if exc.status not in (403, 410):
+                raise
+            result = await fresh_result()  # expired: one fresh URL
+            if start is not None:
+                file.seek(start)
+                file.truncate()
             try:
                 size, digest = await self._fetch(result, file, options)
-                break
-            except DownloadError as exc:
-                if exc.status not in (403, 410):
+            except DownloadError as again:
+                if again.status not in (403, 410):
                     raise
-                if fresh:
-                    raise ResultExpiredError(
-                        f"the video URL of {project_id} answered HTTP {exc.status} "
-                        "even after a fresh /result",
-                        status=exc.status,
-                        request_id=result.request_id,
-                    ) from exc
-                result = await fresh_result()
-                if start is not None:
-                    file.seek(start)
-                    file.truncate()
+                raise ResultExpiredError(
+                    f"the video URL of {project_id} answered HTTP {again.status} "
+                    "even after a fresh /result",
+                    status=again.status,
+                    request_id=result.request_id,
+                ) from again
         if size != result.size_bytes or digest != result.sha256:
             where = "" if destination is None else f"; nothing was written to {destination}"
             raise DownloadVerificationError(

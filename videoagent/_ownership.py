@@ -15,9 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ._cadence import INF
 from ._seams import WatchShare
-from ._watchstate import Entry
 
 __all__ = ["Ownership"]
 
@@ -54,25 +52,11 @@ class Ownership:
         """A webhook arrived here: the other processes' watchers hear of it."""
         self._share.relay(project_id, status)
 
-    def poll_here(self, entry: Entry, later: Callable[[Entry], None]) -> bool:
-        """Whether this process polls the due ``entry`` now.
-
-        Not decided yet: the entry waits (``on_owned`` brings it back).
-        Another process's: its pending notify and message fetch are that
-        process's to do, and ``later`` re-plans it a whole interval on.
-        """
-        owned = self._share.owns(entry.project_id)
-        if owned:
-            entry.deferred = False
-            return True
-        if owned is None:
-            entry.deferred = True
-            entry.due = INF
-            return False
-        entry.notified = False
-        entry.fetch_messages = False
-        later(entry)
-        return False
+    def owns(self, project_id: str) -> bool | None:
+        """Whether this process polls the project: True; another does: False (its
+        notifies and message fetches are that process's to do, and the watcher looks
+        again a whole interval on); not decided yet: None (``on_owned`` follows)."""
+        return self._share.owns(project_id)
 
     def close(self) -> None:
         """The watcher closed."""

@@ -29,7 +29,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import Any, Final, TypeVar
 
 import aiohttp
@@ -78,11 +78,15 @@ class RequestOptions:
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
     timeout: float = 30.0
     time_scale: float = 1.0
-    client_timeout: aiohttp.ClientTimeout = attrs.field(init=False, eq=False, repr=False)
-
-    @client_timeout.default
-    def _client_timeout(self) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(total=self.timeout * self.time_scale)
+    client_timeout: aiohttp.ClientTimeout = attrs.field(
+        init=False,
+        eq=False,
+        repr=False,
+        default=attrs.Factory(
+            lambda self: aiohttp.ClientTimeout(total=self.timeout * self.time_scale),
+            takes_self=True,
+        ),
+    )
 
 
 @attrs.frozen
@@ -148,7 +152,7 @@ _CAPTURE: contextvars.ContextVar[_Captured | None] = contextvars.ContextVar(
 
 
 @contextlib.contextmanager
-def capture_answer() -> Iterator[_Captured]:
+def capture_answer() -> Generator[_Captured, None, None]:
     """Record the status and headers of the last successful answer of calls made inside."""
     captured = _Captured()
     token = _CAPTURE.set(captured)

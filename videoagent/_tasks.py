@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import Any
 
 import anyio
@@ -50,7 +50,7 @@ def _sole(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 
 @contextlib.asynccontextmanager
-async def task_group() -> AsyncIterator[anyio.abc.TaskGroup]:
+async def task_group() -> AsyncGenerator[anyio.abc.TaskGroup, None]:
     """``anyio.create_task_group()``, raising the block's (or a task's) error as itself."""
     try:
         async with anyio.create_task_group() as group:

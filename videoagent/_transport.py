@@ -38,7 +38,6 @@ import anyio
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from . import __version__
 from ._config import resolve_proxy
 from ._errors import (
     APIConnectionError,
@@ -48,6 +47,7 @@ from ._errors import (
     ConfigurationError,
 )
 from ._models import redact_key
+from ._version import __version__
 
 __all__ = [
     "MAX_ANSWER_BYTES",

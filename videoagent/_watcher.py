@@ -463,7 +463,16 @@ class ProjectWatcher:
     def _put_off(self, entry: Entry) -> bool:
         """Whether a due poll waits (the entry is re-planned): another poller has it."""
         ownership = self._ownerships.get(entry.lane.wiring.ledger)
-        if ownership is not None and not ownership.poll_here(entry, self._later):
+        owned = True if ownership is None else ownership.owns(entry.project_id)
+        if owned is None:  # decided within a Redis round trip: ``_on_owned`` brings it back
+            entry.deferred = True
+            entry.due = INF
+            return True
+        entry.deferred = False
+        if not owned:  # another process polls it and shares what it sees
+            entry.notified = False
+            entry.fetch_messages = False
+            self._later(entry)
             return True
         in_flight = entry.lane.wiring.in_flight
         if entry.project_id in in_flight and not (entry.notified or entry.fetch_messages):

@@ -47,7 +47,7 @@ import logging
 import socket
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -438,7 +438,7 @@ async def aiohttp_receiver(
     path: str = "/webhooks/videoagent",
     public_url: str | None = None,
     tolerance: float = DEFAULT_TOLERANCE,
-) -> AsyncIterator[WebhookReceiver]:
+) -> AsyncGenerator[WebhookReceiver, None]:
     """Serve :func:`aiohttp_app` on ``host:port`` (0: a free port) while the block runs.
 
     Example (the CLI's ``--webhook-listen``)::

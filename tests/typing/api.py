@@ -220,8 +220,7 @@ def configuration() -> None:
     assert_type(policy.max_consecutive_errors, int)
     retry = RetryPolicy(max_retries=4, backoff_base=0.5, backoff_max=30.0, max_retry_wait=120.0)
     assert_type(retry.max_retry_wait, float)
-    warning: type[UserWarning] = InsecureBaseURLWarning
-    assert_type(warning, type[UserWarning])
+    assert issubclass(InsecureBaseURLWarning, UserWarning)
 
 
 def settings(webhook_url: str | NotGiven | None = NOT_GIVEN) -> str:
@@ -331,11 +330,14 @@ async def batch(client: AsyncVideoAgent) -> None:
     def on_update(update: BriefUpdate) -> None:
         assert_type(update.state, str)
 
+    def go_ahead(brief: Brief, project: Project) -> str:
+        return "go ahead"
+
     summary = await run_batch(
         ["a teaser", {"brief": "a demo", "name": "demo"}],
         out="videos/",
         retries=2,
-        reply=lambda brief, project: "go ahead",
+        reply=go_ahead,
         on_update=on_update,
     )
     assert_type(summary, BatchSummary)

@@ -355,7 +355,7 @@ class BriefPipeline:
         answer = reply(brief, project)
         if inspect.isawaitable(answer):
             answer = await answer
-        if not isinstance(answer, str) or not answer:
+        if not isinstance(answer, str) or not answer:  # pyright: ignore[reportUnnecessaryIsInstance] - a user's callable may answer anything
             raise _Failed(f"the reply policy answered {answer!r}, not a text", None)
         return answer
 

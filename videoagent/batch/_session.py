@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from types import SimpleNamespace
 from typing import Any
 
@@ -53,7 +53,7 @@ async def counted_client(
     api_key: str | None = None,
     base_url: str | None = None,
     **options: Any,
-) -> AsyncIterator[tuple[AsyncVideoAgent, RequestCounter]]:
+) -> AsyncGenerator[tuple[AsyncVideoAgent, RequestCounter], None]:
     """An entered ``AsyncVideoAgent`` on a session that counts its requests.
 
     ``options`` go to the client; ``poll_policy`` defaults to the contract's

@@ -11,7 +11,7 @@ import shlex
 import signal
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -192,7 +192,7 @@ def _notes(outcome: BriefOutcome) -> str:
 @contextlib.asynccontextmanager
 async def _connection(
     args: argparse.Namespace, *, simulate: bool
-) -> AsyncIterator[tuple[Settings, str | None]]:
+) -> AsyncGenerator[tuple[Settings, str | None], None]:
     """The settings to use, and the webhook secret: a fresh simulator's, or the configured ones."""
     if not simulate:
         secret = getattr(args, "webhook_secret", None) or os.environ.get(WEBHOOK_SECRET_ENV)

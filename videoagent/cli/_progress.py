@@ -32,7 +32,7 @@ class Display(Protocol):
 
     def __enter__(self) -> Display: ...
     def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None, /
     ) -> None: ...
     def set_total(self, total: int) -> None: ...
     def update(self, update: BriefUpdate) -> None: ...
@@ -205,7 +205,7 @@ def _shown(text: str) -> str:
 def make_display(*, quiet: bool, stream: IO[str] | None = None) -> Display:
     """The right display for ``stream`` (default stderr): live on a terminal, else lines."""
     stream = stream or sys.stderr
-    if quiet:
+    if quiet or stream is None:  # (no stderr at all: pythonw)
         return NullDisplay()
     if stream.isatty():
         try:

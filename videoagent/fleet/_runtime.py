@@ -506,7 +506,7 @@ class FleetRuntime:
                     message = await pubsub.get_message(timeout=None)
                     if message is None:
                         continue
-                    channel, data = message["channel"], message["data"]
+                    channel, data = str(message["channel"]), str(message["data"])
                     wake = channels.get(channel)
                     if wake is not None:
                         wake()

@@ -19,7 +19,7 @@ import contextlib
 import json
 import logging
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
@@ -28,7 +28,7 @@ import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from videoagent._errors import ConfigurationError, VideoAgentError
-from videoagent._events import AgentMessage, CreditsLow, DecisionPoint, StatusChanged, WatchFailed
+from videoagent._events import AgentMessage, DecisionPoint, StatusChanged, WatchFailed
 from videoagent._models import Message, Project
 from videoagent._wiring import wiring_of
 
@@ -166,7 +166,7 @@ class ProjectFeed:
         await self._pump(events)
 
     @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[ProjectFeed]:
+    async def running(self) -> AsyncGenerator[ProjectFeed, None]:
         """Run the feed while the block runs (instead of a task group of your own).
 
         An exception of the block comes out as itself, never inside an
@@ -235,8 +235,7 @@ class ProjectFeed:
         elif isinstance(event, WatchFailed):
             data = {"project_id": event.project_id, "error": str(event.error)}
             self._publish(FeedEvent("failed", event.project_id, data))
-        elif isinstance(event, CreditsLow):
-            pass  # account-wide, not a project's: readers follow projects
+        # (CreditsLow, the last kind, is account-wide: readers follow projects)
 
     # -- what the app tells the feed ---------------------------------------------
 
@@ -326,7 +325,7 @@ class ProjectFeed:
         return tuple(self._messages.get(project_id, ()))
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, project_id: str) -> AsyncIterator[AsyncIterator[FeedEvent]]:
+    async def subscribe(self, project_id: str) -> AsyncGenerator[AsyncIterator[FeedEvent], None]:
         """A project's events: first its snapshot (state, messages, an open decision), then live.
 
         The iterator ends when the feed stops, or when this reader fell

@@ -51,7 +51,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from typing import Annotated
 
 import anyio
@@ -141,7 +141,7 @@ def lifespan(
     secret = webhook_secret if webhook_secret is not None else os.environ.get(WEBHOOK_SECRET_ENV)
 
     @contextlib.asynccontextmanager
-    async def run(app: FastAPI) -> AsyncIterator[None]:
+    async def run(app: FastAPI) -> AsyncGenerator[None, None]:
         verifier = None
         if secret:
             verifier = WebhookVerifier(secret, tolerance=webhook_tolerance)

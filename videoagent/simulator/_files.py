@@ -32,7 +32,7 @@ __all__ = ["VideoStore", "video_bytes"]
 
 @lru_cache(maxsize=1)
 def _sample() -> bytes:
-    return resources.files(__package__).joinpath("sample.mp4").read_bytes()
+    return resources.files("videoagent.simulator").joinpath("sample.mp4").read_bytes()
 
 
 def video_bytes(project_id: str, version: int, resolution: str) -> bytes:
