@@ -28,17 +28,12 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 TIME_SCALE = 0.001
 SKIP = re.compile(r"<!-- not run by tests/test_readme\.py: (?P<why>.+?) -->", re.DOTALL)
 
-#: Runs the sample file argv[1]. The SDK's clients keep the service's real
-#: clock unless told otherwise (``time_scale``, default 1.0), and nothing reads
-#: it from the environment yet; so here the default becomes the simulator's
-#: scale, the one thing the environment cannot say.
+#: Runs the sample file argv[1] as it is written: the SDK reads its whole
+#: configuration from the ``VIDEOAGENT_*`` variables ``videoagent_env`` sets,
+#: ``VIDEOAGENT_TIME_SCALE`` included. (A top-level ``await`` runs as
+#: ``python -m asyncio`` and notebooks run it.)
 RUNNER = """
-import ast, asyncio, inspect, os, sys
-import videoagent, videoagent.batch
-
-scale = float(os.environ["VIDEOAGENT_TIME_SCALE"])
-videoagent.AsyncVideoAgent.__init__.__kwdefaults__["time_scale"] = scale
-videoagent.batch.run_batch.__kwdefaults__["time_scale"] = scale
+import ast, asyncio, inspect, sys
 
 path = sys.argv[1]
 with open(path, encoding="utf-8") as file:

@@ -33,6 +33,7 @@ __all__ = [
     "Limits",
     "PollPolicy",
     "RetryPolicy",
+    "environment_secrets",
     "resolve_api_key",
     "resolve_base_url",
     "resolve_log_level",
@@ -160,14 +161,15 @@ def _env(name: str) -> str | None:
     return os.environ.get(name) or None
 
 
-def resolve_api_key(api_key: str | None) -> str:
+def resolve_api_key(api_key: str | None, *, given_as: str = "api_key=...") -> str:
     """The given key, else ``VIDEOAGENT_API_KEY``; surrounding whitespace (a pasted
-    newline) is dropped, a key with whitespace inside is refused (never shown)."""
-    source = "api_key" if api_key is not None else API_KEY_ENV
+    newline) is dropped, a key with whitespace inside is refused (never shown).
+    ``given_as``: how the caller's users pass it (for the message)."""
+    source = given_as if api_key is not None else API_KEY_ENV
     key = (api_key if api_key is not None else _env(API_KEY_ENV) or "").strip()
     if not key:
         raise ConfigurationError(
-            f"no API key: pass api_key=... or set the {API_KEY_ENV} environment variable"
+            f"no API key: pass {given_as} or set the {API_KEY_ENV} environment variable"
         )
     if any(character.isspace() or not character.isprintable() for character in key):
         raise ConfigurationError(
@@ -177,42 +179,47 @@ def resolve_api_key(api_key: str | None) -> str:
     return key
 
 
-def resolve_base_url(base_url: str | None) -> str:
+def resolve_base_url(base_url: str | None, *, given_as: str = "base_url=...") -> str:
     """The given base URL, else ``VIDEOAGENT_BASE_URL``, without a trailing slash."""
     url = (base_url if base_url is not None else _env(BASE_URL_ENV) or "").strip()
     if not url:
         raise ConfigurationError(
-            f"no base URL: pass base_url=... or set the {BASE_URL_ENV} environment variable "
+            f"no base URL: pass {given_as} or set the {BASE_URL_ENV} environment variable "
             "(it ends in /v1; `videoagent simulate` starts a local one)"
         )
     if not url.startswith(("http://", "https://")):
-        source = "base_url" if base_url is not None else BASE_URL_ENV
-        raise ConfigurationError(f"{source} must be an http:// or https:// URL, got {url!r}")
+        source = given_as.rstrip("=.") if base_url is not None else BASE_URL_ENV
+        raise ConfigurationError(
+            f"{source} must be an http:// or https:// URL ending in /v1 (its value is not shown)"
+        )
     return url.rstrip("/")
 
 
-def resolve_time_scale(time_scale: float | None) -> float:
-    """The given time scale, else ``VIDEOAGENT_TIME_SCALE``, else 1.0; a positive number."""
-    if time_scale is not None:
-        value: object = time_scale
-        source = "time_scale"
-    else:
-        text = _env(TIME_SCALE_ENV)
-        if text is None:
-            return 1.0
-        source = TIME_SCALE_ENV
-        try:
-            value = float(text)
-        except ValueError:
-            value = text
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ConfigurationError(f"{source} must be a number > 0 (1.0 is real time), got {value!r}")
-    return float(value)
+def resolve_time_scale(
+    time_scale: object, *, default: float = 1.0, given_as: str = "time_scale"
+) -> float:
+    """The given time scale, else ``VIDEOAGENT_TIME_SCALE``, else ``default``; a positive
+    number (a string, from a command line or the variable, is read as one)."""
+    if time_scale is None:
+        time_scale, given_as = _env(TIME_SCALE_ENV), TIME_SCALE_ENV
+        if time_scale is None:
+            return default
+    value = _float(time_scale)
+    if value is None or not math.isfinite(value) or value <= 0:
+        raise ConfigurationError(
+            f"{given_as} must be a number > 0 (1.0 is real time), got {time_scale!r}"
+        )
+    return value
+
+
+def _float(value: object) -> float | None:
+    """``value`` as a float, if it is a number or a string of one (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
 
 
 def resolve_redis_url(redis_url: str | None) -> str | None:
@@ -231,6 +238,13 @@ def resolve_redis_url(redis_url: str | None) -> str | None:
 def resolve_webhook_secret(secret: str | None) -> str | None:
     """The given webhook secret, else ``VIDEOAGENT_WEBHOOK_SECRET``, else None."""
     return secret if secret is not None else _env(WEBHOOK_SECRET_ENV)
+
+
+def environment_secrets() -> set[str]:
+    """The secrets the environment holds (the API key, the webhook secret, the Redis
+    URL, which may hold a password), for output that must never show them."""
+    return {value for name in (API_KEY_ENV, WEBHOOK_SECRET_ENV, REDIS_URL_ENV)
+            if (value := _env(name)) is not None}  # fmt: skip
 
 
 def resolve_proxy(url: str) -> str | None:

@@ -146,5 +146,5 @@ def test_configuration_errors_never_echo_a_secret(capsys: pytest.CaptureFixture[
     """A key pasted where the base URL goes is hidden in the usage error that names it."""
     assert main(["--api-key", KEY, "--base-url", KEY, "account"]) == 2
     _, err = capsys.readouterr()
-    assert "base URL must start with http://" in err
+    assert "--base-url must be an http:// or https:// URL" in err
     assert KEY not in err

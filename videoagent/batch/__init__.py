@@ -86,15 +86,16 @@ async def run_batch(
     client: AsyncVideoAgent | None = None,
     api_key: str | None = None,
     base_url: str | None = None,
-    time_scale: float = 1.0,
+    time_scale: float | None = None,
     on_update: Callable[[BriefUpdate], object] | None = None,
     **options: Any,
 ) -> BatchSummary:
     """Run a batch to the end and return its summary (see ``BatchRunner`` for ``options``).
 
-    Without ``client``, one is made from ``api_key`` / ``base_url`` (default
-    ``VIDEOAGENT_API_KEY`` / ``VIDEOAGENT_BASE_URL``) and ``time_scale``, and
-    the summary counts its requests.
+    Without ``client``, one is made from ``api_key`` / ``base_url`` /
+    ``time_scale`` (default ``VIDEOAGENT_API_KEY`` / ``VIDEOAGENT_BASE_URL`` /
+    ``VIDEOAGENT_TIME_SCALE``, as ``AsyncVideoAgent`` reads them), and the
+    summary counts its requests.
 
     Credits: before sending anything the run checks the balance covers 50
     for each new project, 10 for each collaborative brief (at least one

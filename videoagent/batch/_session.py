@@ -11,7 +11,13 @@ import aiohttp
 from yarl import URL
 
 from videoagent._client import AsyncVideoAgent
-from videoagent._config import PollPolicy, resolve_api_key, resolve_base_url, timeout_for_scale
+from videoagent._config import (
+    PollPolicy,
+    resolve_api_key,
+    resolve_base_url,
+    resolve_time_scale,
+    timeout_for_scale,
+)
 from videoagent._transport import new_session
 
 __all__ = ["RequestCounter", "counted_client"]
@@ -61,8 +67,9 @@ async def counted_client(
     ``timeout`` to 30 contract seconds but at least 5 real ones.
     """
     key, url = resolve_api_key(api_key), resolve_base_url(base_url)
+    options["time_scale"] = scale = resolve_time_scale(options.get("time_scale"))
     options.setdefault("poll_policy", PollPolicy(messages=False))
-    options.setdefault("timeout", timeout_for_scale(options.get("time_scale", 1.0)))
+    options.setdefault("timeout", timeout_for_scale(scale))
     counter = RequestCounter(url)
     session = new_session(trace_configs=[counter.trace_config()])
     try:

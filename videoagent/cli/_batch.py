@@ -18,6 +18,7 @@ from typing import Any
 import attrs
 
 from videoagent import AsyncVideoAgent
+from videoagent._config import WEBHOOK_SECRET_ENV
 from videoagent.batch import (
     JOURNAL_NAME,
     BatchRunner,
@@ -32,7 +33,7 @@ from videoagent.batch import (
     load_briefs,
 )
 
-from ._config import WEBHOOK_SECRET_ENV, Settings, UsageError, resolve, time_scale
+from ._config import Settings, UsageError, resolve, time_scale, webhook_secret
 from ._paths import check_file, check_folder
 from ._progress import Display, make_display
 from ._secrets import without_secrets
@@ -195,21 +196,16 @@ async def _connection(
 ) -> AsyncGenerator[tuple[Settings, str | None], None]:
     """The settings to use, and the webhook secret: a fresh simulator's, or the configured ones."""
     if not simulate:
-        secret = getattr(args, "webhook_secret", None) or os.environ.get(WEBHOOK_SECRET_ENV)
-        yield resolve(args), secret
+        yield resolve(args), webhook_secret(args)
         return
     from videoagent.simulator import Simulator  # noqa: PLC0415 - only when simulating
 
-    scale = time_scale(args) if _time_scale_given(args) else DEMO_TIME_SCALE
+    scale = time_scale(args, default=DEMO_TIME_SCALE)
     async with Simulator(time_scale=scale, seed=getattr(args, "seed", None)) as sim:
         yield (
             Settings(api_key=sim.api_key, base_url=sim.base_url, time_scale=scale),
             sim.webhook_secret,
         )
-
-
-def _time_scale_given(args: argparse.Namespace) -> bool:
-    return args.time_scale is not None or bool(os.environ.get("VIDEOAGENT_TIME_SCALE"))
 
 
 def _parse_listen(value: str) -> tuple[str, int]:
@@ -419,7 +415,7 @@ async def run_demo_command(args: argparse.Namespace, argv: Sequence[str]) -> int
 
     from videoagent.simulator import Simulator  # noqa: PLC0415
 
-    scale = time_scale(args) if _time_scale_given(args) else DEMO_TIME_SCALE
+    scale = time_scale(args, default=DEMO_TIME_SCALE)
     if not args.quiet and not args.json:
         sys.stderr.write(
             f"Starting the embedded simulator (time scale {scale:g}) and a batch of "

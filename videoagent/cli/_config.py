@@ -1,26 +1,27 @@
-"""The command's settings: flags first, then ``VIDEOAGENT_*`` variables; usage errors."""
+"""The command's settings: flags first, then ``VIDEOAGENT_*`` variables; usage errors.
+
+The rule is the library's own (``videoagent._config``): the command only
+says how its users pass each setting (``--api-key``) and turns a
+configuration error into a usage error (exit status 2).
+"""
 
 from __future__ import annotations
 
 import argparse
-import math
-import os
+import contextlib
+from collections.abc import Iterator
 
 import attrs
 
-from videoagent._config import API_KEY_ENV, BASE_URL_ENV
+from videoagent._config import (
+    resolve_api_key,
+    resolve_base_url,
+    resolve_time_scale,
+    resolve_webhook_secret,
+)
+from videoagent._errors import ConfigurationError
 
-__all__ = [
-    "TIME_SCALE_ENV",
-    "WEBHOOK_SECRET_ENV",
-    "Settings",
-    "UsageError",
-    "resolve",
-    "time_scale",
-]
-
-TIME_SCALE_ENV = "VIDEOAGENT_TIME_SCALE"
-WEBHOOK_SECRET_ENV = "VIDEOAGENT_WEBHOOK_SECRET"
+__all__ = ["Settings", "UsageError", "resolve", "time_scale", "webhook_secret"]
 
 
 class UsageError(Exception):
@@ -41,38 +42,33 @@ class Settings:
     allow_insecure: bool = False
 
 
-def time_scale(args: argparse.Namespace) -> float:
-    """``--time-scale``, else ``VIDEOAGENT_TIME_SCALE``, else 1.0; checked."""
-    value = getattr(args, "time_scale", None)
-    source = "--time-scale"
-    if value is None:
-        value, source = os.environ.get(TIME_SCALE_ENV) or None, TIME_SCALE_ENV
-    if value is None:
-        return 1.0
+@contextlib.contextmanager
+def _usage() -> Iterator[None]:
+    """A configuration error, as the command's usage error."""
     try:
-        scale = float(value)
-    except ValueError:
-        raise UsageError(f"{source} must be a number, got {value!r}") from None
-    if not (scale > 0 and math.isfinite(scale)):
-        raise UsageError(f"{source} must be a positive number, got {value!r}")
-    return scale
+        yield
+    except ConfigurationError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def time_scale(args: argparse.Namespace, *, default: float = 1.0) -> float:
+    """``--time-scale``, else ``VIDEOAGENT_TIME_SCALE``, else ``default``; checked."""
+    with _usage():
+        return resolve_time_scale(
+            getattr(args, "time_scale", None), default=default, given_as="--time-scale"
+        )
+
+
+def webhook_secret(args: argparse.Namespace) -> str | None:
+    """``--webhook-secret``, else ``VIDEOAGENT_WEBHOOK_SECRET``, else None."""
+    return resolve_webhook_secret(getattr(args, "webhook_secret", None) or None)
 
 
 def resolve(args: argparse.Namespace) -> Settings:
     """The settings from flags and environment; a missing one names its variable."""
-    key = getattr(args, "api_key", None) or os.environ.get(API_KEY_ENV)
-    if not key:
-        raise UsageError(
-            f"no API key: set the {API_KEY_ENV} environment variable (or pass --api-key)"
-        )
-    url = getattr(args, "base_url", None) or os.environ.get(BASE_URL_ENV)
-    if not url:
-        raise UsageError(
-            f"no API base URL: set the {BASE_URL_ENV} environment variable (or pass "
-            "--base-url); `videoagent simulate` serves a local one"
-        )
-    if not url.startswith(("http://", "https://")):
-        raise UsageError(f"the base URL must start with http:// or https://, got {url!r}")
+    with _usage():
+        key = resolve_api_key(getattr(args, "api_key", None) or None, given_as="--api-key")
+        url = resolve_base_url(getattr(args, "base_url", None) or None, given_as="--base-url")
     return Settings(
         api_key=key,
         base_url=url,

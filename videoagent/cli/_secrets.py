@@ -9,13 +9,10 @@ command line; ``redact`` hides them in a message.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 
-from videoagent._config import API_KEY_ENV
-
-from ._config import WEBHOOK_SECRET_ENV
+from videoagent._config import API_KEY_ENV, WEBHOOK_SECRET_ENV, environment_secrets
 
 __all__ = ["REDACTED", "SECRET_OPTIONS", "redact", "without_secrets"]
 
@@ -87,7 +84,7 @@ def _secret_values(argv: Sequence[str]) -> set[str]:
             values.add(token.partition("=")[2])
         elif position + 1 < len(argv):
             values.add(argv[position + 1])
-    values.update(os.environ.get(variable, "") for variable in SECRET_OPTIONS.values())
+    values.update(environment_secrets())
     values.discard("")
     return values
 

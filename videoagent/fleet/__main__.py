@@ -32,7 +32,7 @@ from pathlib import Path
 
 import attrs
 
-from videoagent._config import REDIS_URL_ENV
+from videoagent._config import REDIS_URL_ENV, resolve_redis_url
 from videoagent._wiring import wiring_of
 from videoagent.batch import BatchRunner, counted_client, load_briefs
 
@@ -47,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("file", help="briefs: .txt (one a line), .jsonl or .csv")
     parser.add_argument("--out", required=True, help="folder for the videos")
     parser.add_argument("--batch-id", required=True, help="the same in every worker of the batch")
-    parser.add_argument("--redis-url", default=os.environ.get(REDIS_URL_ENV))
+    parser.add_argument("--redis-url", help=f"default: ${REDIS_URL_ENV}")
     parser.add_argument("--account", help="the account's name in Redis (default: a key hash)")
     parser.add_argument("--lease", type=float, default=10.0, help="real seconds (default 10)")
     parser.add_argument("--journal", help="this worker's journal file")
@@ -84,6 +84,7 @@ async def _main(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one worker; its exit status is the batch summary's."""
     args = _parser().parse_args(argv)
+    args.redis_url = resolve_redis_url(args.redis_url)
     if not args.redis_url:
         _parser().error(f"--redis-url or {REDIS_URL_ENV} is required")
     return asyncio.run(_main(args))

@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from typing import Annotated
 
@@ -61,6 +60,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from videoagent._client import AsyncVideoAgent
+from videoagent._config import WEBHOOK_SECRET_ENV, resolve_webhook_secret
 from videoagent._errors import ConfigurationError, InvalidRequestError, NotFoundError
 from videoagent._watcher import ProjectWatcher
 from videoagent.webhooks import (
@@ -91,8 +91,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("videoagent.integrations")
-
-WEBHOOK_SECRET_ENV = "VIDEOAGENT_WEBHOOK_SECRET"
 
 
 @attrs.frozen
@@ -138,7 +136,7 @@ def lifespan(
             ``state.webhook_url`` for ``projects.create(webhook_url=...)``.
         webhook_tolerance: wall-clock seconds a webhook's timestamp may be off.
     """
-    secret = webhook_secret if webhook_secret is not None else os.environ.get(WEBHOOK_SECRET_ENV)
+    secret = webhook_secret if webhook_secret is not None else resolve_webhook_secret(None)
 
     @contextlib.asynccontextmanager
     async def run(app: FastAPI) -> AsyncGenerator[None, None]:
