@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Literal
 
 import aiohttp
 from fastapi import FastAPI
@@ -24,6 +24,8 @@ from videoagent import (
     APITimeoutError,
     AsyncVideoAgent,
     AuthenticationError,
+    BudgetStatistics,
+    ClientStatistics,
     ConfigurationError,
     ConflictError,
     CreditsLow,
@@ -44,16 +46,20 @@ from videoagent import (
     PayloadTooLargeError,
     PermissionDeniedError,
     PollPolicy,
+    PollStep,
     Project,
+    ProjectFailedError,
     ProjectLimitError,
     ProjectPage,
     ProjectStatus,
     ProjectWatcher,
     RateLimitError,
+    RawResponse,
     Result,
     ResultExpiredError,
     RetryPolicy,
     ServiceUnavailableError,
+    SlotStatistics,
     StatusChanged,
     ValidationError,
     VideoAgentError,
@@ -394,3 +400,60 @@ async def feed_reader(feed: ProjectFeed, project_id: str) -> None:
         async for event in events:
             assert_type(event, FeedEvent)
             assert_type(event.data, Mapping[str, Any])
+
+
+async def first_hour(project_id: str, file: BinaryIO) -> None:
+    """The environment, waiting options, statistics, raw answers, extras, the step API."""
+    async with AsyncVideoAgent(
+        default_headers={"X-Team": "t"}, trust_env=False, time_scale=None
+    ) as client:
+        seen: list[ProjectStatus] = []
+
+        async def noted(project: Project) -> None:
+            seen.append(project.status)
+
+        done = await client.projects.wait(
+            project_id,
+            timeout=60.0,
+            on_update=noted,
+            raise_on_failure=True,
+            cancel_on_timeout=True,
+        )
+        assert_type(done, Project)
+        stats = client.statistics()
+        assert_type(stats, ClientStatistics)
+        assert_type(stats.requests, BudgetStatistics)
+        assert_type(stats.requests.in_window, int)
+        assert_type(stats.slots, SlotStatistics)
+        assert_type(stats.rate_limited, int)
+        raw = await client.projects.with_raw_response.get(project_id, extra_headers={"X": "1"})
+        assert_type(raw, RawResponse[Project])
+        assert_type(raw.parse(), Project)
+        assert_type(raw.status, int)
+        assert_type(raw.request_id, str | None)
+        assert_type(await client.account.with_raw_response.get(), RawResponse[Account])
+        assert_type(await client.api_keys.with_raw_response.revoke("key_x"), RawResponse[None])
+        created = await client.projects.create(
+            "b", extra_headers={"X": "1"}, extra_query={"q": "1"}, extra_body={"b": 1}
+        )
+        assert_type(created, Project)
+        step = await client.projects.poll(project_id, since=step_since(), previous="queued")
+        assert_type(step, PollStep)
+        assert_type(step.delay, float | None)
+        assert_type(step.countdown, float | None)
+        assert_type(step.done, bool)
+        assert_type(await client.projects.download(project_id, file), BinaryIO)
+        assert_type(await client.projects.download(project_id, "out/"), Path)
+        assert_type(client.watcher, ProjectWatcher)
+
+
+def step_since() -> float:
+    return 0.0
+
+
+def limit_kinds(limit: ProjectLimitError, rate: RateLimitError, failed: ProjectFailedError) -> None:
+    """The kinds of the limits, and a failed project's error."""
+    assert_type(limit.kind, Literal["concurrent", "daily"])
+    assert_type(rate.kind, Literal["requests", "renders_daily"])
+    assert_type(failed.project, Project)
+    assert_type(failed.error_message, str | None)

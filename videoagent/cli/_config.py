@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Generator
 
 import attrs
 
@@ -43,7 +43,7 @@ class Settings:
 
 
 @contextlib.contextmanager
-def _usage() -> Iterator[None]:
+def _usage() -> Generator[None, None, None]:
     """A configuration error, as the command's usage error."""
     try:
         yield
