@@ -36,7 +36,7 @@ from ._config import resolve_proxy
 from ._errors import DownloadError, DownloadVerificationError, ResultExpiredError
 from ._models import Result
 from ._retry import RequestOptions
-from ._transport import USER_AGENT, Failure, new_session
+from ._transport import USER_AGENT, Failure, SessionHolder, new_session
 
 __all__ = ["Downloader", "Sink", "destination_for"]
 
@@ -74,26 +74,15 @@ class Downloader:
         trust_env: bool,
         backoff: Callable[[int, float | None], float],
     ) -> None:
-        self._session = session
-        self._owns_session = session is None
+        self._session = SessionHolder(
+            session, lambda: new_session(None, trust_env=trust_env, auto_decompress=False)
+        )
         self._trust_env = trust_env
         self._backoff = backoff
-        self._closed = False
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._closed:
-            raise DownloadError("the client is closed")
-        if self._session is None:
-            self._session = new_session(None, trust_env=self._trust_env, auto_decompress=False)
-        return self._session
 
     async def aclose(self) -> None:
         """Close the session if the downloader made it; idempotent."""
-        self._closed = True
-        session, self._session = self._session, None
-        if self._owns_session and session is not None and not session.closed:
-            with anyio.CancelScope(shield=True):
-                await session.close()
+        await self._session.aclose()
 
     async def download(
         self,
@@ -241,7 +230,7 @@ class Downloader:
     async def _fetch_once(
         self, result: Result, file: IO[bytes], options: RequestOptions
     ) -> tuple[int, str]:
-        session = self._get_session()
+        session = self._session.get()
         seconds = options.timeout * options.time_scale
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
         try:

@@ -30,7 +30,7 @@ import asyncio
 import json
 import os
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import aiohttp
@@ -56,6 +56,7 @@ __all__ = [
     "Answer",
     "Failure",
     "HTTPTransport",
+    "SessionHolder",
     "dumps",
     "new_session",
 ]
@@ -142,11 +143,8 @@ class HTTPTransport:
         self._key = _Secret(api_key)
         self._base_url = base_url.rstrip("/")
         self.origin = URL(self._base_url).origin()
-        self._session = session
-        self._owns_session = session is None
         self._trust_env = trust_env
         self._proxy = resolve_proxy(self._base_url) if trust_env else None
-        self._closed = False
         ours = {
             "Authorization": f"Bearer {api_key}",
             "Accept": "application/json",
@@ -161,12 +159,15 @@ class HTTPTransport:
         # in gets them with each request.
         self._session_defaults: dict[str, str] | None
         self._get_headers: CIMultiDictProxy[str] | None
-        if self._owns_session:
+        if session is None:
             self._session_defaults, self._get_headers = auth, None
             self._body_headers = CIMultiDictProxy(CIMultiDict(json_type))
         else:
             self._session_defaults, self._get_headers = None, CIMultiDictProxy(CIMultiDict(auth))
             self._body_headers = CIMultiDictProxy(CIMultiDict({**auth, **json_type}))
+        self._session = SessionHolder(
+            session, lambda: new_session(self._session_defaults, trust_env=trust_env)
+        )
         self._ours_get = CIMultiDictProxy(CIMultiDict(ours))
         self._ours = CIMultiDictProxy(CIMultiDict({**ours, **json_type}))
 
@@ -188,37 +189,17 @@ class HTTPTransport:
         """Whether proxies and certificates come from the environment."""
         return self._trust_env
 
-    @property
-    def closed(self) -> bool:
-        """Whether ``aclose`` was called."""
-        return self._closed
-
     def check_open(self) -> None:
         """Raise ``ConfigurationError`` if the client is closed."""
-        if self._closed:
-            raise ConfigurationError("the client is closed")
-
-    # -- the session -------------------------------------------------------------
-
-    def _get_session(self) -> aiohttp.ClientSession:
-        """The session of API requests (created on first use)."""
-        if self._closed:
-            raise ConfigurationError("the client is closed")
-        if self._session is None:
-            self._session = new_session(self._session_defaults, trust_env=self._trust_env)
-        return self._session
+        self._session.check_open()
 
     async def open(self) -> None:
         """Create the session now (otherwise the first request does)."""
-        self._get_session()
+        self._session.get()
 
     async def aclose(self) -> None:
         """Close the session if this transport opened it; idempotent."""
-        self._closed = True
-        session, self._session = self._session, None
-        if self._owns_session and session is not None and not session.closed:
-            with anyio.CancelScope(shield=True):
-                await session.close()
+        await self._session.aclose()
 
     def headers_for(
         self, data: bytes | None, extra: Mapping[str, str] | None
@@ -250,7 +231,7 @@ class HTTPTransport:
         by the resources). Redirects are not followed. ``timeout_seconds`` is
         the contract seconds ``client_timeout`` stands for (for the error message).
         """
-        session = self._get_session()  # a closed client raises before anything is sent
+        session = self._session.get()  # a closed client raises before anything is sent
         status: int | None = None
         request_id: str | None = None
         try:
@@ -317,6 +298,39 @@ def _too_long(status: int, request_id: str | None, how: str) -> Failure:
     )
     # Not retryable (it would be as long again); the request may have acted all the same.
     return Failure(error, retryable=False, ambiguous=True)
+
+
+class SessionHolder:
+    """An aiohttp session made on first use and closed with its holder, or the caller's
+    own (used, never closed here)."""
+
+    def __init__(
+        self, given: aiohttp.ClientSession | None, make: Callable[[], aiohttp.ClientSession]
+    ) -> None:
+        self._session = given
+        self._owned = given is None
+        self._make = make
+        self._closed = False
+
+    def check_open(self) -> None:
+        """Raise ``ConfigurationError`` once closed."""
+        if self._closed:
+            raise ConfigurationError("the client is closed")
+
+    def get(self) -> aiohttp.ClientSession:
+        """The session (made now if need be)."""
+        self.check_open()
+        if self._session is None:
+            self._session = self._make()
+        return self._session
+
+    async def aclose(self) -> None:
+        """Close the session if it was made here; idempotent."""
+        self._closed = True
+        session, self._session = self._session, None
+        if self._owned and session is not None and not session.closed:
+            with anyio.CancelScope(shield=True):
+                await session.close()
 
 
 def _caused(error: APIError, cause: BaseException) -> APIError:

@@ -86,8 +86,8 @@ async def test_no_auth_header_on_downloads_even_across_redirects(
             given = await stack.enter_async_context(aiohttp.ClientSession())
         async with odd_client(await odd_server.start(), session=given) as client:
             path = await client.projects.download(PROJECT_ID, tmp_path / "v.mp4")
-            api_session = wiring_of(client).caller.transport._session
-            download_session = client._core.downloader._session
+            api_session = wiring_of(client).caller.transport._session.get()
+            download_session = client._core.downloader._session.get()
         if given is None:
             assert api_session is not None
             assert download_session is not None

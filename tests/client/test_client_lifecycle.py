@@ -21,7 +21,7 @@ async def test_async_with_closes_the_session(simulator: Simulator) -> None:
     client = make_client(simulator)
     async with client:
         await client.account.get()
-        session = wiring_of(client).caller.transport._session
+        session = wiring_of(client).caller.transport._session.get()
         assert session is not None
         assert not session.closed
     assert session.closed
@@ -34,7 +34,7 @@ async def test_aclose_without_async_with(simulator: Simulator) -> None:
     """A client used without ``async with`` is closed by ``aclose()``."""
     client = make_client(simulator)
     await client.account.get()
-    session = wiring_of(client).caller.transport._session
+    session = wiring_of(client).caller.transport._session.get()
     await client.aclose()
     assert session is not None
     assert session.closed
@@ -45,7 +45,7 @@ async def test_a_callers_session_stays_open(simulator: Simulator) -> None:
     async with aiohttp.ClientSession() as session:
         async with make_client(simulator, session=session) as client:
             await client.account.get()
-            assert wiring_of(client).caller.transport._session is session
+            assert wiring_of(client).caller.transport._session.get() is session
         assert not session.closed
 
 
