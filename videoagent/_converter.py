@@ -129,7 +129,7 @@ def configure_converter(converter: cattrs.Converter) -> None:
             overrides["raw"] = override(rename=_RAW_KEY)
         if "request_id" in names:
             overrides["request_id"] = override(rename=_REQUEST_ID_KEY)
-        base = make_dict_structure_fn(cls, converter, **overrides)  # type: ignore[arg-type]
+        base = make_dict_structure_fn(cls, converter, **overrides)  # type: ignore[arg-type]  # attrs classes only
         hook = _with_raw(base) if "raw" in names else base
         converter.register_structure_hook(cls, _fast_project(hook) if cls is Project else hook)
 
@@ -201,7 +201,7 @@ def _fast_project(checked: Any) -> Any:
             project = _direct_project(data, data.get(_REQUEST_ID_KEY))
             if project is not None:
                 return project
-        return checked(data, cls)  # type: ignore[no-any-return]
+        return checked(data, cls)  # type: ignore[no-any-return]  # cattrs hooks are untyped
 
     return structure_checked_project
 

@@ -35,7 +35,7 @@ def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
     leaves: list[BaseException] = []
     for error in group.exceptions:
         if isinstance(error, BaseExceptionGroup):
-            leaves.extend(_leaves(error))  # pyright: ignore[reportUnknownArgumentType]
+            leaves.extend(_leaves(error))  # pyright: ignore[reportUnknownArgumentType]  # nested group
         else:
             leaves.append(error)
     return leaves

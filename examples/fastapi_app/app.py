@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
         uvicorn.run(app, **serve)
         return
 
-    from videoagent.simulator import BackgroundSimulator  # noqa: PLC0415
+    from videoagent.simulator import BackgroundSimulator  # noqa: PLC0415 - only with --simulate
 
     with BackgroundSimulator(time_scale=args.time_scale, seed=args.seed) as sim:
         app = create_app(

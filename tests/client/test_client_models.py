@@ -115,7 +115,7 @@ def test_new_key_repr_redacts_the_secret() -> None:
 )
 def test_fast_and_checked_paths_agree(changes: dict[str, Any]) -> None:
     """The direct Project path gives exactly what the generated cattrs path gives."""
-    from videoagent._converter import _RAW_KEY, _REQUEST_ID_KEY, CONVERTER  # noqa: PLC0415
+    from videoagent._converter import _RAW_KEY, _REQUEST_ID_KEY, CONVERTER  # noqa: PLC0415 - private, here only
 
     data = project_json(**changes)
     fast = structure(data, Project, request_id="req_7")

@@ -90,7 +90,7 @@ async def serve(app: ASGIApp, sock: socket.socket) -> AsyncIterator[uvicorn.Serv
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(server.serve, [sock])
         # uvicorn has no "started" event; startup (the app's lifespan included) is short.
-        while not server.started and not server.should_exit:  # noqa: ASYNC110
+        while not server.started and not server.should_exit:  # noqa: ASYNC110 - uvicorn sets a flag, no event
             await anyio.sleep(0.005)
         assert server.started, "uvicorn did not start (see the log)"
         try:
@@ -221,5 +221,5 @@ def project_gets(sim: Simulator, project_id: str) -> list[float]:
 
 async def wait_until(condition: Callable[[], bool]) -> None:
     """Yield to the event loop until ``condition()`` holds (the test's timeout bounds it)."""
-    while not condition():  # noqa: ASYNC110 - another process's state: nothing to wait on
+    while not condition():  # noqa: ASYNC110 - uvicorn sets a flag, no event - another process's state: nothing to wait on
         await anyio.sleep(0.005)

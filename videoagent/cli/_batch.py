@@ -198,7 +198,7 @@ async def _connection(
     if not simulate:
         yield resolve(args), webhook_secret(args)
         return
-    from videoagent.simulator import Simulator  # noqa: PLC0415 - only when simulating
+    from videoagent.simulator import Simulator  # noqa: PLC0415 - only when simulating - only when simulating
 
     scale = time_scale(args, default=DEMO_TIME_SCALE)
     async with Simulator(time_scale=scale, seed=getattr(args, "seed", None)) as sim:
@@ -262,7 +262,7 @@ async def _run(
                 client,
                 out=out,
                 journal=journal,
-                mode=mode,  # type: ignore[arg-type]
+                mode=mode,  # type: ignore[arg-type]  # argparse checked the choice
                 retries=args.retries,
                 reply=args.reply,
                 allow_partial=args.allow_partial,
@@ -413,7 +413,7 @@ async def run_demo_command(args: argparse.Namespace, argv: Sequence[str]) -> int
             failed_once.add(update.project_id)
             simulator.fail_project(update.project_id)
 
-    from videoagent.simulator import Simulator  # noqa: PLC0415
+    from videoagent.simulator import Simulator  # noqa: PLC0415 - only when simulating
 
     scale = time_scale(args, default=DEMO_TIME_SCALE)
     if not args.quiet and not args.json:

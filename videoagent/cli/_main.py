@@ -271,10 +271,10 @@ async def _dispatch(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
         return await run_demo_command(args, argv)
     if args.command == "batch":
-        from ._batch import run_batch_command  # noqa: PLC0415
+        from ._batch import run_batch_command  # noqa: PLC0415 - loaded when it runs
 
         return await run_batch_command(args, argv)
-    from ._commands import run_command  # noqa: PLC0415
+    from ._commands import run_command  # noqa: PLC0415 - loaded when it runs
 
     return await run_command(args)
 
@@ -283,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; its exit status (0 done, 1 failed, 2 usage, 130 interrupted)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "simulate":
-        from videoagent.simulator.__main__ import main as simulate  # noqa: PLC0415
+        from videoagent.simulator.__main__ import main as simulate  # noqa: PLC0415 - as above
 
         return simulate(argv[1:], prog="videoagent simulate")
     try:

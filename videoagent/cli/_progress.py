@@ -115,7 +115,7 @@ class LiveDisplay:
         self._live: object | None = None
 
     def __enter__(self) -> LiveDisplay:
-        from rich.live import Live  # noqa: PLC0415
+        from rich.live import Live  # noqa: PLC0415 - rich: the cli extra
 
         live = Live(
             get_renderable=self._render,
@@ -130,7 +130,7 @@ class LiveDisplay:
     def __exit__(
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        from rich.live import Live  # noqa: PLC0415
+        from rich.live import Live  # noqa: PLC0415 - rich: the cli extra
 
         if isinstance(self._live, Live):
             self._live.__exit__(t, e, tb)
@@ -168,8 +168,8 @@ class LiveDisplay:
         self._console.print(printable(text), markup=False)
 
     def _render(self) -> Group:
-        from rich.progress_bar import ProgressBar  # noqa: PLC0415
-        from rich.table import Table  # noqa: PLC0415
+        from rich.progress_bar import ProgressBar  # noqa: PLC0415 - rich: the cli extra
+        from rich.table import Table  # noqa: PLC0415 - rich: the cli extra
 
         with self._lock:
             now = time.monotonic()
@@ -190,7 +190,7 @@ class LiveDisplay:
                 f"[red]{self._failed} failed[/]" if self._failed else "",
                 f"{len(self._active)} active",
             )
-            from rich.console import Group  # noqa: PLC0415
+            from rich.console import Group  # noqa: PLC0415 - rich: the cli extra
 
             return Group(table, bar)
 

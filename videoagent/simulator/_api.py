@@ -265,7 +265,7 @@ async def _spoil(
         return page
     transport = request.transport
     if fault == "truncate" and isinstance(response, web.Response) and response.body is not None:
-        body = bytes(response.body)  # type: ignore[arg-type]
+        body = bytes(response.body)  # type: ignore[arg-type]  # a JSON answer: bytes
         cut = web.StreamResponse(status=response.status, headers=response.headers)
         cut.content_length = len(body)
         await cut.prepare(request)
