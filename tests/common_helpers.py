@@ -1,10 +1,21 @@
-"""Helpers of more than one test directory: a sliding-window count, polling for a state."""
+"""Helpers of more than one test directory: the contract's figures, a sliding-window
+count, polling for a state."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import anyio
+
+from videoagent.simulator import Settings
+
+#: The contract's figures (30 requests a window, 5 active projects, 50 credits a
+#: create...) as the simulator holds them: tests read them here, never copy them.
+CONTRACT = Settings()
+REQUEST_LIMIT: int = CONTRACT.request_limit or 0
+ACTIVE_LIMIT: int = CONTRACT.active_limit or 0
+CREATE_COST = CONTRACT.create_cost
+MESSAGE_COST = CONTRACT.message_cost
 
 
 def max_in_window(times: list[float], window: float) -> int:

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 from cli_helpers import videoagent
+from common_helpers import CREATE_COST, MESSAGE_COST
 
 DEMO_FILES = {
     "ebike-teaser.mp4",
@@ -56,5 +57,5 @@ def test_demo_json_into_a_given_folder(tmp_path: Path) -> None:
         data = Path(outcome["path"]).read_bytes()
         assert hashlib.sha256(data).hexdigest() == outcome["sha256"]
         assert Path(outcome["path"]).parent == tmp_path
-    assert summary["credits_used"] >= 8 * 50 + 10
+    assert summary["credits_used"] >= 8 * CREATE_COST + MESSAGE_COST
     assert summary["requests"] > 8

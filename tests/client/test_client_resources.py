@@ -10,6 +10,7 @@ from typing import Any
 
 import anyio
 import pytest
+from common_helpers import CREATE_COST
 
 from videoagent import (
     AsyncVideoAgent,
@@ -139,7 +140,7 @@ async def test_account(client: AsyncVideoAgent) -> None:
     before = await client.account.get()
     await client.projects.create("costs 50")
     after = await client.account.get()
-    assert before.credits - after.credits == 50
+    assert before.credits - after.credits == CREATE_COST
     assert after.active_projects == 1
     assert after.plan == "free"
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import anyio
 import pytest
+from common_helpers import REQUEST_LIMIT
 
 from videoagent import (
     APIConnectionError,
@@ -165,7 +166,7 @@ async def test_limiter_keeps_every_window_at_30(simulator: Simulator) -> None:
     stats = simulator.stats(simulator.api_key)
     assert stats.requests == 75
     assert stats.rate_limited == 0
-    assert stats.max_window_requests <= 30
+    assert stats.max_window_requests <= REQUEST_LIMIT
 
 
 async def test_two_clients_share_an_account(simulator: Simulator) -> None:
@@ -177,7 +178,7 @@ async def test_two_clients_share_an_account(simulator: Simulator) -> None:
             tg.start_soon(second.account.get)
     stats = simulator.stats(simulator.api_key)
     assert stats.requests == 50
-    assert stats.max_window_requests <= 30
+    assert stats.max_window_requests <= REQUEST_LIMIT
 
 
 async def test_create_waits_for_a_server_slot() -> None:

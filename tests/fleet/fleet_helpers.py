@@ -17,7 +17,7 @@ from typing import Any
 import anyio
 import anyio.abc
 import pytest
-from common_helpers import max_in_window
+from common_helpers import ACTIVE_LIMIT, REQUEST_LIMIT, max_in_window
 
 from videoagent.simulator import Simulator
 
@@ -160,10 +160,10 @@ async def summary_of(process: anyio.abc.Process) -> dict[str, Any]:
 def check_account(sim: Simulator, briefs: int) -> None:
     """The account's limits held, no 429, and exactly one project per brief."""
     counted = [r.at for r in sim.request_log if r.counted]
-    assert max_in_window(counted, 60.0 * sim.time_scale) <= 30
+    assert max_in_window(counted, 60.0 * sim.time_scale) <= REQUEST_LIMIT
     stats = sim.stats()
-    assert stats.max_window_requests <= 30
-    assert stats.max_active_projects <= 5
+    assert stats.max_window_requests <= REQUEST_LIMIT
+    assert stats.max_active_projects <= ACTIVE_LIMIT
     assert (stats.rate_limited, stats.project_limit) == (0, 0)
     assert not [r for r in sim.request_log if r.status == 429]
     projects = sim.projects()

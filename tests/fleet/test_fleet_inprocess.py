@@ -8,7 +8,7 @@ from contextlib import AsyncExitStack
 
 import anyio
 import pytest
-from common_helpers import max_in_window, until
+from common_helpers import ACTIVE_LIMIT, REQUEST_LIMIT, max_in_window, until
 from fleet_helpers import RedisServer
 from redis.asyncio import Redis
 
@@ -65,7 +65,7 @@ async def test_clients_share_one_sliding_log(
         rounds = sum(_runtime(c).statistics().round_trips for c in clients)
     counted = [r.at for r in sim.request_log if r.counted]
     assert len(counted) == 75
-    assert max_in_window(counted, 60 * SCALE) <= 30
+    assert max_in_window(counted, 60 * SCALE) <= REQUEST_LIMIT
     assert max_in_window(counted, 60 * SCALE) >= 25  # and the budget was used, not starved
     assert not [r for r in sim.request_log if r.status == 429]
     assert rounds < 75 * 6
@@ -132,7 +132,7 @@ async def test_projects_across_members_respect_five_active(
                 group.start_soon(one, i)
     stats = sim.stats()
     assert stats.projects_created == 10
-    assert stats.max_active_projects <= 5
+    assert stats.max_active_projects <= ACTIVE_LIMIT
     assert (stats.project_limit, stats.rate_limited) == (0, 0)
 
 

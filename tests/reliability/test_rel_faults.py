@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from common_helpers import ACTIVE_LIMIT, REQUEST_LIMIT
 from rel_helpers import FAST, FAULT_MIX, SCALE, bad_videos
 
 from videoagent import AsyncVideoAgent
@@ -41,8 +42,8 @@ async def test_a_batch_survives_faults_with_no_duplicate_and_no_limit_broken(
     assert sorted(s.brief for s in snapshots) == sorted(b["brief"] for b in briefs)
     assert len({s.idempotency_key for s in snapshots}) == BRIEFS
     # the limits held: no window over 30, never over 5 active, and no 429 of our making
-    assert stats.max_window_requests <= 30
-    assert stats.max_active_projects <= 5
+    assert stats.max_window_requests <= REQUEST_LIMIT
+    assert stats.max_active_projects <= ACTIVE_LIMIT
     assert (stats.rate_limited, stats.project_limit) == (0, 0)
     # and the faults really happened, of every kind
     kinds = Counter(r.fault for r in log if r.fault is not None)

@@ -6,6 +6,7 @@ import random
 from contextlib import suppress
 
 import anyio
+from common_helpers import REQUEST_LIMIT
 
 from videoagent import APIError, AsyncVideoAgent, Limits, ProjectWatcher
 from videoagent.simulator import Simulator
@@ -49,5 +50,5 @@ async def test_no_429_of_our_own_under_cancels_timeouts_and_dropped_connections(
             sim.set_faults()
         stats = sim.stats()
     assert stats.faults_injected > 0
-    assert stats.max_window_requests <= 30
+    assert stats.max_window_requests <= REQUEST_LIMIT
     assert stats.rate_limited == 0

@@ -14,22 +14,13 @@ import attrs
 import yaml
 from openapi_schema_validator import OAS30Validator
 
+from videoagent.simulator._http import STATUS_OF
+
 #: headers every /v1 answer carries
 RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
-#: The vendor's error table (vendor-docs.txt): the one HTTP status of each error code.
-VENDOR_STATUS = {
-    "validation_error": 400,
-    "unauthorized": 401,
-    "insufficient_credits": 402,
-    "forbidden": 403,
-    "not_found": 404,
-    "conflict": 409,
-    "payload_too_large": 413,
-    "project_limit": 429,
-    "rate_limited": 429,
-    "internal_error": 500,
-    "service_unavailable": 503,
-}
+#: The vendor's error table (vendor-docs.txt): the one HTTP status of each error code,
+#: as the simulator holds it.
+VENDOR_STATUS = STATUS_OF
 #: Codes an answer may carry before its route is looked at (key, limit, body size, faults).
 _BEFORE_ROUTING = frozenset(
     {"unauthorized", "rate_limited", "payload_too_large", "internal_error", "service_unavailable"}

@@ -6,7 +6,7 @@ import time
 
 import anyio
 import pytest
-from common_helpers import max_in_window
+from common_helpers import REQUEST_LIMIT, max_in_window
 
 from videoagent._config import Limits
 from videoagent._limiter import ActiveSlots, Priority, RequestBudget
@@ -38,7 +38,7 @@ async def test_no_window_holds_more_than_the_limit() -> None:
     budget = RequestBudget(Limits(), time_scale=SCALE)
     sent = await _send_many(budget, 75)
     assert len(sent) == 75
-    assert max_in_window(sent, WINDOW) <= 30
+    assert max_in_window(sent, WINDOW) <= REQUEST_LIMIT
     # 30 at once, 30 a window later, 15 a window after that: no idle windows.
     assert 2 * WINDOW <= max(sent) - min(sent) < 3 * WINDOW
 

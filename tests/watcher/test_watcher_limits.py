@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 import anyio
-from common_helpers import max_in_window
+from common_helpers import REQUEST_LIMIT, max_in_window
 from watch_helpers import (
     GRANULARITY,
     INTERVALS,
@@ -56,9 +56,9 @@ async def test_a_batch_through_five_slots_keeps_every_limit(make_simulator: SimF
         assert stats.rate_limited == 0
         assert stats.project_limit == 0
         assert stats.max_active_projects == 5
-        assert stats.max_window_requests <= 30
+        assert stats.max_window_requests <= REQUEST_LIMIT
         counted = [r.at for r in sim.request_log if r.counted]
-        assert max_in_window(counted, 60 * sim.time_scale) <= 30
+        assert max_in_window(counted, 60 * sim.time_scale) <= REQUEST_LIMIT
         assert assert_intervals_respected(sim) > 12 * 4
 
 
