@@ -48,7 +48,7 @@ from ._errors import ConfigurationError, InsecureBaseURLWarning
 from ._events import OnUpdate
 from ._ledger import ProjectLedger
 from ._limiter import LocalBackend
-from ._models import Account, ApiKey, ApiKeyCreated, CreditsWarning
+from ._models import Account, ApiKey, ApiKeyCreated, CreditsWarning, Project
 from ._projects import Poller, Projects
 from ._raw import raw_method
 from ._retry import Caller, Extras, RequestOptions
@@ -137,7 +137,7 @@ class _Core:
 
     async def wait_for(
         self, project_id: str, timeout: float | None, on_update: OnUpdate | None
-    ) -> Any:
+    ) -> Project:
         return await self.require_watcher().wait(project_id, timeout=timeout, on_update=on_update)
 
 

@@ -493,28 +493,27 @@ class ProjectWatcher:
 
     async def _poll(self, entry: Entry, ticket: Ticket) -> None:
         """One turn of an entry (its ticket goes to the call): new messages if due, else
-        GET the project; the answer updates the entry."""
+        GET the project; the answer (or a newer one seen meanwhile) updates the entry."""
         entry.notified = False
+        project: Project | None = None
         try:
             if entry.fetch_messages:
                 await self._fetch_messages(entry, ticket)
-                self._answered(entry, None)
             else:
                 self._polls += 1
                 project = await entry.lane.wiring.poller.get(entry.project_id, via=ticket)
-                self._answered(entry, project)
             entry.errors = 0
         except VideoAgentError as exc:
             self._poll_failed(entry, exc)
         except Exception as exc:  # a bug must not end the other projects' watches
             logger.exception("polling %s raised", entry.project_id)
             self._poll_failed(entry, VideoAgentError(f"polling {entry.project_id} raised {exc!r}"))
-        finally:
-            entry.latest = None
+        self._answered(entry, project)
 
     def _answered(self, entry: Entry, project: Project | None) -> None:
-        """The poll's answer, or a newer one another call brought meanwhile, if still current."""
-        latest = entry.latest
+        """The poll's answer, or a newer one another call brought meanwhile (even when the
+        poll failed), if still current."""
+        latest, entry.latest = entry.latest, None
         if project is None or (latest is not None and latest.updated_at > project.updated_at):
             project = latest
         ledger = entry.lane.wiring.ledger
