@@ -49,8 +49,9 @@ from ._events import OnUpdate
 from ._ledger import ProjectLedger
 from ._limiter import LocalBackend
 from ._models import Account, ApiKey, ApiKeyCreated, CreditsWarning, Project
-from ._projects import Poller, Projects
+from ._projects import Projects
 from ._raw import raw_method
+from ._reading import Poller
 from ._retry import Caller, Extras, RequestOptions
 from ._seams import (
     BudgetStatistics,

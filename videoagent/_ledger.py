@@ -17,6 +17,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Final, Generic, TypeVar
 
+from ._arguments import is_id
+from ._errors import APIResponseError
 from ._models import CreditsWarning, Project
 
 __all__ = ["ProjectLedger", "Topic"]
@@ -86,6 +88,18 @@ class ProjectLedger:
         """Whether a newer answer about ``project`` has been observed than this one."""
         seen = self._updated.get(project.id)
         return seen is not None and project.updated_at < seen
+
+    def accept(self, project: Project) -> Project:
+        """A project an answer names, after our own id rules, observed; else
+        ``APIResponseError`` (such a project could not be asked about again, and
+        holds no active slot)."""
+        if not is_id(project.id, "prj"):
+            raise APIResponseError(
+                f"the answer names a project {project.id[:80]!r}, not an id of the form prj_...",
+                request_id=project.request_id,
+            )
+        self.observe(project)
+        return project
 
     def observe(self, project: Project) -> bool:
         """A project answer: passed on unless overtaken (then False).

@@ -12,9 +12,9 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO, Literal, Protocol, TypeVar, overload
+from typing import Any, BinaryIO, Literal, TypeVar, overload
 
 import attrs
 
@@ -28,13 +28,11 @@ from ._arguments import (
     check_metadata,
     check_text,
     check_webhook_url,
-    is_id,
 )
 from ._config import PollPolicy
-from ._converter import structure, structure_project
+from ._converter import structure
 from ._download import Downloader
 from ._errors import (
-    APIResponseError,
     ConflictError,
     InvalidRequestError,
     ProjectFailedError,
@@ -45,23 +43,22 @@ from ._ledger import ProjectLedger
 from ._models import (
     Message,
     MessageAccepted,
-    MessagePage,
     Project,
     ProjectPage,
     ProjectStatus,
     Result,
 )
 from ._raw import raw_method
+from ._reading import Poller, every_page
+from ._reconcile import Reconciler
 from ._retry import Attempts, Caller, Extras, RequestOptions
-from ._seams import Priority, Ticket
 from ._types import NOT_GIVEN, NotGiven
 
-__all__ = ["PollStep", "Poller", "Projects", "ProjectsWithRawResponse", "WaitFor"]
+__all__ = ["PollStep", "Projects", "ProjectsWithRawResponse", "WaitFor"]
 
 logger = logging.getLogger("videoagent")
 
 T = TypeVar("T")
-ItemT_co = TypeVar("ItemT_co", bound="_HasId", covariant=True)
 
 Mode = Literal["autonomous", "collaborative"]
 Resolution = Literal["1080p", "4k"]
@@ -101,110 +98,6 @@ class PollStep:
         return self.delay is None
 
 
-class _HasId(Protocol):
-    @property
-    def id(self) -> str: ...
-
-
-class _Page(Protocol[ItemT_co]):
-    @property
-    def data(self) -> Sequence[ItemT_co]: ...
-
-    @property
-    def has_more(self) -> bool: ...
-
-
-async def _every_page(
-    fetch: Callable[[str | None], Awaitable[_Page[ItemT_co]]], after: str | None, prefix: str
-) -> AsyncIterator[ItemT_co]:
-    """Every item of a cursor-paginated list: pages fetched one by one, ``after`` the last id.
-
-    A cursor the server hands out twice (a page that repeats, or pages in a
-    cycle) or one that is no id of ours ends in ``APIResponseError``: a list
-    always ends.
-    """
-    used: set[str | None] = {after}
-    while True:
-        page = await fetch(after)
-        for item in page.data:
-            yield item
-        if not page.has_more or not page.data:
-            return
-        after = page.data[-1].id
-        if not is_id(after, prefix):
-            raise APIResponseError(
-                f"a page ends in {after[:80]!r}, not an id of the form {prefix}_..."
-            )
-        if after in used:
-            raise APIResponseError(
-                f"the pages repeat: the cursor {after} came back after {len(used)} pages"
-            )
-        used.add(after)
-
-
-def _accepted(project: Project, ledger: ProjectLedger) -> Project:
-    """A project from an answer, after our own id rules, into the ledger."""
-    if not is_id(project.id, "prj"):
-        raise APIResponseError(
-            f"the answer names a project {project.id[:80]!r}, not an id of the form prj_ "
-            "(it holds no active slot)",
-            request_id=project.request_id,
-        )
-    ledger.observe(project)
-    return project
-
-
-class Poller:
-    """Reads of projects with a budget priority or a held ticket (the watcher's, and
-    the look-ups the resources make before and after an action)."""
-
-    def __init__(self, caller: Caller, options: RequestOptions, ledger: ProjectLedger) -> None:
-        self._caller = caller
-        self._options = options
-        self._ledger = ledger
-
-    def parse_project(self, data: Any, request_id: str | None) -> Project:
-        """A ``Project`` answer, observed by the ledger."""
-        return _accepted(structure_project(data, request_id), self._ledger)
-
-    async def get(self, project_id: str, *, via: Priority | Ticket = Priority.USER) -> Project:
-        """``GET /projects/{id}`` (a held ticket is released by the call)."""
-        return await self._caller.call(
-            "GET",
-            f"/projects/{check_id(project_id, 'prj', 'project_id')}",
-            self.parse_project,
-            options=self._options,
-            via=via,
-        )
-
-    async def messages_page(
-        self,
-        project_id: str,
-        *,
-        after: str | None = None,
-        limit: int | None = None,
-        via: Priority | Ticket = Priority.USER,
-        extras: Extras | None = None,
-    ) -> MessagePage:
-        """One page of the project's messages, oldest first, newer than ``after``."""
-        path = f"/projects/{check_id(project_id, 'prj', 'project_id')}/messages"
-        params: dict[str, str] = {}
-        if after is not None:
-            check_id(after, "msg", "after")
-            params["after"] = after
-        if limit is not None:
-            params["limit"] = str(check_limit(limit))
-        return await self._caller.call(
-            "GET",
-            path,
-            lambda data, request_id: structure(data, MessagePage, request_id=request_id),
-            options=self._options,
-            params=params,
-            via=via,
-            extras=extras,
-        )
-
-
 class Projects:
     """The project endpoints; reached as ``client.projects``.
 
@@ -231,6 +124,7 @@ class Projects:
         self._activation = activation
         self._downloader = downloader
         self._wait_for = wait_for
+        self._resend = Reconciler(caller, options, poller)
 
     @functools.cached_property
     def with_raw_response(self) -> ProjectsWithRawResponse:
@@ -245,7 +139,7 @@ class Projects:
 
     def _parse_accepted(self, data: Any, request_id: str | None) -> MessageAccepted:
         accepted = structure(data, MessageAccepted, request_id=request_id)
-        _accepted(accepted.project, self._ledger)
+        self._ledger.accept(accepted.project)
         return accepted
 
     # -- create ----------------------------------------------------------------
@@ -383,7 +277,7 @@ class Projects:
         def parse(data: Any, request_id: str | None) -> ProjectPage:
             page = structure(data, ProjectPage, request_id=request_id)
             for project in page.data:
-                _accepted(project, self._ledger)
+                self._ledger.accept(project)
             return page
 
         async def fetch(after: str | None) -> ProjectPage:
@@ -396,7 +290,7 @@ class Projects:
                 extras=extras,
             )
 
-        async for project in _every_page(fetch, None, "prj"):
+        async for project in every_page(fetch, None, "prj"):
             yield project
 
     async def messages(
@@ -418,7 +312,7 @@ class Projects:
         if limit is not None:
             check_limit(limit)
         extras = Extras.of(extra_headers, extra_query, None)
-        async for message in _every_page(
+        async for message in every_page(
             lambda cursor: self._poller.messages_page(
                 project_id, after=cursor, limit=limit, extras=extras
             ),
@@ -472,11 +366,11 @@ class Projects:
             # Why the message list and not the project: an id marks "before" exactly,
             # where timestamps would have to be compared across records, and content
             # alone cannot tell this message from the same text sent earlier.
-            newest = await self._newest_message_id(project_id)
-            return await self._once(
+            newest = await self._resend.newest_message_id(project_id)
+            return await self._resend.once(
                 path,
                 self._parse_accepted,
-                lambda: self._find_sent(project_id, content, after=newest),
+                lambda: self._resend.find_sent(project_id, content, after=newest),
                 body={"content": content},
                 attempts=attempts,
                 extras=extras,
@@ -485,25 +379,6 @@ class Projects:
         return await self._activation.run(
             send, lambda accepted: accepted.project, project_id=project_id
         )
-
-    async def _newest_message_id(self, project_id: str) -> str | None:
-        newest: str | None = None
-        async for message in self.messages(project_id, limit=100):
-            newest = message.id
-        return newest
-
-    async def _find_sent(
-        self, project_id: str, content: str, *, after: str | None
-    ) -> MessageAccepted | None:
-        """The accepted message if a user message ``content`` came ``after`` that id, else None."""
-        sent: Message | None = None
-        async for message in self.messages(project_id, after=after, limit=100):
-            if sent is None and message.role == "user" and message.content == content:
-                sent = message
-        if sent is None:
-            return None
-        project = await self._poller.get(project_id)
-        return MessageAccepted(message=sent, project=project, request_id=project.request_id)
 
     async def update_settings(
         self,
@@ -551,10 +426,10 @@ class Projects:
         cancelled: the resend's 409 raises ``ConflictError``, as it would have.
         """
         path = f"/projects/{check_id(project_id, 'prj', 'project_id')}/cancel"
-        return await self._once(
+        return await self._resend.once(
             path,
             self._poller.parse_project,
-            lambda: self._if_status(project_id, ProjectStatus.CANCELLED),
+            lambda: self._resend.if_status(project_id, ProjectStatus.CANCELLED),
             extras=Extras.of(extra_headers, extra_query, extra_body),
         )
 
@@ -600,81 +475,16 @@ class Projects:
                     code="conflict",
                     request_id=before.request_id,
                 )
-            return await self._once(
+            return await self._resend.once(
                 path,
                 self._poller.parse_project,
-                lambda: self._find_render(project_id, before),
+                lambda: self._resend.find_render(project_id, before),
                 body=body,
                 attempts=attempts,
                 extras=extras,
             )
 
         return await self._activation.run(send, lambda project: project, project_id=project_id)
-
-    async def _find_render(self, project_id: str, before: Project) -> Project | None:
-        """The project if a render began after ``before`` (idle with a result), else None.
-
-        An idle project moves only by a user action, so rendering or failed now
-        means a run began since; idle with a result again means one ended, if
-        ``updated_at`` moved on. Anything else (cancelled, a message's run) and
-        the server refuses a resend. Left open, as for any request without a
-        key: another caller acting on the project between the read and the check
-        (a settings change moves ``updated_at`` too).
-        """
-        now = await self._poller.get(project_id)
-        if now.status is ProjectStatus.RENDERING or now.status is ProjectStatus.FAILED:
-            return now
-        if now.status is ProjectStatus.IDLE and now.has_result:
-            return now if now.updated_at > before.updated_at else None
-        return None
-
-    async def _if_status(self, project_id: str, status: ProjectStatus) -> Project | None:
-        project = await self._poller.get(project_id)
-        return project if project.status is status else None
-
-    async def _once(
-        self,
-        path: str,
-        parse: Callable[[Any, str | None], T],
-        find: Callable[[], Awaitable[T | None]],
-        *,
-        body: Mapping[str, Any] | None = None,
-        attempts: Attempts | None = None,
-        extras: Extras | None = None,
-    ) -> T:
-        """``POST path``, a request with no idempotency key, in effect at most once.
-
-        After an ambiguous failure the caller reconciles: ``find`` returns the
-        outcome if the request took effect, else None (send again). A 409 to
-        such a resend is looked at with ``find`` too: the first request
-        (arriving late) or another caller did it meanwhile, and that outcome,
-        not the conflict, is the answer.
-        """
-        checked = False
-
-        async def reconcile() -> T | None:
-            nonlocal checked
-            checked = True
-            return await find()
-
-        try:
-            return await self._caller.call(
-                "POST",
-                path,
-                parse,
-                options=self._options,
-                body=body,
-                resend=reconcile,
-                attempts=attempts,
-                extras=extras,
-            )
-        except ConflictError:
-            if not checked:
-                raise
-            found = await find()
-            if found is None:
-                raise
-            return found
 
     # -- waiting -------------------------------------------------------------------
 

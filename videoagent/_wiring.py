@@ -16,7 +16,7 @@ import attrs
 
 from ._activation import SlotTracking
 from ._ledger import ProjectLedger
-from ._projects import Poller
+from ._reading import Poller
 from ._retry import Caller
 from ._seams import Budget, SharedLimits, Slots
 
