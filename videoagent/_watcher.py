@@ -206,7 +206,7 @@ class ProjectWatcher:
     ) -> None:
         self._closed = True
         try:
-            await self._tasks.aclose()  # an error of the block passes on untouched
+            await self._tasks.aclose(passing=exc)  # an error of the block goes on as itself
         finally:
             self._shutdown()
 
