@@ -107,6 +107,17 @@ async def test_a_folder_receives_the_project_id_as_its_file_name(
     assert names(tmp_path) == sorted([f"{project_id}.mp4", "named.mp4"])
 
 
+async def test_a_path_ending_in_a_slash_is_a_folder_even_before_it_exists(
+    simulator: Simulator, client: AsyncVideoAgent, tmp_path: Path
+) -> None:
+    """``download(id, "videos/")`` makes the folder and writes ``videos/<id>.mp4`` (never a
+    file named ``videos``)."""
+    project_id = await finished_project(client, simulator)
+    written = await client.projects.download(project_id, f"{tmp_path}/videos/")
+    assert written == tmp_path / "videos" / f"{project_id}.mp4"
+    assert names(tmp_path) == ["videos", f"videos/{project_id}.mp4"]
+
+
 async def test_nothing_is_created_for_a_refused_download(
     simulator: Simulator, client: AsyncVideoAgent, tmp_path: Path
 ) -> None:

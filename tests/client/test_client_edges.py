@@ -96,6 +96,17 @@ SURROGATE_CALLS: list[tuple[str, Callable[[AsyncVideoAgent], Coroutine[Any, Any,
     ("metadata['k']", lambda c: c.projects.create("ok", metadata={"k": SURROGATE})),
     ("name", lambda c: c.api_keys.create(SURROGATE)),
     ("brief", lambda c: c.projects.with_raw_response.create(SURROGATE)),
+    (
+        "webhook_url",
+        lambda c: c.projects.create("ok", webhook_url=f"http://127.0.0.1:9/{SURROGATE}"),
+    ),
+    (
+        "webhook_url",
+        lambda c: c.projects.update_settings(
+            GOOD_ID, webhook_url=f"http://127.0.0.1:9/{SURROGATE}"
+        ),
+    ),
+    ("the request body", lambda c: c.projects.create("ok", extra_body={"note": SURROGATE})),
 ]
 
 
@@ -106,8 +117,8 @@ async def test_text_utf8_cannot_encode_is_refused_naming_the_field(
     field: str,
     call: Callable[[AsyncVideoAgent], Coroutine[Any, Any, Any]],
 ) -> None:
-    """A lone surrogate in a brief, message, key, name or metadata is an InvalidRequestError
-    naming that field, and nothing is sent."""
+    """A lone surrogate in a brief, message, key, name, metadata, webhook URL (or an extra
+    body field) is an InvalidRequestError naming where it is, and nothing is sent."""
     with pytest.raises(InvalidRequestError) as info:
         await call(client)
     assert str(info.value).startswith(field)
