@@ -18,6 +18,7 @@ from odd_server import OddServer
 from videoagent import (
     AsyncVideoAgent,
     ConfigurationError,
+    CreditsWarning,
     InvalidRequestError,
     NotFoundError,
 )
@@ -252,3 +253,31 @@ async def test_another_server_answering_404_html_is_named_in_the_error(
             assert base_url in message
             assert "without the API's error body" in message
             assert "base URL" in message
+
+
+# -- a callback of the user's that raises loses nothing --------------------------------------
+
+
+async def test_an_on_credits_warning_that_raises_loses_no_project(
+    simulator: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A user's ``on_credits_warning`` that raises is logged: the create it rode on returns
+    its project (which holds its slot), and later calls work."""
+    key = simulator.add_account(credits=120)  # below 100 after one create: every answer warns
+    seen: list[int] = []
+
+    def broken(warning: CreditsWarning) -> None:
+        seen.append(warning.balance)
+        raise RuntimeError("a bug in the user's callback")
+
+    async with AsyncVideoAgent(
+        key, simulator.base_url, time_scale=simulator.time_scale, on_credits_warning=broken
+    ) as client:
+        project = await client.projects.create("a teaser")
+        assert client.statistics().slots.held == 1
+        assert (await client.account.get()).credits == 70
+        assert client.statistics().slots.placeholders == 0
+    assert [p.id for p in simulator.projects(key)] == [project.id]
+    assert seen == [70, 70]
+    raised = [r for r in caplog.records if "on_credits_warning callback raised" in r.message]
+    assert len(raised) == 2
