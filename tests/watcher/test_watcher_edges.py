@@ -190,6 +190,41 @@ async def test_a_users_watcher_lets_a_closed_client_go(make_simulator: SimFactor
                 await watcher.wait(project_id)  # a new wait: nothing to poll it with
 
 
+async def test_a_watcher_lets_go_of_another_client_it_served(make_simulator: SimFactory) -> None:
+    """A watcher that watched a project for a second client (``watch(..., client=)``) lets
+    that client go when it closes: its wait stops, the client is collected, and the
+    watcher's own client goes on."""
+    async with make_simulator(durations=SLOW) as sim, client_for(sim) as own:
+        other_key = sim.add_account()
+        (theirs,) = await create_elsewhere(sim, 1, key=other_key)
+        (ours,) = await create_elsewhere(sim, 1)
+        other = client_for(sim, other_key)
+        gone = weakref.ref(other)
+        errors: list[BaseException] = []
+        async with ProjectWatcher(own) as watcher:
+            watcher.watch(ours)
+
+            async def waiting() -> None:
+                try:
+                    await watcher.wait(theirs)
+                except WatchStoppedError as exc:
+                    errors.append(exc)
+
+            async with anyio.create_task_group() as group, other:  # the client ends first
+                watcher.watch(theirs, client=other)
+                group.start_soon(waiting)
+                await anyio.wait_all_tasks_blocked()
+            del other
+            gc.collect()
+            assert gone() is None
+            assert [type(e) for e in errors] == [WatchStoppedError]
+            assert watcher.statistics().watched == 1
+            with anyio.fail_after(5):
+                polls = len([r for r in sim.request_log if r.path.endswith(ours)])
+                while len([r for r in sim.request_log if r.path.endswith(ours)]) == polls:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)  # the own client's watch goes on polling
+
+
 # -- bad ids are refused before anything is sent ----------------------------------------
 
 
