@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp.web
 import anyio
 import pytest
+from download_helpers import PROJECT_ID, VIDEO, serve_results
 from odd_server import OddServer
 
 from videoagent import (
@@ -31,8 +32,6 @@ from videoagent.simulator import Simulator
 
 OddClient = Callable[..., AsyncVideoAgent]
 
-VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 64
-PROJECT_ID = "prj_abcdefgh12"
 #: A body 4,000 times the video's announced size.
 LONG = 64 * 1_048_576
 
@@ -53,26 +52,10 @@ class Recording(io.BytesIO):
 
 
 def serve_video(
-    server: OddServer,
-    handler: Callable[[aiohttp.web.Request], Any],
-    *,
-    data: bytes = VIDEO,
+    server: OddServer, handler: Callable[[aiohttp.web.Request], Any], *, data: bytes = VIDEO
 ) -> None:
     """``/result`` describing ``data`` at ``/files/v.mp4``, which ``handler`` serves."""
-
-    async def result(_: aiohttp.web.Request) -> aiohttp.web.Response:
-        return aiohttp.web.json_response(
-            {
-                "project_id": PROJECT_ID,
-                "video_url": f"{server.url}/files/v.mp4",
-                "expires_at": "2026-12-01T10:00:00Z",
-                "resolution": "1080p",
-                "size_bytes": len(data),
-                "sha256": hashlib.sha256(data).hexdigest(),
-            }
-        )
-
-    server.route("GET", f"/v1/projects/{PROJECT_ID}/result", result)
+    serve_results(server, ["/files/v.mp4"], data)
     server.route("GET", "/files/v.mp4", handler)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp.web
 import pytest
+from common_helpers import MALFORMED_IDS, Boom, first_step
 from odd_server import OddServer
 
 from videoagent import (
@@ -27,18 +28,6 @@ from videoagent.simulator import Simulator
 GOOD_ID = "prj_abcdefgh12"
 #: Lone surrogates: Python strings UTF-8 cannot encode (from os.fsdecode, bad JSON, ...).
 SURROGATE = "caf\udce9"
-
-
-class Boom(Exception):
-    """An error of the user's own."""
-
-
-def first_step(call: Coroutine[Any, Any, Any]) -> None:
-    """Run ``call`` to its first suspension; it must raise there (and so never waits)."""
-    try:
-        call.send(None)
-    finally:
-        call.close()
 
 
 def refusal(call: Coroutine[Any, Any, Any]) -> str | None:
@@ -128,8 +117,6 @@ async def test_text_utf8_cannot_encode_is_refused_naming_the_field(
     assert simulator.request_log == []
 
 
-BAD_IDS = ["../account", "prj_a/../../x", "prj_", "prj_\udce9", "msg_abcdefgh12", " prj_abc", ""]
-
 ID_CALLS: list[tuple[str, Callable[[AsyncVideoAgent, str], Coroutine[Any, Any, Any]]]] = [
     ("get", lambda c, i: c.projects.get(i)),
     ("poll", lambda c, i: c.projects.poll(i)),
@@ -156,7 +143,7 @@ async def test_a_malformed_id_is_refused_at_once_by_every_entry_point(
     not_refused = [
         f"{entry}({bad!r}): {outcome}"
         for entry, call in ID_CALLS
-        for bad in BAD_IDS
+        for bad in MALFORMED_IDS
         if (outcome := refusal(call(client, bad))) is not None
     ]
     assert not_refused == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 import aiohttp.web
 import anyio
 import pytest
+from common_helpers import Boom
 from fleet_helpers import RedisServer
 from odd_server import OddServer
 from redis.asyncio import Redis
@@ -16,10 +17,6 @@ from videoagent.simulator import Simulator
 
 SCALE = 0.01
 MISSING = "prj_doesnotexist0000"
-
-
-class Boom(Exception):
-    """An error of the user's own."""
 
 
 async def test_errors_inside_a_fleet_client_come_out_as_themselves(

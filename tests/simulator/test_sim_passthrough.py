@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import anyio
 import pytest
+from common_helpers import Boom
 
 from videoagent import AsyncVideoAgent, Limits, NotFoundError
 from videoagent.simulator import Simulator
 
 SCALE = 0.01
-
-
-class Boom(Exception):
-    """An error of the user's own."""
 
 
 async def test_errors_inside_the_simulator_come_out_as_themselves() -> None:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import gc
 import weakref
-from collections.abc import Coroutine
-from typing import Any
 
 import anyio
 import pytest
+from common_helpers import MALFORMED_IDS, Boom, first_step
 from watch_helpers import SimFactory, client_for, create_elsewhere
 
 from videoagent import (
@@ -23,21 +22,8 @@ from videoagent import (
 from videoagent._tasks import BackgroundTasks
 
 MISSING = "prj_doesnotexist0000"
-BAD_IDS = ["../account", "prj_a/../../x", "prj_", "prj_\udce9", "msg_abcdefgh12", " prj_abc", ""]
 #: Long phases: a project stays active for the whole test.
 SLOW = {"queued": (600.0, 600.0)}
-
-
-class Boom(Exception):
-    """An error of the user's own."""
-
-
-def first_step(call: Coroutine[Any, Any, Any]) -> None:
-    """Run ``call`` to its first suspension; it must raise there (and so never waits)."""
-    try:
-        call.send(None)
-    finally:
-        call.close()
 
 
 # -- exceptions pass through as themselves --------------------------------------------
@@ -162,6 +148,14 @@ async def test_an_unsubscribed_events_reader_breaks_nothing_after_it(
                 break
 
 
+async def stopped_wait(watcher: ProjectWatcher, project_id: str, into: list[Exception]) -> None:
+    """``watcher.wait(project_id)``; the WatchStoppedError it ends with goes ``into``."""
+    try:
+        await watcher.wait(project_id)
+    except WatchStoppedError as exc:
+        into.append(exc)
+
+
 async def test_a_users_watcher_lets_a_closed_client_go(make_simulator: SimFactory) -> None:
     """A ProjectWatcher that outlives its client: the client's waits raise WatchStoppedError,
     and once dropped the client is collected (the watcher keeps no reference)."""
@@ -169,17 +163,10 @@ async def test_a_users_watcher_lets_a_closed_client_go(make_simulator: SimFactor
         (project_id,) = await create_elsewhere(sim, 1)
         client = client_for(sim)
         gone = weakref.ref(client)
-        errors: list[BaseException] = []
+        errors: list[Exception] = []
         async with ProjectWatcher(client) as watcher:
-
-            async def waiting() -> None:
-                try:
-                    await watcher.wait(project_id)
-                except WatchStoppedError as exc:
-                    errors.append(exc)
-
             async with anyio.create_task_group() as group, client:  # the client ends first
-                group.start_soon(waiting)
+                group.start_soon(stopped_wait, watcher, project_id, errors)
                 await anyio.wait_all_tasks_blocked()
             del client
             gc.collect()
@@ -200,19 +187,12 @@ async def test_a_watcher_lets_go_of_another_client_it_served(make_simulator: Sim
         (ours,) = await create_elsewhere(sim, 1)
         other = client_for(sim, other_key)
         gone = weakref.ref(other)
-        errors: list[BaseException] = []
+        errors: list[Exception] = []
         async with ProjectWatcher(own) as watcher:
             watcher.watch(ours)
-
-            async def waiting() -> None:
-                try:
-                    await watcher.wait(theirs)
-                except WatchStoppedError as exc:
-                    errors.append(exc)
-
             async with anyio.create_task_group() as group, other:  # the client ends first
                 watcher.watch(theirs, client=other)
-                group.start_soon(waiting)
+                group.start_soon(stopped_wait, watcher, theirs, errors)
                 await anyio.wait_all_tasks_blocked()
             del other
             gc.collect()
@@ -237,7 +217,7 @@ async def test_a_malformed_id_is_refused_at_once_by_the_watcher(
         before = len(sim.request_log)
         async with ProjectWatcher(client) as own:
             for watcher in (own, client.watcher):
-                for bad in BAD_IDS:
+                for bad in MALFORMED_IDS:
                     with pytest.raises(InvalidRequestError, match="nothing was sent"):
                         watcher.watch(bad)
                     with pytest.raises(InvalidRequestError, match="nothing was sent"):
