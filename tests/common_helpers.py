@@ -1,9 +1,10 @@
 """Helpers of more than one test directory: the contract's figures, a sliding-window
-count, polling for a state."""
+count, polling for a state, malformed ids, a user's own error, a call's first step."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import anyio
 
@@ -38,3 +39,28 @@ async def until(condition: Callable[[], bool], *, limit: float = 20.0) -> None:
     with anyio.fail_after(limit):
         while not condition():  # noqa: ASYNC110 - changed by others' I/O: nothing to wait on
             await anyio.sleep(0.01)
+
+
+#: Project ids every entry point must refuse unsent: a path, a traversal, no body, a lone
+#: surrogate, another prefix, a space, nothing.
+MALFORMED_IDS = [
+    "../account",
+    "prj_a/../../x",
+    "prj_",
+    "prj_\udce9",
+    "msg_abcdefgh12",
+    " prj_abc",
+    "",
+]
+
+
+class Boom(Exception):
+    """An error of the user's own (to see it come out as itself)."""
+
+
+def first_step(call: Coroutine[Any, Any, Any]) -> None:
+    """Run ``call`` to its first suspension; it must raise there (and so never waits)."""
+    try:
+        call.send(None)
+    finally:
+        call.close()

@@ -147,6 +147,7 @@ def check_webhook_url(value: object, *, base_url: str) -> str:
     """
     if not isinstance(value, str):
         raise _refuse(f"webhook_url must be a string, got {type(value).__name__}")
+    check_encodable(value, "webhook_url")
     try:
         parts = urlsplit(value)
         host = parts.hostname

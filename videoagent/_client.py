@@ -169,7 +169,8 @@ class AsyncVideoAgent:
             drops; the client turns that off in the sessions it makes, not in
             yours: that resend passes the limiter, so leave it on only with room
             to spare in ``limits``.)
-        on_credits_warning: called with every ``credits_warning`` an answer carries.
+        on_credits_warning: called with every ``credits_warning`` an answer carries
+            (an exception in it is logged: the call that brought the warning goes on).
         allow_insecure: a plain ``http://`` base URL to a host other than
             loopback sends the key in clear and gives an ``InsecureBaseURLWarning``;
             ``True`` says that is intended (a TLS-terminating sidecar, a lab).
@@ -229,7 +230,7 @@ class AsyncVideoAgent:
         if shared.watch is not None:  # fleet mode: the other processes hear of each answer
             ledger.projects.subscribe(shared.share_project)
         if on_credits_warning is not None:
-            ledger.credits.subscribe(on_credits_warning)
+            ledger.credits.subscribe(_logged_on_error(on_credits_warning))
         transport = HTTPTransport(
             api_key=key,
             base_url=url,
@@ -441,6 +442,21 @@ class AsyncVideoAgent:
             core.ledger.close()  # other watchers let go of this client
             await core.transport.aclose()
             await core.downloader.aclose()
+
+
+def _logged_on_error(
+    callback: Callable[[CreditsWarning], object],
+) -> Callable[[CreditsWarning], None]:
+    """``callback``, its exceptions logged: a user's bug must not lose the answer it rode on
+    (a create's project, say)."""
+
+    def call(warning: CreditsWarning) -> None:
+        try:
+            callback(warning)
+        except Exception:
+            logger.exception("an on_credits_warning callback raised")
+
+    return call
 
 
 def _backend_from_env() -> LimitsBackend | None:

@@ -51,9 +51,11 @@ Sink = str | os.PathLike[str] | BinaryIO
 
 
 def destination_for(path: str | os.PathLike[str], project_id: str) -> Path:
-    """The file a download to ``path`` writes: ``path/<project id>.mp4`` for a directory."""
+    """The file a download to ``path`` writes: ``path/<project id>.mp4`` for a directory
+    (one that exists, or a string ending in a slash: made if need be)."""
     destination = Path(path)
-    return destination / f"{project_id}.mp4" if destination.is_dir() else destination
+    folder = isinstance(path, str) and path.endswith(("/", os.sep))
+    return destination / f"{project_id}.mp4" if folder or destination.is_dir() else destination
 
 
 class Downloader:

@@ -544,12 +544,14 @@ class Projects:
     ) -> Path | BinaryIO:
         """Fetch the result video, verified by size and sha256.
 
-        ``path`` is a file path (an existing directory: ``<dir>/<project id>.mp4``),
-        or a writable binary file object. A path is written through a temporary
-        file renamed into place once verified: it never holds a partial or
-        wrong video. Returns the path written (or the file object). An expired
-        URL (410) gets one fresh URL from ``/result``. See ``_download`` for the
-        size cap, the overall deadline and the redirects followed.
+        ``path`` is a file path (an existing directory, or a string ending in
+        ``/``: ``<dir>/<project id>.mp4``), or a writable binary file object. A
+        path is written through a temporary file renamed into place once
+        verified: it never holds a partial or wrong video. A malformed id, or a
+        project without a result, raises before any folder is made. Returns the
+        path written (or the file object). An expired URL (410) gets one fresh
+        URL from ``/result``. See ``_download`` for the size cap, the overall
+        deadline and the redirects followed.
         """
         check_id(project_id, "prj", "project_id")
         result = await self.result(project_id)

@@ -399,7 +399,9 @@ class Caller:
             data = _loads(raw.decode())  # UTF-8 by contract (a bad byte is a ValueError)
         except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
             error = APIResponseError(
-                f"HTTP {status} with a body that is not JSON", status=status, request_id=request_id
+                f"HTTP {status} with a body that is not JSON: {str(exc)[:200]}",
+                status=status,
+                request_id=request_id,
             )
             error.__cause__ = exc
             raise Failure(error, retryable=True, ambiguous=True) from exc
@@ -438,20 +440,33 @@ def _header_int(value: str | None) -> int | None:
     return int(number) if number is not None and number < 1e9 else None
 
 
-_DECODER: Final = json.JSONDecoder()
+#: The longest integer an answer may hold, in digits: Python's own default guard
+#: (``sys.get_int_max_str_digits``), kept even where an app turns that off (a
+#: conversion costs the square of the digits: a 4 MiB figure would take minutes).
+_MAX_INT_DIGITS: Final = 4_300
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > _MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text):,} digits (at most {_MAX_INT_DIGITS:,})")
+    return int(text)
+
+
+_DECODER: Final = json.JSONDecoder(parse_int=_bounded_int)
 
 
 def _loads(text: str) -> Any:
-    """``json.loads(text)``, without its two whitespace regexes for the usual answer.
+    """``json.loads(text)`` (integers bounded), without its two whitespace regexes for
+    the usual answer.
 
     ``raw_decode`` reads a document that starts at once; when anything surrounds
-    it (whitespace, or junk) ``json.loads`` decides, and says what is wrong.
+    it (whitespace, or junk) ``decode`` decides, and says what is wrong.
     """
     try:
         data, end = _DECODER.raw_decode(text)
     except ValueError:
-        return json.loads(text)
-    return data if end == len(text) else json.loads(text)
+        return _DECODER.decode(text)
+    return data if end == len(text) else _DECODER.decode(text)
 
 
 def _reason(error: APIError) -> str:
@@ -494,7 +509,7 @@ def error_from_answer(
     code: str | None = None
     message: str | None = None
     try:
-        body = json.loads(raw)
+        body = _loads(raw.decode())
     except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), dict):

@@ -10,12 +10,14 @@ The SDK's own task groups go through here instead:
   watcher, the fleet connection): entering it starts them, closing it cancels
   them; an error raised in the user's ``async with`` block passes through
   untouched, and a task of ours that failed surfaces once, as a
-  ``VideoAgentError`` naming the task.
+  ``VideoAgentError`` naming the task (only logged when the block raised:
+  the block's error goes on as itself).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import Any
@@ -29,6 +31,8 @@ if sys.version_info < (3, 11):  # pragma: no cover - Python 3.10
     from exceptiongroup import BaseExceptionGroup
 
 __all__ = ["BackgroundTasks", "task_group"]
+
+logger = logging.getLogger("videoagent")
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
@@ -92,8 +96,13 @@ class BackgroundTasks:
         """Run ``function()`` until ``aclose``."""
         self.group.start_soon(function, name=name)
 
-    async def aclose(self) -> None:
-        """Cancel every task and wait for them; a task that failed raises once, as ours."""
+    async def aclose(self, *, passing: BaseException | None = None) -> None:
+        """Cancel every task and wait for them; a task that failed raises once, as ours.
+
+        ``passing``: the error leaving the owner's ``async with`` block, if any.
+        It goes on as itself: a task's failure is then logged, not raised (unless
+        the block's error is the cancellation that failure caused).
+        """
         group, self._group = self._group, None
         if group is None:
             return
@@ -102,7 +111,13 @@ class BackgroundTasks:
             await group.__aexit__(None, None, None)
         except BaseExceptionGroup as error:
             sole = _sole(error)
-            if isinstance(sole, VideoAgentError | anyio.get_cancelled_exc_class()):
+            cancelled = anyio.get_cancelled_exc_class()
+            if passing is not None and not isinstance(passing, cancelled):
+                logger.error(
+                    "a background task of %s failed (after %r)", self._owner, passing, exc_info=sole
+                )
+                return
+            if isinstance(sole, VideoAgentError | cancelled):
                 raise sole from None
             raise VideoAgentError(
                 f"a background task of {self._owner} failed: {type(sole).__name__}: {sole}"

@@ -45,6 +45,7 @@ from ._errors import (
     APIResponseError,
     APITimeoutError,
     ConfigurationError,
+    InvalidRequestError,
 )
 from ._models import redact_key
 from ._version import __version__
@@ -120,8 +121,16 @@ class _Secret:
 
 
 def dumps(body: Mapping[str, Any]) -> bytes:
-    """A request body as compact UTF-8 JSON."""
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    """A request body as compact UTF-8 JSON; ``InvalidRequestError`` for text UTF-8 cannot
+    encode (the arguments are checked by name first: this catches ``extra_body``)."""
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError as exc:
+        raise InvalidRequestError(
+            f"the request body holds a character UTF-8 cannot encode ({text[exc.start]!r}, "
+            "a lone surrogate?) (nothing was sent)"
+        ) from None
 
 
 class HTTPTransport:

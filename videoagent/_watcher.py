@@ -206,7 +206,7 @@ class ProjectWatcher:
     ) -> None:
         self._closed = True
         try:
-            await self._tasks.aclose()  # an error of the block passes on untouched
+            await self._tasks.aclose(passing=exc)  # an error of the block goes on as itself
         finally:
             self._shutdown()
 
@@ -315,7 +315,9 @@ class ProjectWatcher:
         From the first notify on, routine polls of the project are only a
         safety net and come at twice the status interval. Unwatched ids are
         ignored (in fleet mode the notify still reaches the other processes).
+        A malformed id raises ``InvalidRequestError`` at once (nothing is relayed).
         """
+        check_id(project_id, "prj", "project_id")
         hint = None if status is None else str(status)
         if self._wiring is not None:
             ownership = self._ownerships.get(self._wiring.ledger)

@@ -42,7 +42,6 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
-import anyio.abc
 import attrs
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -55,6 +54,7 @@ from yarl import URL
 from videoagent._config import Limits
 from videoagent._errors import ConfigurationError
 from videoagent._models import Project
+from videoagent._tasks import BackgroundTasks
 
 from . import _scripts
 from ._budget import RedisBudget
@@ -161,7 +161,7 @@ class FleetRuntime:
         self._ops_due = anyio.Event()
         self._flush_lock = anyio.Lock()
         self._beat_now = anyio.Event()
-        self._task_group: anyio.abc.TaskGroup | None = None
+        self._tasks = BackgroundTasks("a fleet connection")
         self._random = random.Random()
         self._down_since: float | None = None
         self._round_trips = 0
@@ -193,7 +193,7 @@ class FleetRuntime:
             self._observe(project)
 
     async def __aenter__(self) -> FleetRuntime:
-        if self._task_group is not None or self._closed:
+        if self._redis is not None or self._closed:
             raise RuntimeError("a fleet connection can be entered once")
         self._redis = Redis.from_url(
             self.backend.url,
@@ -202,12 +202,10 @@ class FleetRuntime:
             retry=Retry(NoBackoff(), 0),
             decode_responses=True,
         )
-        group = anyio.create_task_group()
-        await group.__aenter__()
-        self._task_group = group
-        group.start_soon(self._flusher, name="videoagent fleet flusher")
-        group.start_soon(self._heartbeat, name="videoagent fleet heartbeat")
-        group.start_soon(self._listener, name="videoagent fleet listener")
+        await self._tasks.open()
+        self._tasks.start_soon(self._flusher, name="videoagent fleet flusher")
+        self._tasks.start_soon(self._heartbeat, name="videoagent fleet heartbeat")
+        self._tasks.start_soon(self._listener, name="videoagent fleet listener")
         return self
 
     async def __aexit__(
@@ -215,14 +213,12 @@ class FleetRuntime:
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool | None:
-        assert self._task_group is not None
+    ) -> None:
         self._closed = True
         with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_FLUSH):
             await self._flush_all()
-        self._task_group.cancel_scope.cancel()
-        try:
-            return await self._task_group.__aexit__(exc_type, exc, tb)
+        try:  # an error of the block goes on as itself; a task's of ours surfaces once
+            await self._tasks.aclose(passing=exc)
         finally:
             if self._redis is not None:
                 with anyio.CancelScope(shield=True):

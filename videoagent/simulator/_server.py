@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Mapping
 from types import TracebackType
@@ -24,6 +25,8 @@ from ._views import account_view
 from ._webhooks import Delivery
 
 __all__ = ["Simulator"]
+
+_log = logging.getLogger(__name__)
 
 
 @web.middleware
@@ -157,11 +160,19 @@ class Simulator:
         return bound
 
     async def close(self) -> None:
-        """Stop serving and deliver no more webhooks."""
-        await self._sim.webhooks.close()
+        """Stop serving and deliver no more webhooks.
+
+        A background task of the simulator that died (a bug) raises here, once,
+        as a ``RuntimeError`` naming it.
+        """
+        failure = await self._sim.webhooks.close()
         for runner in reversed(self._runners):
             await runner.cleanup()
         self._runners.clear()
+        if failure is not None:
+            raise RuntimeError(
+                f"a background task of the simulator failed: {type(failure).__name__}: {failure}"
+            ) from failure
 
     async def __aenter__(self) -> Simulator:
         await self.start()
@@ -173,7 +184,13 @@ class Simulator:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.close()
+        if exc is None:
+            await self.close()
+            return
+        try:  # the block's error goes on as itself
+            await self.close()
+        except Exception:
+            _log.warning("closing the simulator failed (after %r)", exc, exc_info=True)
 
     # -- the Python control interface -------------------------------------
 

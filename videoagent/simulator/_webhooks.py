@@ -125,16 +125,16 @@ class WebhookDispatcher:
         self._tasks.append(asyncio.create_task(self._schedule_loop()))
         self._tasks.extend(asyncio.create_task(self._deliver_loop(q)) for q in self._queues)
 
-    async def close(self) -> None:
-        """Stop every task and close the HTTP session."""
+    async def close(self) -> Exception | None:
+        """Stop every task and close the HTTP session; the error a task died of, if any."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # (gather: a cancellation of the caller meanwhile is not swallowed)
+        outcomes = await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         if self._session is not None:
             await self._session.close()
+        return next((error for error in outcomes if isinstance(error, Exception)), None)
 
     async def _schedule_loop(self) -> None:
         heap = self._heap
