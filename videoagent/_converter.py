@@ -99,6 +99,20 @@ def _structure_str(value: object, _: type[str]) -> str:
     return value
 
 
+def _structure_int(value: object, _: type[int]) -> int:
+    """An integer as JSON has it: not a string, a bool or a fraction ("5", true, 5.5)."""
+    if type(value) is not int:
+        raise TypeError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
+def _structure_bool(value: object, _: type[bool]) -> bool:
+    """``true`` or ``false``: not 1, "yes" or null."""
+    if type(value) is not bool:
+        raise TypeError(f"expected true or false, got {type(value).__name__}")
+    return value
+
+
 def _is_optional(type_: Any) -> bool:
     args = get_args(type_)
     return get_origin(type_) in (Union, UnionType) and len(args) == 2 and type(None) in args
@@ -122,6 +136,8 @@ def configure_converter(converter: cattrs.Converter) -> None:
     converter.register_structure_hook(ProjectStatus, _structure_status)
     converter.register_structure_hook_func(lambda t: t == Mapping[str, Any], _passthrough)
     converter.register_structure_hook(str, _structure_str)
+    converter.register_structure_hook(int, _structure_int)
+    converter.register_structure_hook(bool, _structure_bool)
     for cls in _MODELS:
         names = {field.name for field in attrs.fields(cls)}
         overrides = {}

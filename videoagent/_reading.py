@@ -40,12 +40,20 @@ class _Page(Protocol[ItemT_co]):
 
 
 async def every_page(
-    fetch: Callable[[str | None], Awaitable[_Page[ItemT_co]]], after: str | None, prefix: str
+    fetch: Callable[[str | None], Awaitable[_Page[ItemT_co]]],
+    after: str | None,
+    prefix: str,
+    *,
+    max_pages: int | None = None,
 ) -> AsyncIterator[ItemT_co]:
     """Every item of a cursor-paginated list: pages fetched one by one, ``after`` the last
-    id (of the form ``{prefix}_...``); see the module docstring for how it always ends."""
+    id (of the form ``{prefix}_...``); see the module docstring for how it always ends.
+    ``max_pages``: more pages than that is an ``APIResponseError`` too (for the SDK's own
+    look-ups, which no caller could stop)."""
     used: set[str | None] = {after}
     while True:
+        if max_pages is not None and len(used) > max_pages:
+            raise APIResponseError(f"the list goes on past {max_pages:,} pages")
         page = await fetch(after)
         for item in page.data:
             yield item

@@ -22,6 +22,10 @@ __all__ = ["Reconciler"]
 
 T = TypeVar("T")
 
+#: Pages of 100 messages the look-ups read at most (a conversation of 100,000 messages
+#: would have cost a million credits): past them, the server is answering nonsense.
+_MAX_PAGES = 1_000
+
 
 class Reconciler:
     """Sends a request without an idempotency key at most once (see the module)."""
@@ -73,6 +77,7 @@ class Reconciler:
             lambda cursor: self._poller.messages_page(project_id, after=cursor, limit=100),
             after,
             "msg",
+            max_pages=_MAX_PAGES,
         )
 
     async def newest_message_id(self, project_id: str) -> str | None:

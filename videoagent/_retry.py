@@ -37,12 +37,14 @@ import anyio
 import attrs
 from multidict import CIMultiDictProxy
 
+from ._arguments import check_encodable
 from ._config import RetryPolicy
 from ._converter import structure
 from ._errors import (
     APIError,
     APIResponseError,
     APIStatusError,
+    InvalidRequestError,
     PayloadTooLargeError,
     ProjectLimitError,
     RateLimitError,
@@ -108,9 +110,32 @@ class Extras:
         query: Mapping[str, str] | None,
         body: Mapping[str, Any] | None,
     ) -> Extras | None:
-        """The extras given, or None for none (the usual call)."""
+        """The extras given (checked: nothing is sent, or waited for, with a bad one),
+        or None for none (the usual call)."""
         if headers is None and query is None and body is None:
             return None
+        for name, values in (("extra_headers", headers), ("extra_query", query)):
+            for key, value in (values or {}).items():
+                if not isinstance(key, str) or not isinstance(value, str):
+                    raise InvalidRequestError(
+                        f"{name} maps str to str, got {key!r}: {type(value).__name__} "
+                        "(nothing was sent)"
+                    )
+                check_encodable(key, f"{name} key {key[:40]!r}")
+                check_encodable(value, f"{name}[{key[:40]!r}]")
+                if name == "extra_headers" and any(c in key + value for c in "\r\n\0"):
+                    raise InvalidRequestError(
+                        f"extra_headers[{key[:40]!r}] holds a line break or NUL (nothing was sent)"
+                    )
+        if body is not None:
+            try:
+                dumps(body)
+            except InvalidRequestError:  # text UTF-8 cannot encode: it says so
+                raise
+            except (TypeError, ValueError) as exc:  # not JSON
+                raise InvalidRequestError(
+                    f"extra_body cannot be sent as JSON: {exc} (nothing was sent)"
+                ) from None
         return cls(headers, query, body)
 
 

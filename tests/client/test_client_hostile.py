@@ -20,7 +20,7 @@ import anyio
 import pytest
 from odd_server import OddServer
 
-from videoagent import APIResponseError, AsyncVideoAgent, Limits
+from videoagent import APIResponseError, AsyncVideoAgent, InvalidRequestError, Limits
 from videoagent._transport import MAX_ANSWER_BYTES
 
 OddClient = Callable[..., AsyncVideoAgent]
@@ -350,3 +350,67 @@ async def test_a_project_answered_with_a_bad_id_is_our_error(
         with pytest.raises(APIResponseError, match="not an id of the form prj_"):
             await call(client)
         assert client.statistics().slots.held == 0
+
+
+# -- endless fresh cursors, lax figures, bad extras ------------------------------------------
+
+
+async def test_endless_fresh_cursors_stop_send_message_before_it_sends(
+    odd_server: OddServer, odd_client: OddClient
+) -> None:
+    """A server handing out a new message cursor forever: ``send_message``'s look-up
+    stops after a bounded number of pages, and nothing is sent."""
+    asked: list[str | None] = []
+
+    async def page(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        asked.append(request.query.get("after"))
+        return json_answer(
+            {"object": "list", "data": [message(f"msg_{len(asked):012d}")], "has_more": True}
+        )
+
+    posted: list[object] = []
+
+    async def accept(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        posted.append(await request.json())
+        return json_answer({"message": message("msg_new000000000"), "project": project()}, 202)
+
+    odd_server.route("GET", f"/v1/projects/{PROJECT_ID}/messages", page)
+    odd_server.route("POST", f"/v1/projects/{PROJECT_ID}/messages", accept)
+    async with odd_client(await odd_server.start()) as client:
+        with pytest.raises(APIResponseError, match="goes on past 1,000 pages"):
+            await client.projects.send_message(PROJECT_ID, "make it warmer")
+    assert posted == []
+    assert len(asked) == 1_000
+
+
+@pytest.mark.parametrize("figure", ['"5"', "true", "5.5"])
+async def test_a_figure_that_is_no_integer_is_our_error(
+    odd_server: OddServer, odd_client: OddClient, figure: str
+) -> None:
+    """``active_projects`` answered as a string, a bool or a fraction is refused, never
+    read as 5 (or 1)."""
+    outcome, _ = await _account_with(odd_server, odd_client, figure)
+    assert isinstance(outcome, APIResponseError)
+    assert "active_projects" in str(outcome)
+
+
+BAD_EXTRAS: dict[str, dict[str, Any]] = {
+    "a header with a line break": {"extra_headers": {"X-Trace": "a\r\nInjected: 1"}},
+    "a header that is no text": {"extra_headers": {"X-Trace": 1}},
+    "a query value UTF-8 cannot encode": {"extra_query": {"q": "\ud800"}},
+    "a body field that is no JSON": {"extra_body": {"when": object()}},
+}
+
+
+@pytest.mark.parametrize("extras", BAD_EXTRAS.values(), ids=BAD_EXTRAS.keys())
+async def test_bad_extras_are_refused_before_anything_is_sent_or_waited_for(
+    odd_server: OddServer, odd_client: OddClient, extras: dict[str, Any]
+) -> None:
+    """Extras that cannot be sent are an InvalidRequestError at once: no request, and no
+    active slot taken or waited for."""
+    async with odd_client(await odd_server.start(), limits=Limits()) as client:
+        with pytest.raises(InvalidRequestError, match="nothing was sent"):
+            await client.projects.create("a teaser", **extras)
+        slots = client.statistics().slots
+    assert odd_server.requests == []
+    assert (slots.held, slots.pending, slots.waiting) == (0, 0, 0)
