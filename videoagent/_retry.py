@@ -114,7 +114,11 @@ class Extras:
         or None for none (the usual call)."""
         if headers is None and query is None and body is None:
             return None
-        for name, values in (("extra_headers", headers), ("extra_query", query)):
+        given: tuple[tuple[str, Mapping[object, object] | None], ...] = (
+            ("extra_headers", headers),
+            ("extra_query", query),
+        )  # (objects: what a caller passes is checked, whatever its annotation says)
+        for name, values in given:
             for key, value in (values or {}).items():
                 if not isinstance(key, str) or not isinstance(value, str):
                     raise InvalidRequestError(
