@@ -114,23 +114,8 @@ class Extras:
         or None for none (the usual call)."""
         if headers is None and query is None and body is None:
             return None
-        given: tuple[tuple[str, Mapping[object, object] | None], ...] = (
-            ("extra_headers", headers),
-            ("extra_query", query),
-        )  # (objects: what a caller passes is checked, whatever its annotation says)
-        for name, values in given:
-            for key, value in (values or {}).items():
-                if not isinstance(key, str) or not isinstance(value, str):
-                    raise InvalidRequestError(
-                        f"{name} maps str to str, got {key!r}: {type(value).__name__} "
-                        "(nothing was sent)"
-                    )
-                check_encodable(key, f"{name} key {key[:40]!r}")
-                check_encodable(value, f"{name}[{key[:40]!r}]")
-                if name == "extra_headers" and any(c in key + value for c in "\r\n\0"):
-                    raise InvalidRequestError(
-                        f"extra_headers[{key[:40]!r}] holds a line break or NUL (nothing was sent)"
-                    )
+        _check_text_pairs("extra_headers", headers, headers=True)
+        _check_text_pairs("extra_query", query, headers=False)
         if body is not None:
             try:
                 dumps(body)
@@ -445,6 +430,25 @@ class Caller:
             logger.warning("ignored a malformed credits_warning (request_id=%s)", request_id)
             return
         self._credits.publish(warning)
+
+
+def _check_text_pairs(name: str, values: object, *, headers: bool) -> None:
+    """``values`` maps text to text that can be sent (whatever its annotation said)."""
+    if values is None:
+        return
+    if not isinstance(values, Mapping):
+        raise InvalidRequestError(f"{name} must be a mapping (nothing was sent)")
+    for key, value in values.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise InvalidRequestError(
+                f"{name} maps str to str, got {key!r}: {type(value).__name__} (nothing was sent)"
+            )
+        check_encodable(key, f"{name} key {key[:40]!r}")
+        check_encodable(value, f"{name}[{key[:40]!r}]")
+        if headers and any(c in key + value for c in "\r\n\0"):
+            raise InvalidRequestError(
+                f"{name}[{key[:40]!r}] holds a line break or NUL (nothing was sent)"
+            )
 
 
 def _merged(extra: Mapping[str, Any] | None, ours: Mapping[str, Any] | None) -> Any:
