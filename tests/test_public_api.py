@@ -24,6 +24,7 @@ DESIGN_NAMES = {
     "ApiKey",
     "VideoAgentError",
     "ProjectWatcher",
+    "VideoAgent",
 }
 
 
