@@ -1,25 +1,15 @@
-"""Helpers of the fleet tests (and the fleet benchmark): a redis-server process, worker runs."""
+"""Helpers of the fleet tests (and the Celery tests and benchmark): a redis-server process."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 from types import TracebackType
-from typing import Any
 
-import anyio
-import anyio.abc
 import pytest
-from common_helpers import max_in_window
-
-from videoagent.simulator import Simulator
 
 REQUIRE_ENV = "VIDEOAGENT_REQUIRE_SYSTEM"
 
@@ -107,77 +97,3 @@ class RedisServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-# -- worker processes ---------------------------------------------------------------------
-
-#: Short phases (contract seconds) so a 4-worker batch ends in seconds at SCALE.
-FAST = {"queued": (5, 10), "running": (10, 30), "generating": (30, 60), "rendering": (5, 15)}
-SCALE = 0.01
-LEASE = 1.0
-
-
-def write_briefs(folder: Path, count: int) -> Path:
-    """A briefs file of ``count`` distinct one-line briefs."""
-    path = folder / "briefs.txt"
-    path.write_text("".join(f"a 10 s teaser, take {i}\n" for i in range(count)))
-    return path
-
-
-async def start_worker(
-    index: int, briefs: Path, out: Path, *, redis_url: str, sim: Simulator
-) -> anyio.abc.Process:
-    """One ``python -m videoagent.fleet`` worker of batch ``fleet-test``."""
-    env = {
-        **os.environ,
-        "VIDEOAGENT_API_KEY": sim.api_key,
-        "VIDEOAGENT_BASE_URL": sim.base_url,
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-    env.pop("VIDEOAGENT_REDIS_URL", None)
-    command = [
-        sys.executable, "-m", "videoagent.fleet", str(briefs),
-        "--out", str(out), "--batch-id", "fleet-test", "--redis-url", redis_url,
-        "--lease", str(LEASE), "--time-scale", str(SCALE), "--timeout", "200",
-        "--journal", str(out.parent / f"journal-{index}.sqlite"),
-    ]  # fmt: skip
-    return await anyio.open_process(command, env=env, stdout=subprocess.PIPE, stderr=None)
-
-
-async def summary_of(process: anyio.abc.Process) -> dict[str, Any]:
-    """The worker's JSON summary line (after it exits)."""
-    assert process.stdout is not None
-    data = b""
-    async for chunk in process.stdout:
-        data += chunk
-    await process.wait()
-    lines = data.decode().strip().splitlines()
-    assert lines, f"worker exited {process.returncode} without a summary"
-    summary: dict[str, Any] = json.loads(lines[-1])
-    return summary
-
-
-def check_account(sim: Simulator, briefs: int) -> None:
-    """The account's limits held, no 429, and exactly one project per brief."""
-    counted = [r.at for r in sim.request_log if r.counted]
-    assert max_in_window(counted, 60.0 * sim.time_scale) <= 30
-    stats = sim.stats()
-    assert stats.max_window_requests <= 30
-    assert stats.max_active_projects <= 5
-    assert (stats.rate_limited, stats.project_limit) == (0, 0)
-    assert not [r for r in sim.request_log if r.status == 429]
-    projects = sim.projects()
-    assert len(projects) == briefs
-    assert len({p.brief for p in projects}) == briefs
-    assert all(p.status == "idle" and p.has_result for p in projects)
-
-
-def check_files(out: Path, summaries: list[dict[str, Any]], briefs: int) -> None:
-    """Every brief done once across the workers, each file there with its sha256."""
-    done = [o for s in summaries for o in s["done"]]
-    indexes = sorted(o["index"] for o in done)
-    assert indexes == list(range(briefs)), indexes
-    for outcome in done:
-        path = Path(outcome["path"])
-        assert path.parent == out
-        assert hashlib.sha256(path.read_bytes()).hexdigest() == outcome["sha256"]

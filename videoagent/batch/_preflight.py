@@ -96,15 +96,9 @@ def check_plan(
     skipped.extend(problems)
 
 
-def prepare_out(out: Path, work: Sequence[BriefWork], *, shared: bool) -> None:
-    """Make ``out``, and remove partial downloads a killed run left of the open briefs.
-
-    ``shared`` (fleet mode): another process may be writing one right now, so
-    none is removed.
-    """
+def prepare_out(out: Path, work: Sequence[BriefWork]) -> None:
+    """Make ``out``, and remove partial downloads a killed run left of the open briefs."""
     out.mkdir(parents=True, exist_ok=True)
-    if shared:
-        return
     for item in work:
         if item.outcome is None:
             for partial in out.glob(f".{item.entry.file_name}.*.part"):

@@ -32,10 +32,9 @@ class RedisBackend:
             account the same name: the limits are per account.
         prefix: the first part of every Redis key and channel.
         lease: real seconds after which a silent process counts as gone: its
-            projects are watched by others, its brief claims taken over (and
-            its batch runs left: a later run of the batch is a re-run), its
-            slots freed (after two leases, unless another process adopts
-            them). The heartbeat runs every ``lease / 4``.
+            projects are watched by others, its slots freed (after two
+            leases, unless another process adopts them). The heartbeat runs
+            every ``lease / 4``.
         connect_timeout, socket_timeout: real seconds for one Redis connect
             and one answer; past them Redis counts as away (requests wait).
     """
