@@ -3,7 +3,7 @@
 The composition root. Each part receives only the narrow interfaces it
 needs (``_seams``), never the client::
 
-    LimitsBackend --connect--> SharedLimits: Budget, Slots (+ WatchShare, BriefClaims)
+    LimitsBackend --connect--> SharedLimits: Budget, Slots (+ WatchShare)
     HTTPTransport (one send) <- Caller (budget tickets, retries) <- Poller, resources
     ProjectLedger: every parsed Project -> slots, then watchers, fleet, feeds
     Activation (slots around create/message/render) -> SlotTracking <- SharedWatcher

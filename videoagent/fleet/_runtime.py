@@ -150,7 +150,6 @@ class FleetRuntime:
         self.budget = RedisBudget(self, limits, time_scale=time_scale, timeout=timeout)
         self.slots = RedisSlots(self, limits.active_projects, foreign_ttl=30.0 * time_scale)
         self.watch = RedisWatchShare(self)
-        self.claims = None  # (the core's seam drops it in the next commit)
         self._observe: Callable[[Project], object] | None = None
         # Redis names scripts by their SHA-1 (not a security use).
         self._shas = {s: hashlib.sha1(s.encode()).hexdigest() for s in _scripts.SCRIPTS}
