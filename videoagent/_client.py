@@ -48,7 +48,7 @@ from ._errors import ConfigurationError, InsecureBaseURLWarning
 from ._events import OnUpdate
 from ._ledger import ProjectLedger
 from ._limiter import LocalBackend
-from ._models import Account, ApiKey, ApiKeyCreated, CreditsWarning
+from ._models import Account, ApiKey, ApiKeyCreated, CreditsWarning, Project
 from ._projects import Poller, Projects
 from ._raw import raw_method
 from ._retry import Caller, Extras, RequestOptions
@@ -125,6 +125,8 @@ class _Core:
         self.limits = limits
         self.poll_policy = poll_policy
         self.tracking = SlotTracking()
+        if not shared.tracks_projects:  # a job queue's poll steps see each project end
+            self.tracking.serve(_polled_elsewhere)
         self.stack = contextlib.AsyncExitStack()
         self.watcher: SharedWatcher | None = None
 
@@ -405,8 +407,9 @@ class AsyncVideoAgent:
         await core.stack.__aenter__()
         try:
             await core.stack.enter_async_context(core.shared)  # fleet mode: its tasks
+            tracking = core.tracking if core.shared.tracks_projects else SlotTracking()
             core.watcher = await core.stack.enter_async_context(
-                SharedWatcher(self, policy=core.poll_policy, tracking=core.tracking)
+                SharedWatcher(self, policy=core.poll_policy, tracking=tracking)
             )
         except BaseException:
             await self.aclose()
@@ -440,6 +443,10 @@ class AsyncVideoAgent:
             core.ledger.close()  # other watchers let go of this client
             await core.transport.aclose()
             await core.downloader.aclose()
+
+
+def _polled_elsewhere(project: str | Project) -> None:
+    """Slot tracking where a job queue polls every project: nothing to do here."""
 
 
 def _backend_from_env() -> LimitsBackend | None:

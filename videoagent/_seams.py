@@ -227,6 +227,13 @@ class SharedLimits(Protocol):
     def slots(self) -> Slots: ...
     @property
     def watch(self) -> WatchShare | None: ...
+    @property
+    def tracks_projects(self) -> bool:
+        """Whether the client's watcher keeps polling each project the client made
+        active until it is seen to end (its slot frees then). False where a job
+        queue's poll steps poll every project (``RedisBackend(polling="queue")``):
+        whichever process sees a project end frees its slot."""
+        ...
 
     def attach(self, observe: Callable[[Project], object]) -> None:
         """Where answers shared by other processes go (the client's project ledger)."""
