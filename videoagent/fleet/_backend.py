@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import attrs
 
 from videoagent._config import Limits
@@ -37,6 +39,14 @@ class RedisBackend:
             every ``lease / 4``.
         connect_timeout, socket_timeout: real seconds for one Redis connect
             and one answer; past them Redis counts as away (requests wait).
+        polling: who polls the projects a client makes active, so that their
+            slots free when they end. ``"watchers"`` (default): the client's
+            own watcher, until each is seen to end. ``"queue"``: a job
+            queue's poll steps (``videoagent.integrations.celery``, or your
+            own tasks calling ``client.projects.poll``): nothing else polls
+            them, and a project seen to end in any process frees its slot,
+            whichever process holds it. Use it only where each project is
+            polled by one task at a time, after the task that made it active.
     """
 
     url: str = attrs.field(repr=False)
@@ -45,6 +55,9 @@ class RedisBackend:
     lease: float = attrs.field(default=10.0, validator=attrs.validators.gt(0))
     connect_timeout: float = attrs.field(default=2.0, validator=attrs.validators.gt(0))
     socket_timeout: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
+    polling: Literal["watchers", "queue"] = attrs.field(
+        default="watchers", validator=attrs.validators.in_(("watchers", "queue"))
+    )
 
     def connect(
         self, *, api_key: str, limits: Limits, time_scale: float, timeout: float

@@ -148,7 +148,12 @@ class FleetRuntime:
         self._prelude_keys = [self.key(k) for k in ("epoch", "epoch_q", "blocked", "slots_blocked")]
         self.epoch = ""
         self.budget = RedisBudget(self, limits, time_scale=time_scale, timeout=timeout)
-        self.slots = RedisSlots(self, limits.active_projects, foreign_ttl=30.0 * time_scale)
+        queue_polls = backend.polling == "queue"
+        #: The client's watcher polls the projects it makes active (no: a job queue does).
+        self.tracks_projects = not queue_polls
+        self.slots = RedisSlots(
+            self, limits.active_projects, foreign_ttl=30.0 * time_scale, queue_polls=queue_polls
+        )
         self.watch = RedisWatchShare(self)
         self._observe: Callable[[Project], object] | None = None
         # Redis names scripts by their SHA-1 (not a security use).

@@ -33,6 +33,7 @@ __all__ = [
     "PAUSE",
     "PUBLISH",
     "RELEASE",
+    "RELEASE_SEEN",
     "RELEASE_SLOT",
     "RESERVE",
     "SCRIPTS",
@@ -54,6 +55,10 @@ end
 local function wake_first(queue, channel)
   local first = redis.call('ZRANGE', queue, 0, 0)[1]
   if first then redis.call('PUBLISH', channel, string.match(first, '^(.*):%d+$') or first) end
+end
+-- Whether a lease (a placeholder, or a project seen ended) is in the ended set.
+local function ended(set, member)
+  return tonumber(redis.call('ZSCORE', set, member) or '0') > now
 end
 -- Placeholders (``p:`` leases: lost creates that may have taken effect) among the leases.
 local function placeholders(leases)
@@ -204,10 +209,11 @@ return {epoch}
 """
 )
 
-#: A reservation's request answered: KEYS[5] leases, [6] owners, [7] queue;
-#: ARGV[5] ticket, [6] project id ('' none; ``p:<ticket>``: a placeholder, the
-#: request failed but may have activated a project), [7] active, [8] lease (us),
-#: [9] process, [10] channel.
+#: A reservation's request answered: KEYS[5] leases, [6] owners, [7] queue,
+#: [8] ended; ARGV[5] ticket, [6] project id ('' none; ``p:<ticket>``: a
+#: placeholder, the request failed but may have activated a project), [7]
+#: active, [8] lease (us), [9] process, [10] channel. A project bound active
+#: is no longer one seen ended.
 BIND: Final = (
     _PRELUDE
     + """
@@ -215,6 +221,7 @@ redis.call('ZREM', KEYS[5], 'r:' .. ARGV[5]); redis.call('HDEL', KEYS[6], 'r:' .
 if ARGV[7] == '1' then
   redis.call('ZADD', KEYS[5], n(now + tonumber(ARGV[8])), ARGV[6])
   redis.call('HSET', KEYS[6], ARGV[6], ARGV[9])
+  redis.call('ZREM', KEYS[8], ARGV[6])
 else
   wake_first(KEYS[7], ARGV[10])
 end
@@ -236,13 +243,32 @@ return {epoch}
 """
 )
 
-#: A project seen active: hold its slot unless a live process does.
-#: KEYS[5] leases, [6] owners, [7] processes; ARGV[5] project, [6] lease (us),
-#: [7] process. -> {epoch, 1 if ours now}
+#: Polling by a job queue (``polling="queue"``): a project seen to leave the
+#: active states frees its lease whichever process holds it, and is recorded
+#: in the ended set for ARGV[7] us: the holder's heartbeat lets it go instead
+#: of renewing it, and no older sighting adopts it again (until a bind).
+#: KEYS[5] leases, [6] owners, [7] queue, [8] ended; ARGV[5] project,
+#: [6] channel, [7] how long it is remembered (us).
+RELEASE_SEEN: Final = (
+    _PRELUDE
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', n(now))
+redis.call('ZADD', KEYS[8], n(now + tonumber(ARGV[7])), ARGV[5])
+redis.call('HDEL', KEYS[6], ARGV[5])
+if redis.call('ZREM', KEYS[5], ARGV[5]) > 0 then wake_first(KEYS[7], ARGV[6]) end
+return {epoch}
+"""
+)
+
+#: A project seen active: hold its slot unless a live process does (or it was
+#: seen ended since: this sighting may be the older one).
+#: KEYS[5] leases, [6] owners, [7] processes, [8] ended; ARGV[5] project,
+#: [6] lease (us), [7] process. -> {epoch, 1 if ours now}
 ADOPT: Final = (
     _PRELUDE
     + """
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', n(now))
+if ended(KEYS[8], ARGV[5]) then return {epoch, 0} end
 local owner = redis.call('HGET', KEYS[6], ARGV[5])
 if owner == ARGV[7] then return {epoch, 1} end
 if owner and redis.call('ZSCORE', KEYS[5], ARGV[5])
@@ -294,16 +320,16 @@ return answer
 )
 
 #: The process lives: KEYS[5] processes, [6] leases, [7] owners, [8] request
-#: log, [9] watch owners, [10] slot queue liveness, [11] ended placeholders.
+#: log, [9] watch owners, [10] slot queue liveness, [11] ended leases.
 #: ARGV[5] process, [6] liveness (us, of the process and of its queued slot
 #: tickets), [7] slot lease (us), [8] in-flight hold (us), then counts and
 #: lists: slots held, requests in flight, projects watched, slot tickets
-#: queued, placeholders held (renewed
-#: unless a server count ended them; one Redis forgot is registered again).
-#: A slot another live process owns (it bound the project we adopted before
-#: its bind) is left to it. -> {epoch, placeholders in the fleet, kept flags
-#: of the slots, owned flags of the watched projects..., kept flags of the
-#: placeholders...}
+#: queued, placeholders held (renewed unless a server count ended them; one
+#: Redis forgot is registered again). A slot another live process owns (it
+#: bound the project we adopted before its bind) is left to it, and one seen
+#: ended (``RELEASE_SEEN``) let go. -> {epoch, placeholders in the fleet, kept
+#: flags of the slots, owned flags of the watched projects..., kept flags of
+#: the placeholders...}
 HEARTBEAT: Final = (
     _PRELUDE
     + """
@@ -315,7 +341,10 @@ local i = 9
 local count = tonumber(ARGV[i]); i = i + 1
 for k = 1, count do
   local owner = redis.call('HGET', KEYS[7], ARGV[i])
-  if not owner or owner == me or tonumber(redis.call('ZSCORE', KEYS[5], owner) or '0') <= now then
+  if ended(KEYS[11], ARGV[i]) then
+    owned[#owned + 1] = 0
+  elseif not owner or owner == me
+         or tonumber(redis.call('ZSCORE', KEYS[5], owner) or '0') <= now then
     redis.call('ZADD', KEYS[6], n(now + tonumber(ARGV[7])), ARGV[i])
     redis.call('HSET', KEYS[7], ARGV[i], me)
     owned[#owned + 1] = 1
@@ -347,7 +376,7 @@ for k = 1, count do
 end
 count = tonumber(ARGV[i]); i = i + 1
 for k = 1, count do
-  if redis.call('ZSCORE', KEYS[11], ARGV[i]) then
+  if ended(KEYS[11], ARGV[i]) then
     owned[#owned + 1] = 0
   else
     redis.call('ZADD', KEYS[6], n(now + tonumber(ARGV[7])), ARGV[i])
@@ -389,6 +418,7 @@ SCRIPTS: Final = (
     DEQUEUE,
     BIND,
     RELEASE_SLOT,
+    RELEASE_SEEN,
     ADOPT,
     SYNC,
     HEARTBEAT,
