@@ -40,10 +40,7 @@ import attrs
 from videoagent._errors import (
     APIError,
     ConflictError,
-    InvalidRequestError,
-    PayloadTooLargeError,
     PermissionDeniedError,
-    ValidationError,
     VideoAgentError,
 )
 from videoagent._events import StatusChanged, WatchEvent
@@ -54,10 +51,13 @@ from ._credits import MESSAGE_COST, CreditLedger
 from ._journal import JournalLike
 from ._steps import (
     DEFAULT_REPLY,
+    REFUSED_PARAMS,
     RETRY_MESSAGE,
     Action,
+    create_params,
     downloaded,
     file_digest,
+    forget_create_params,
     next_step,
     render_refusal,
     state_of,
@@ -216,14 +216,9 @@ class BriefPipeline:
         no project: they are forgotten, so the next run sends the current ones.
         """
         brief = item.brief
-        params = item.create_params or CreateParams(
-            brief.mode or self._policy.mode,
-            self._policy.webhook_url,
-            None if brief.metadata is None else dict(brief.metadata),
-        )
-        if not item.params_journaled or item.create_params != params:
-            await self._journal.record(brief.index, create_params=params.to_json())
-            item.create_params, item.params_journaled = params, True
+        params, record = create_params(item, self._policy.mode, self._policy.webhook_url)
+        if record:
+            await self._journal.record(brief.index, **record)
         try:
             project = await self._client.projects.create(
                 brief.text,
@@ -232,9 +227,8 @@ class BriefPipeline:
                 webhook_url=params.webhook_url,
                 metadata=params.metadata,
             )
-        except (InvalidRequestError, ValidationError, PayloadTooLargeError):
-            item.create_params, item.params_journaled = None, False
-            await self._journal.record(brief.index, create_params=None)
+        except REFUSED_PARAMS:
+            await self._journal.record(brief.index, **forget_create_params(item))
             raise
         return project, params
 
@@ -353,6 +347,6 @@ class BriefPipeline:
         destination = self._out / item.entry.file_name
         path = await self._client.projects.download(project.id, destination)
         size, digest = await anyio.to_thread.run_sync(file_digest, path)
-        fields = downloaded(item, project, path, size, digest)
+        fields = downloaded(item, path, size, digest)
         await self._journal.record(item.brief.index, **fields)
         self._update(item, fields["state"], fields["error"] or str(path))

@@ -16,8 +16,9 @@ tasks on workers) each look at a brief's project and ask the same question;
 It also settles what an earlier run left unanswered: a retry or a re-render
 journaled as sent (``retry_from``/``render_from``: the project's
 ``updated_at`` then) arrived if the project changed since. Each engine then
-carries the step out its own way, and records what it learnt with the helpers
-here (``render_refusal``, ``downloaded``), so both journal the same facts.
+carries the step out its own way, and records what it learns with the helpers
+here (``create_params``, ``forget_create_params``, ``render_refusal``,
+``downloaded``), so both journal the same facts.
 """
 
 from __future__ import annotations
@@ -29,18 +30,22 @@ from typing import Any
 
 import attrs
 
+from videoagent._errors import InvalidRequestError, PayloadTooLargeError, ValidationError
 from videoagent._models import Project, ProjectStatus
 
 from ._summary import OutcomeState
-from ._work import BriefWork
+from ._work import BriefWork, CreateParams
 
 __all__ = [
     "DEFAULT_REPLY",
+    "REFUSED_PARAMS",
     "RETRY_MESSAGE",
     "Action",
     "Step",
+    "create_params",
     "downloaded",
     "file_digest",
+    "forget_create_params",
     "next_step",
     "render_refusal",
     "state_of",
@@ -50,6 +55,8 @@ __all__ = [
 DEFAULT_REPLY = "Looks good: go ahead."
 #: The message that retries a failed run.
 RETRY_MESSAGE = "The last run failed: please try again."
+#: What a create's parameters may be refused with (no project was made).
+REFUSED_PARAMS = (InvalidRequestError, ValidationError, PayloadTooLargeError)
 
 
 class Action(enum.Enum):
@@ -133,15 +140,41 @@ def next_step(item: BriefWork, project: Project, *, retries: int) -> Step:
     )
 
 
+def create_params(
+    item: BriefWork, mode: str | None, webhook_url: str | None
+) -> tuple[CreateParams, dict[str, Any]]:
+    """What the brief's create is sent with, and the journal fields to record first.
+
+    An earlier send's parameters are sent again unchanged (the server compares
+    them on the idempotent replay); else the brief's own (``mode``: the batch's
+    default). They are journaled before the send (``{}``: they are already).
+    """
+    brief = item.brief
+    params = item.create_params or CreateParams(
+        brief.mode or mode,
+        webhook_url,
+        None if brief.metadata is None else dict(brief.metadata),
+    )
+    if item.params_journaled and item.create_params == params:
+        return params, {}
+    item.create_params, item.params_journaled = params, True
+    return params, {"create_params": params.to_json()}
+
+
+def forget_create_params(item: BriefWork) -> dict[str, Any]:
+    """The create's parameters were refused as such (``REFUSED_PARAMS``: no project was
+    made): forget them, so the next run sends the current ones; the fields to record."""
+    item.create_params, item.params_journaled = None, False
+    return {"create_params": None}
+
+
 def render_refusal(resolution: str, message: str, request_id: str | None) -> str:
     """Why the brief's re-render was refused (a 403: the plan), as its outcome says it."""
     request = f" (request {request_id})" if request_id else ""
     return f"the re-render at {resolution} was refused: {message}{request}"
 
 
-def downloaded(
-    item: BriefWork, project: Project, path: Path, size: int, sha256: str
-) -> dict[str, Any]:
+def downloaded(item: BriefWork, path: Path, size: int, sha256: str) -> dict[str, Any]:
     """The brief's video is at ``path``, verified: its outcome (set on ``item``) and the
     journal fields to record. Done; failed if its re-render was refused (the first
     result is kept, and the outcome says where)."""
@@ -151,7 +184,7 @@ def downloaded(
     item.outcome = item.to_outcome(state, path=str(path), sha256=sha256, size=size, error=error)
     return {
         "state": state,
-        "status": project.status.value,
+        "status": ProjectStatus.IDLE.value,
         "path": str(path),
         "sha256": sha256,
         "size": size,

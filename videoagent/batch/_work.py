@@ -84,9 +84,10 @@ class BriefWork:
     render_refused: str | None = None
 
     @classmethod
-    def resume(cls, brief: Brief, entry: JournalEntry) -> BriefWork:
-        """The brief as its journal entry left it (a failed brief gets its retries afresh)."""
-        failed = entry.state == "failed"
+    def resume(cls, brief: Brief, entry: JournalEntry, *, afresh: bool = True) -> BriefWork:
+        """The brief as its journal entry left it; ``afresh`` (a new run): a failed brief
+        gets its retries afresh."""
+        failed = afresh and entry.state == "failed"
         params = CreateParams.from_json(entry.create_params)
         return cls(
             brief,
