@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from videoagent import AsyncVideoAgent
 from videoagent._wiring import wiring_of
-from videoagent.fleet import FleetRuntime, RedisBackend
+from videoagent.fleet import FleetRuntime, RedisBackend, SlotWaitTimeoutError
 from videoagent.simulator import Simulator
 
 SCALE = 0.01
@@ -107,3 +107,26 @@ async def test_a_freed_lease_is_let_go_by_its_holder_and_not_adopted_again(
         wiring_of(late).slots.observe(stale.id, active=True)  # the early sighting, late
         assert await _leases(redis_server, late) == []
         assert late.statistics().slots.held == 0
+
+
+async def test_a_bounded_slot_wait_gives_up_with_nothing_sent(redis_server: RedisServer) -> None:
+    """``slot_wait``: a 6th create raises SlotWaitTimeoutError, sends nothing, leaves the queue."""
+    async with (
+        Simulator(time_scale=SCALE, seed=5, durations={"queued": (600.0, 600.0)}) as sim,
+        AsyncExitStack() as stack,
+    ):
+        backend = RedisBackend(url=redis_server.url, lease=LEASE, polling="queue", slot_wait=0.2)
+        client = await stack.enter_async_context(
+            AsyncVideoAgent(sim.api_key, sim.base_url, time_scale=SCALE, limits_backend=backend)
+        )
+        made = [await client.projects.create(f"brief {n}") for n in range(5)]
+        with anyio.fail_after(20), pytest.raises(SlotWaitTimeoutError, match="slot_wait"):
+            await client.projects.create("one too many")
+        assert len(sim.projects()) == 5
+        assert client.statistics().slots.waiting == 0
+        await client.projects.cancel(made[0].id)  # a slot frees: the next create goes
+        with anyio.fail_after(20):
+            await client.projects.create("one too many")
+        async with Redis.from_url(redis_server.url, decode_responses=True) as redis:
+            assert await redis.zcard(_runtime(client).key("slot_queue")) == 0
+    assert sim.stats().project_limit == 0

@@ -31,5 +31,6 @@ Needs the ``redis`` extra (``pip install 'videoagent[redis]'``).
 
 from ._backend import RedisBackend
 from ._runtime import FleetRuntime, FleetStatistics
+from ._slots import SlotWaitTimeoutError
 
-__all__ = ["FleetRuntime", "FleetStatistics", "RedisBackend"]
+__all__ = ["FleetRuntime", "FleetStatistics", "RedisBackend", "SlotWaitTimeoutError"]

@@ -47,6 +47,11 @@ class RedisBackend:
             them, and a project seen to end in any process frees its slot,
             whichever process holds it. Use it only where each project is
             polled by one task at a time, after the task that made it active.
+        slot_wait: real seconds a create, message or render waits at most for
+            an active-project slot before it raises ``SlotWaitTimeoutError``
+            (nothing sent); ``None`` (default): as long as it takes. For job
+            queue workers, whose tasks must not hold a worker while the
+            account's projects run (the task schedules itself again).
     """
 
     url: str = attrs.field(repr=False)
@@ -57,6 +62,9 @@ class RedisBackend:
     socket_timeout: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
     polling: Literal["watchers", "queue"] = attrs.field(
         default="watchers", validator=attrs.validators.in_(("watchers", "queue"))
+    )
+    slot_wait: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.gt(0))
     )
 
     def connect(

@@ -152,7 +152,11 @@ class FleetRuntime:
         #: The client's watcher polls the projects it makes active (no: a job queue does).
         self.tracks_projects = not queue_polls
         self.slots = RedisSlots(
-            self, limits.active_projects, foreign_ttl=30.0 * time_scale, queue_polls=queue_polls
+            self,
+            limits.active_projects,
+            foreign_ttl=30.0 * time_scale,
+            queue_polls=queue_polls,
+            slot_wait=backend.slot_wait,
         )
         self.watch = RedisWatchShare(self)
         self._observe: Callable[[Project], object] | None = None

@@ -4,7 +4,8 @@ A slot is a lease in one sorted set per account (score: expiry on Redis's
 clock), held by a process (a hash names the holder):
 
 - ``reserve`` takes a ticket in a FIFO queue in Redis and waits until the
-  ticket is among the first free slots; it then holds a pending lease
+  ticket is among the first free slots (at most ``slot_wait``, if set: then
+  ``SlotWaitTimeoutError``, the ticket out of the queue); it then holds a pending lease
   (``r:<ticket>``) that ``bind`` turns into the project's lease (or drops).
   The first waiter of the process asks for every waiting ticket of the
   process at once: when a ticket arrives, when a lease is freed anywhere
@@ -44,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from videoagent._errors import VideoAgentError
 from videoagent._seams import Reservation, SlotStatistics
 
 from . import _scripts
@@ -51,7 +53,15 @@ from . import _scripts
 if TYPE_CHECKING:
     from ._runtime import FleetRuntime
 
-__all__ = ["RedisSlots"]
+__all__ = ["RedisSlots", "SlotWaitTimeoutError"]
+
+
+class SlotWaitTimeoutError(VideoAgentError, TimeoutError):
+    """No active-project slot came free within ``RedisBackend.slot_wait``; nothing was sent.
+
+    For job-queue workers: the task that gets it schedules itself again later
+    instead of holding its worker while the account's projects run.
+    """
 
 
 class _Binder:
@@ -94,9 +104,11 @@ class RedisSlots:
         *,
         foreign_ttl: float,
         queue_polls: bool = False,
+        slot_wait: float | None = None,
     ) -> None:
         self._rt = runtime
         self._queue_polls = queue_polls
+        self._slot_wait = slot_wait
         self._limit = limit
         self._lease_us = int(2 * runtime.lease * 1e6)
         self._alive_us = int(runtime.lease * 1e6)
@@ -171,24 +183,35 @@ class RedisSlots:
         self._waiters[ticket] = event = anyio.Event()
         self.wake()  # the ticket joins the queue in Redis now
         try:
-            while ticket not in self._pending:
-                if next(iter(self._waiters)) != ticket:
-                    await event.wait()
-                    continue
-                delay = self._ask_at - time.monotonic()
-                if delay <= 0:
-                    await self._ask()
-                    continue
-                changed = self._changed
-                with anyio.move_on_after(delay):
-                    await changed.wait()
+            with anyio.move_on_after(math.inf if self._slot_wait is None else self._slot_wait):
+                while ticket not in self._pending:
+                    if next(iter(self._waiters)) != ticket:
+                        await event.wait()
+                        continue
+                    delay = self._ask_at - time.monotonic()
+                    if delay <= 0:
+                        await self._ask()
+                        continue
+                    changed = self._changed
+                    with anyio.move_on_after(delay):
+                        await changed.wait()
         except BaseException:
-            self._leave(ticket)
-            self._pending.discard(ticket)
-            self._dequeue(ticket)
+            self._give_up(ticket)
             raise
+        if ticket not in self._pending:  # ``slot_wait`` ran out
+            self._give_up(ticket)
+            raise SlotWaitTimeoutError(
+                f"no active-project slot came free within {self._slot_wait:g} s "
+                "(RedisBackend.slot_wait); nothing was sent"
+            )
         self._leave(ticket)
         return Reservation(_Binder(self, ticket))
+
+    def _give_up(self, ticket: str) -> None:
+        """``ticket`` stops waiting: out of the queue, and its lease (if granted) freed."""
+        self._leave(ticket)
+        self._pending.discard(ticket)
+        self._dequeue(ticket)
 
     def _leave(self, ticket: str) -> None:
         """``ticket`` waits no more; if it was the first, the next one asks from now on."""
