@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from fleet_helpers import RedisServer, find_redis_server
+from redis_helpers import RedisServer, find_redis_server
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from contextlib import AsyncExitStack
 
 import anyio
 import pytest
-from fleet_helpers import RedisServer
 from redis.asyncio import Redis
+from redis_helpers import RedisServer
 
 from videoagent import AsyncVideoAgent
 from videoagent._wiring import wiring_of

@@ -9,8 +9,8 @@ from contextlib import AsyncExitStack
 import anyio
 import pytest
 from common_helpers import until
-from fleet_helpers import RedisServer
 from redis.asyncio import Redis
+from redis_helpers import RedisServer
 
 from videoagent import AsyncVideoAgent
 from videoagent._errors import APIConnectionError, InternalServerError

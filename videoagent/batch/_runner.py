@@ -23,14 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from videoagent._errors import APIError
 from videoagent._wiring import wiring_of
 
-from ._briefs import Brief, BriefFileError, BriefProblem, BriefSet, briefs_from, sendable
-from ._credits import CreditLedger, check_credits
+from ._briefs import Brief, BriefProblem, BriefSet
+from ._credits import CreditLedger, check_credits, credits_spent
 from ._journal import JOURNAL_NAME, Journal, JournalLike, JournalStatistics, NullJournal
 from ._pipeline import DEFAULT_REPLY, BriefPipeline, BriefPolicy, Mode, ReplyPolicy
-from ._preflight import check_plan, prepare_out, resume_done
+from ._preflight import check_plan, checked, prepare_out, resume_done
 from ._summary import BatchSummary, BriefUpdate
 from ._work import BriefWork
 
@@ -164,12 +163,7 @@ class BatchRunner:
         """
         started = time.perf_counter()
         requests_before = self._count_requests() if self._count_requests else 0
-        brief_set = sendable(briefs) if isinstance(briefs, BriefSet) else briefs_from(briefs)
-        if not brief_set.briefs and not brief_set.problems:
-            raise BriefFileError.no_briefs(brief_set.source)  # an empty list is a mistake
-        if brief_set.problems and not self._skip_invalid:
-            raise BriefFileError(brief_set.problems)
-        skipped = list(brief_set.problems)
+        brief_set, skipped = checked(briefs, skip_invalid=self._skip_invalid)
         journal = await self._open_journal()
         self._journal = journal
         try:
@@ -190,7 +184,7 @@ class BatchRunner:
                 await self._run_open(work, journal, credits)
             finally:
                 skipped.extend(credits.skipped)
-            credits_used = await self._credits_used(balance)
+            credits_used = await credits_spent(self._client, balance)
         finally:
             await journal.aclose()
         return self._summary(work, skipped, started, requests_before, credits_used)
@@ -229,14 +223,6 @@ class BatchRunner:
             return NullJournal(self._batch_id)
         return await Journal.open(self._journal_path, batch_id=self._batch_id)
 
-    async def _credits_used(self, balance: int) -> int | None:
-        with anyio.CancelScope(shield=True), anyio.move_on_after(30 * self._client.time_scale + 5):
-            try:
-                return balance - (await self._client.account.get()).credits
-            except APIError:
-                return None
-        return None
-
     def _summary(
         self,
         work: list[BriefWork],
@@ -245,20 +231,12 @@ class BatchRunner:
         requests_before: int,
         credits_used: int | None,
     ) -> BatchSummary:
-        skipped_indexes = {p.index for p in skipped}
-        outcomes = [
-            item.outcome or item.to_outcome("pending")
-            for item in work
-            if item.brief.index not in skipped_indexes
-        ]
         statistics = self._journal.statistics()
-        return BatchSummary(
+        return BatchSummary.of(
+            (item.outcome or item.to_outcome("pending") for item in work),
+            skipped=skipped,
             batch_id=self._journal.batch_id,
             out=str(self._out),
-            done=tuple(o for o in outcomes if o.state == "done"),
-            failed=tuple(o for o in outcomes if o.state == "failed"),
-            pending=tuple(o for o in outcomes if o.state == "pending"),
-            skipped=tuple(sorted(skipped, key=lambda p: p.index if p.index is not None else -1)),
             credits_used=credits_used,
             wall_time=time.perf_counter() - started,
             requests=(self._count_requests() - requests_before if self._count_requests else None),

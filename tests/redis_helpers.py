@@ -1,4 +1,4 @@
-"""Helpers of the fleet tests (and the Celery tests and benchmark): a redis-server process."""
+"""A real redis-server on a loopback port, for the fleet and Celery tests and benchmarks."""
 
 from __future__ import annotations
 
