@@ -45,8 +45,9 @@ from videoagent.batch._credits import check_credits, credits_spent
 from videoagent.batch._preflight import check_plan, checked, resume_done
 from videoagent.batch._work import BriefWork
 
+from ._celery_config import CelerySettings, settings
 from ._celery_store import BatchStore, Message, Policy
-from ._celery_tasks import CREATE
+from ._celery_tasks import CREATE, DOWNLOAD
 
 if TYPE_CHECKING:
     from videoagent._client import AsyncVideoAgent
@@ -83,6 +84,9 @@ class CeleryBatchRunner:
         batch_id: the batch's id (default: the one ``out`` names, or a new one).
         mode, retries, reply, allow_partial, skip_invalid, concurrency,
         on_update, count_requests: as ``BatchRunner``'s.
+        config: the workers' settings (default: from the environment): how long
+            a step may take, so that a chain that stalls (a message lost with a
+            killed worker) is sent on again after that.
     """
 
     def __init__(
@@ -101,6 +105,7 @@ class CeleryBatchRunner:
         concurrency: int | None = None,
         on_update: Callable[[BriefUpdate], object] | None = None,
         count_requests: Callable[[], int] | None = None,
+        config: CelerySettings | None = None,
     ) -> None:
         if retries < 0:
             raise ValueError(f"retries must be >= 0, got {retries!r}")
@@ -117,6 +122,7 @@ class CeleryBatchRunner:
         self._concurrency = concurrency or (client.limits.active_projects or 5) + 2
         self._on_update = on_update
         self._count_requests = count_requests
+        self._config = config or settings()
         self._stopping = False
         self.store: BatchStore | None = None
 
@@ -220,6 +226,11 @@ class CeleryBatchRunner:
                 ended = await anyio.to_thread.run_sync(_ended, store, opened)
                 if ended >= opened:
                     return
+                lost = await anyio.to_thread.run_sync(
+                    store.stalled, sorted(opened - ended), self._patience
+                )
+                for message in lost:
+                    await anyio.to_thread.run_sync(self._send, message)
             # (a stop is seen within the half second a read waits at most)
             cursor, updates = await anyio.to_thread.run_sync(store.read_events, cursor, 0.5)
             for update in updates:
@@ -227,6 +238,14 @@ class CeleryBatchRunner:
                     if update.state in _FINISHED:
                         ended.add(update.index)
                     self._update(update)
+
+    def _patience(self, message: Message) -> float:
+        """Real seconds a chain waiting for ``message`` may take before it counts as lost:
+        its countdown, the visibility timeout (a dead worker's message comes back after
+        it) and the step's time limit."""
+        config = self._config
+        limit = config.download_time_limit if message.task == DOWNLOAD else config.step_time_limit
+        return message.countdown + config.visibility_timeout + limit + 1.0
 
     def _update(self, update: BriefUpdate) -> None:
         if self._on_update is None:

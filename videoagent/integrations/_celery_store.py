@@ -26,15 +26,20 @@ on and ``outbox`` holds the next messages (and, for a brief that ended, the
 start of the next waiting brief) with ``sent`` 0. The task sends them and
 sets ``sent``. A worker killed between the two leaves ``sent`` 0: the task's
 redelivery (``acks_late``) finds its step done and sends the outbox again.
-So a brief's chain never breaks and never forks for good: a duplicate
-message is one step behind and exits.
+A message can also be lost outright: the Redis transport takes it off the
+queue before it records it as unacknowledged, and a worker killed in that
+instant takes it along. The submitter, while it follows the batch, sends the
+``next`` messages of a chain that has not moved for longer than its step
+could take (``stalled``); the next run starts every open chain afresh. So a
+brief's chain never breaks and never forks for good: a duplicate message is
+one step behind, or the same step, and exits.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, cast
 
 import attrs
@@ -53,6 +58,12 @@ _EVENTS = 100_000
 _EXTRA = frozenset({"halted", "conflicts"})
 _INTS = frozenset({"idx", "retries", "replies", "size", "conflicts"})
 
+#: Redis's clock, in seconds (every machine's scripts agree on it).
+_NOW = """
+local t = redis.call('TIME')
+local now = string.format('%.3f', tonumber(t[1]) + tonumber(t[2]) / 1000000)
+"""
+
 #: -> {'run'} | {'stale'} | {'busy'} | {'resend', outbox} | {'gone'}.
 #: KEYS[1] brief, [2] its lock; ARGV[1] step (gen), [2] lock token, [3] lock ms ('' none).
 _BEGIN = """
@@ -68,10 +79,12 @@ return {'run'}
 """
 
 #: The step ran: -> the outbox (JSON), or false if the chain moved on meanwhile.
-#: KEYS[1] brief, [2] waiting, [3] meta; ARGV[1] step, [2] messages (JSON list),
-#: [3] '1' the brief ended (the next waiting brief starts), [4] the brief key prefix,
-#: [5] the start task's name, [6] batch id, [7] keep (s).
-_ADVANCE = """
+#: KEYS[1] brief, [2] waiting, [3] meta; ARGV[1] step, [2] its next messages (JSON
+#: list), [3] '1' the brief ended (the next waiting brief starts), [4] the brief key
+#: prefix, [5] the start task's name, [6] batch id, [7] keep (s).
+_ADVANCE = (
+    _NOW
+    + """
 local gen = tonumber(redis.call('HGET', KEYS[1], 'gen') or '-1')
 if gen ~= tonumber(ARGV[1]) then return false end
 local out = cjson.decode(ARGV[2])
@@ -80,17 +93,33 @@ if ARGV[3] == '1' and redis.call('HGET', KEYS[3], 'stopping') ~= '1' then
   if nxt then
     local key = ARGV[4] .. nxt
     local g = redis.call('HINCRBY', key, 'gen', 1)
-    redis.call('HSET', key, 'sent', '1')
-    out[#out + 1] = {task = ARGV[5], countdown = 0,
-                     kwargs = {batch_id = ARGV[6], index = tonumber(nxt), gen = g}}
+    local start = {task = ARGV[5], countdown = 0,
+                   kwargs = {batch_id = ARGV[6], index = tonumber(nxt), gen = g}}
+    redis.call('HSET', key, 'sent', '1', 'next', cjson.encode({start}), 'moved', now)
+    out[#out + 1] = start
   end
 end
 local encoded = '[]'
 if #out > 0 then encoded = cjson.encode(out) end
-redis.call('HSET', KEYS[1], 'gen', gen + 1, 'outbox', encoded, 'sent', '0')
+redis.call('HSET', KEYS[1], 'gen', gen + 1, 'outbox', encoded, 'sent', '0', 'next', ARGV[2],
+           'moved', now)
 redis.call('EXPIRE', KEYS[1], ARGV[7])
 return encoded
 """
+)
+
+#: A started brief's chain seems stalled (its message lost with a killed worker):
+#: -> its next messages to send again (JSON), or false if it moved meanwhile.
+#: KEYS[1] brief; ARGV[1] step, [2] when it was last moved on (as read).
+_NUDGE = (
+    _NOW
+    + """
+local f = redis.call('HMGET', KEYS[1], 'gen', 'moved', 'next')
+if f[1] ~= ARGV[1] or f[2] ~= ARGV[2] then return false end
+redis.call('HSET', KEYS[1], 'moved', now)
+return f[3] or '[]'
+"""
+)
 
 #: The outbox of step ARGV[1] - 1 is sent: KEYS[1] brief.
 _SENT = """
@@ -109,26 +138,32 @@ return 1
 #: waiting. KEYS[1] meta, [2] waiting; ARGV[1] concurrency, [2] brief key prefix,
 #: [3] start task, [4] batch id, [5] keep (s), [6...] open indexes in order.
 #: -> the start messages (JSON).
-_OPEN = """
+_OPEN = (
+    _NOW
+    + """
 redis.call('HSET', KEYS[1], 'stopping', '0')
 redis.call('DEL', KEYS[2])
 local out = {}
 for i = 6, #ARGV do
   local key = ARGV[2] .. ARGV[i]
   local g = redis.call('HINCRBY', key, 'gen', 1)
-  redis.call('HSET', key, 'sent', '1')
-  redis.call('EXPIRE', key, ARGV[5])
+  local next = '[]'
   if i - 5 <= tonumber(ARGV[1]) then
-    out[#out + 1] = {task = ARGV[3], countdown = 0,
-                     kwargs = {batch_id = ARGV[4], index = tonumber(ARGV[i]), gen = g}}
+    local start = {task = ARGV[3], countdown = 0,
+                   kwargs = {batch_id = ARGV[4], index = tonumber(ARGV[i]), gen = g}}
+    out[#out + 1] = start
+    next = cjson.encode({start})
   else
     redis.call('RPUSH', KEYS[2], ARGV[i])
   end
+  redis.call('HSET', key, 'sent', '1', 'next', next, 'moved', now)
+  redis.call('EXPIRE', key, ARGV[5])
 end
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 if #out == 0 then return '[]' end
 return cjson.encode(out)
 """
+)
 
 
 @attrs.frozen
@@ -215,6 +250,7 @@ class BatchStore:
         self._sent = redis.register_script(_SENT)
         self._unlock = redis.register_script(_UNLOCK)
         self._open = redis.register_script(_OPEN)
+        self._nudge = redis.register_script(_NUDGE)
 
     def __repr__(self) -> str:
         return f"<BatchStore batch_id={self.batch_id!r}>"
@@ -324,6 +360,33 @@ class BatchStore:
     def waiting(self) -> list[int]:
         """Briefs not started yet."""
         return [int(i) for i in self.redis.lrange(self.key("waiting"), 0, -1)]
+
+    def stalled(
+        self, indexes: Sequence[int], patience: Callable[[Message], float]
+    ) -> list[Message]:
+        """The next messages of started briefs whose chain has not moved for longer than
+        ``patience(message)`` real seconds: lost (the Redis transport takes a message
+        off the queue before it records it as unacknowledged, so a worker killed in
+        that instant loses it). Sending them again is safe: a copy is a duplicate."""
+        waiting = set(self.waiting())
+        started = [i for i in indexes if i not in waiting]
+        pipe = self.redis.pipeline(transaction=False)
+        for index in started:
+            pipe.hmget(self._brief_key(index), ["gen", "moved", "next", "sent", "state"])
+        rows = pipe.execute()
+        seconds, micros = self.redis.time()
+        now = seconds + micros / 1e6
+        again: list[Message] = []
+        for index, (gen, moved, pending, sent, state) in zip(started, rows, strict=True):
+            if gen is None or moved is None or sent != "1" or state in ("done", "failed"):
+                continue
+            messages = _messages(pending)
+            if not messages or now - float(moved) <= max(patience(m) for m in messages):
+                continue
+            nudged = self._nudge(keys=[self._brief_key(index)], args=[gen, moved])
+            if nudged is not None:
+                again.extend(_messages(nudged))
+        return again
 
     def read_events(self, after: str, block: float) -> tuple[str, list[BriefUpdate]]:
         """Progress since the event ``after``, waiting up to ``block`` seconds for one;

@@ -87,6 +87,7 @@ __all__ = [
     "app",
     "install",
     "make_app",
+    "transport_options",
     "worker_client",
 ]
 
@@ -99,7 +100,7 @@ def make_app(config: CelerySettings | None = None) -> Celery:
     config = config or settings()
     celery = Celery("videoagent", broker=config.broker_url, set_as_current=False)
     celery.conf.update(
-        broker_transport_options={"visibility_timeout": config.visibility_timeout},
+        broker_transport_options=transport_options(config),
         broker_connection_retry_on_startup=True,
         # acks_late: a message lost with its worker comes back; take one at a time.
         worker_prefetch_multiplier=1,
@@ -114,12 +115,27 @@ def make_app(config: CelerySettings | None = None) -> Celery:
     return celery
 
 
+def transport_options(config: CelerySettings) -> dict[str, Any]:
+    """The Redis transport's options for videoagent's tasks (give them to your own app).
+
+    The visibility timeout is set on purpose (see the module docstring), and
+    the sweep that gives a dead worker's messages back runs every quarter of
+    it (at most every 10 s; kombu's default sweep comes about every 100 s).
+    """
+    return {
+        "visibility_timeout": config.visibility_timeout,
+        "unacked_restore_interval": max(1, min(10, round(config.visibility_timeout / 4))),
+        "unacked_restore_throttle": 1,
+    }
+
+
 def install(celery: Celery, config: CelerySettings | None = None) -> None:
     """Register videoagent's batch tasks (``TASK_NAMES``) in your own Celery app.
 
     Their options come with them (``acks_late``, ``reject_on_worker_lost``,
-    time limits, retries); set the broker's visibility timeout yourself (see
-    the module docstring), above the download's time limit.
+    time limits, retries); with a Redis broker, give your app's
+    ``broker_transport_options`` the ``transport_options()`` (the visibility
+    timeout the time limits are set under, and a quick sweep).
     """
     config = config or settings()
     step_limit = config.step_time_limit
