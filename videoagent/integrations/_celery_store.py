@@ -64,8 +64,9 @@ local t = redis.call('TIME')
 local now = string.format('%.3f', tonumber(t[1]) + tonumber(t[2]) / 1000000)
 """
 
-#: -> {'run'} | {'stale'} | {'busy'} | {'resend', outbox} | {'gone'}.
-#: KEYS[1] brief, [2] its lock; ARGV[1] step (gen), [2] lock token, [3] lock ms ('' none).
+#: -> {'run', policy, stopping, hash fields...} | {'stale'} | {'busy'} |
+#: {'resend', outbox} | {'gone'}. KEYS[1] brief, [2] its lock, [3] meta;
+#: ARGV[1] step (gen), [2] lock token, [3] lock ms ('' none).
 _BEGIN = """
 local f = redis.call('HMGET', KEYS[1], 'gen', 'sent', 'outbox')
 if not f[1] then return {'gone'} end
@@ -75,16 +76,21 @@ if mine ~= gen then return {'stale'} end
 if ARGV[3] ~= '' and not redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then
   return {'busy'}
 end
-return {'run'}
+local meta = redis.call('HMGET', KEYS[3], 'policy', 'stopping')
+local out = {'run', meta[1] or '', meta[2] or '0'}
+for _, v in ipairs(redis.call('HGETALL', KEYS[1])) do out[#out + 1] = v end
+return out
 """
 
 #: The step ran: -> the outbox (JSON), or false if the chain moved on meanwhile.
-#: KEYS[1] brief, [2] waiting, [3] meta; ARGV[1] step, [2] its next messages (JSON
-#: list), [3] '1' the brief ended (the next waiting brief starts), [4] the brief key
-#: prefix, [5] the start task's name, [6] batch id, [7] keep (s).
+#: Its lock goes either way. KEYS[1] brief, [2] waiting, [3] meta, [4] its lock;
+#: ARGV[1] step, [2] its next messages (JSON list), [3] '1' the brief ended (the
+#: next waiting brief starts), [4] the brief key prefix, [5] the start task's
+#: name, [6] batch id, [7] keep (s), [8] the lock's token.
 _ADVANCE = (
     _NOW
     + """
+if redis.call('GET', KEYS[4]) == ARGV[8] then redis.call('DEL', KEYS[4]) end
 local gen = tonumber(redis.call('HGET', KEYS[1], 'gen') or '-1')
 if gen ~= tonumber(ARGV[1]) then return false end
 local out = cjson.decode(ARGV[2])
@@ -206,13 +212,26 @@ def _messages(encoded: str | None) -> list[Message]:
 
 
 @attrs.frozen
+class Due:
+    """A step that runs: its brief, the brief's entry now, the run's policy, whether a
+    stop was asked for, and the conflicting answers (409) in a row it has met."""
+
+    brief: Brief
+    entry: JournalEntry
+    policy: Policy
+    stopping: bool = False
+    conflicts: int = 0
+
+
+@attrs.frozen
 class Begin:
-    """What ``BatchStore.begin`` found: ``run`` (the lock is ours), ``stale`` (exit),
-    ``busy`` (another delivery runs this step), ``resend`` (this step ran; its
-    messages were maybe not sent: ``outbox``), ``gone`` (no such brief)."""
+    """What ``BatchStore.begin`` found: ``run`` (the lock is ours: ``due``), ``stale``
+    (exit), ``busy`` (another delivery runs this step), ``resend`` (this step ran;
+    its messages were maybe not sent: ``outbox``), ``gone`` (no such brief)."""
 
     outcome: Literal["run", "stale", "busy", "resend", "gone"]
     outbox: tuple[Message, ...] = ()
+    due: Due | None = None
 
 
 def _encode(value: object) -> str:
@@ -417,35 +436,28 @@ class BatchStore:
 
     # -- the workers ---------------------------------------------------------------------
 
-    def policy(self) -> Policy:
-        """The policy of the batch's current run."""
-        text = cast("str | None", self.redis.hget(self.key("meta"), "policy"))
-        if text is None:
-            raise LookupError(f"batch {self.batch_id} has no run in Redis")
-        return Policy.from_json(text)
-
-    def stopping(self) -> bool:
-        """A stop was asked for (no new project)."""
-        return self.redis.hget(self.key("meta"), "stopping") == "1"
-
     def begin(self, index: int, gen: int, token: str, lock: float | None) -> Begin:
         """May step ``gen`` of the brief run (``lock``: seconds its lock lasts)?"""
         answer = self._begin(
-            keys=[self._brief_key(index), self.key(f"lock:{index}")],
+            keys=[self._brief_key(index), self.key(f"lock:{index}"), self.key("meta")],
             args=[gen, token, "" if lock is None else int(lock * 1000)],
         )
         outcome = answer[0]
-        outbox = tuple(_messages(answer[1])) if outcome == "resend" else ()
-        return Begin(outcome, outbox)
-
-    def load(self, index: int) -> tuple[Brief, JournalEntry]:
-        """The brief and its entry now."""
-        (fields,) = self._hashes([index])
-        return _brief_from_json(fields["brief"]), entry_from_row(_typed(fields))
-
-    def conflicts(self, index: int) -> int:
-        """Conflicting answers (409) in a row the brief has met."""
-        return int(self.redis.hget(self._brief_key(index), "conflicts") or 0)
+        if outcome == "resend":
+            return Begin(outcome, tuple(_messages(answer[1])))
+        if outcome != "run":
+            return Begin(outcome)
+        if not answer[1]:
+            raise LookupError(f"batch {self.batch_id} has no run in Redis")
+        fields = dict(zip(answer[3::2], answer[4::2], strict=True))
+        due = Due(
+            _brief_from_json(fields["brief"]),
+            entry_from_row(_typed(fields)),
+            Policy.from_json(answer[1]),
+            stopping=answer[2] == "1",
+            conflicts=int(fields.get("conflicts") or 0),
+        )
+        return Begin("run", due=due)
 
     def record(self, index: int, **fields: Any) -> None:
         """Record facts of a brief (the journal's columns, ``halted``, ``conflicts``);
@@ -481,13 +493,26 @@ class BatchStore:
         )
 
     def advance(
-        self, index: int, gen: int, messages: Sequence[Message], *, ended: bool, start: str
+        self,
+        index: int,
+        gen: int,
+        messages: Sequence[Message],
+        *,
+        ended: bool,
+        start: str,
+        token: str = "",
     ) -> list[Message] | None:
-        """Step ``gen`` is done: the chain moves on to ``messages`` (and, when the brief
-        ``ended``, the next waiting brief's start). The outbox to send, or ``None``
-        when the chain had moved on already (a stale duplicate: send nothing)."""
+        """Step ``gen`` is done (its lock, ``token``'s, goes): the chain moves on to
+        ``messages`` (and, when the brief ``ended``, the next waiting brief's start).
+        The outbox to send, or ``None`` when the chain had moved on already (a stale
+        duplicate: send nothing)."""
         encoded = self._advance(
-            keys=[self._brief_key(index), self.key("waiting"), self.key("meta")],
+            keys=[
+                self._brief_key(index),
+                self.key("waiting"),
+                self.key("meta"),
+                self.key(f"lock:{index}"),
+            ],
             args=[
                 gen,
                 json.dumps([m.to_dict() for m in messages]),
@@ -496,6 +521,7 @@ class BatchStore:
                 start,
                 self.batch_id,
                 _KEEP,
+                token,
             ],
         )
         return None if encoded is None else _messages(encoded)

@@ -52,7 +52,7 @@ from videoagent._errors import (
 )
 from videoagent._models import MessageAccepted, Project, Result
 from videoagent._projects import PollStep
-from videoagent.batch import Brief, BriefUpdate, JournalEntry
+from videoagent.batch import BriefUpdate
 from videoagent.batch._steps import (
     REFUSED_PARAMS,
     RETRY_MESSAGE,
@@ -68,7 +68,7 @@ from videoagent.batch._steps import (
 from videoagent.batch._work import BriefWork
 from videoagent.fleet import SlotWaitTimeoutError
 
-from ._celery_store import BatchStore, Message, Policy
+from ._celery_store import BatchStore, Due, Message
 
 if TYPE_CHECKING:
     from videoagent import VideoAgent
@@ -224,19 +224,19 @@ class StepRunner:
         if begun.outcome == "resend":  # done before a crash: its messages maybe not sent
             self._deliver(index, gen + 1, begun.outbox)
             return
-        if begun.outcome != "run":  # a stale or duplicate delivery
+        if begun.due is None:  # a stale or duplicate delivery
             logger.debug("brief %s step %s: %s, nothing to do", index, gen, begun.outcome)
             return
+        step = _Step(store, self._client, begun.due)
         try:
-            brief, entry = store.load(index)
-            step = _Step(store, self._client, store.policy(), brief, entry)
             outcome = step.run(kind, **kwargs)
-        finally:
+        except BaseException:
             if self._lock is not None:
                 store.unlock(index, token)
+            raise
         ended = outcome.ended is not None
         messages = [attrs.evolve(m, kwargs={**m.kwargs, "gen": gen + 1}) for m in outcome.messages]
-        outbox = store.advance(index, gen, messages, ended=ended, start=CREATE)
+        outbox = store.advance(index, gen, messages, ended=ended, start=CREATE, token=token)
         if outbox is None:  # the chain moved on meanwhile (a new run): this step's word is void
             return
         if outcome.ended is not None:
@@ -252,14 +252,14 @@ class StepRunner:
 class _Step:
     """One step's work on one brief (see the module docstring)."""
 
-    def __init__(
-        self, store: BatchStore, client: _Client, policy: Policy, brief: Brief, entry: JournalEntry
-    ) -> None:
+    def __init__(self, store: BatchStore, client: _Client, due: Due) -> None:
         self._store = store
         self._client = client
-        self._policy = policy
-        self._item = BriefWork.resume(brief, entry, afresh=False)
-        self._index = brief.index
+        self._policy = due.policy
+        self._stopping = due.stopping
+        self._conflicts = due.conflicts
+        self._item = BriefWork.resume(due.brief, due.entry, afresh=False)
+        self._index = due.brief.index
 
     def run(self, kind: str, **kwargs: Any) -> _Outcome:
         try:
@@ -325,7 +325,7 @@ class _Step:
         if item.project_id is not None:  # made before (a resumed brief): look at it
             self._event("resuming")
             return self._next(POLL)
-        if self._store.stopping():
+        if self._stopping:
             return self._halt("stopped: left for the next run")
         brief = item.brief
         params, record = create_params(item, self._policy.mode, None)
@@ -359,12 +359,13 @@ class _Step:
         try:
             outcome = self._act(project, step)
         except ConflictError as exc:  # the project moved on meanwhile: look again
-            conflicts = self._store.conflicts(self._index) + 1
+            conflicts = self._conflicts + 1
             if conflicts >= _MAX_CONFLICTS:
                 return self._fail(exc.message, exc.request_id)
             self._record(conflicts=conflicts)
             return self._next(POLL)
-        self._record(conflicts=None)
+        if self._conflicts:
+            self._record(conflicts=None)
         return outcome
 
     def _act(self, project: Project, step: PollStep) -> _Outcome:

@@ -115,13 +115,14 @@ def make_app(config: CelerySettings | None = None) -> Celery:
     return celery
 
 
-def transport_options(config: CelerySettings) -> dict[str, Any]:
+def transport_options(config: CelerySettings | None = None) -> dict[str, Any]:
     """The Redis transport's options for videoagent's tasks (give them to your own app).
 
     The visibility timeout is set on purpose (see the module docstring), and
     the sweep that gives a dead worker's messages back runs every quarter of
     it (at most every 10 s; kombu's default sweep comes about every 100 s).
     """
+    config = config or settings()
     return {
         "visibility_timeout": config.visibility_timeout,
         "unacked_restore_interval": max(1, min(10, round(config.visibility_timeout / 4))),
