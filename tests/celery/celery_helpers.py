@@ -1,6 +1,6 @@
 """Helpers of the Celery tests (and the Celery benchmark): real workers, the submitter's command.
 
-``CeleryWorkers`` starts ``celery -A videoagent.integrations.celery worker``
+``celery_workers`` starts ``celery -A videoagent.integrations.celery worker``
 processes, each in its own session (a ``kill -9`` of a worker takes its
 prefork children with it, as a lost machine would), pointed at a Redis and
 a simulator through the environment, as a deployment would be.
@@ -8,13 +8,14 @@ a simulator through the environment, as a deployment would be.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from celery import Celery
@@ -50,63 +51,11 @@ def environment(
 
 
 class CeleryWorkers:
-    """``count`` real Celery workers (prefork, ``concurrency`` children each)."""
+    """Real Celery workers (prefork); made by ``celery_workers``."""
 
-    def __init__(
-        self, env: dict[str, str], logs: Path, *, count: int = 3, concurrency: int = 2
-    ) -> None:
-        self._env = env
+    def __init__(self, processes: list[subprocess.Popen[bytes]], logs: Path) -> None:
+        self.processes = processes
         self._logs = logs
-        self._count = count
-        self._concurrency = concurrency
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def __enter__(self) -> CeleryWorkers:
-        self._logs.mkdir(parents=True, exist_ok=True)
-        for index in range(self._count):
-            with (self._logs / f"worker-{index}.log").open("wb") as log:
-                self.processes.append(
-                    subprocess.Popen(
-                        [
-                            sys.executable, "-m", "celery",
-                            "-A", "videoagent.integrations.celery", "worker",
-                            "--pool", "prefork", "--concurrency", str(self._concurrency),
-                            "--hostname", f"worker{index}@%h", "--loglevel", "WARNING",
-                            "--without-gossip", "--without-mingle",
-                        ],
-                        env=self._env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                    )
-                )  # fmt: skip
-        try:
-            self.wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        """Return once every live worker answers a ping."""
-        app = Celery(broker=self._env["VIDEOAGENT_REDIS_URL"], set_as_current=False)
-        alive = sum(1 for p in self.processes if p.poll() is None)
-        deadline = time.monotonic() + timeout
-        try:
-            while time.monotonic() < deadline:
-                if len(app.control.ping(timeout=0.5) or []) >= alive:
-                    return
-            raise RuntimeError(f"the Celery workers did not answer; see {self._logs}")
-        finally:
-            app.close()
 
     def kill(self, index: int) -> None:
         """``kill -9`` worker ``index`` and its prefork children, as a lost machine."""
@@ -114,21 +63,62 @@ class CeleryWorkers:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(10)
 
-    def stop(self) -> None:
-        """Stop every worker (a warm shutdown, then ``kill -9`` for the slow)."""
-        for process in self.processes:
+    def log(self) -> str:
+        """Every worker's log, for a failing test's message."""
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self._logs.glob("*.log")))
+
+
+@contextlib.contextmanager
+def celery_workers(
+    env: dict[str, str], logs: Path, *, count: int = 3, concurrency: int = 2
+) -> Iterator[CeleryWorkers]:
+    """``count`` real workers, each answering a ping before this yields; stopped after
+    (a warm shutdown, then ``kill -9`` for the slow)."""
+    logs.mkdir(parents=True, exist_ok=True)
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        for index in range(count):
+            with (logs / f"worker-{index}.log").open("wb") as log:
+                processes.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable, "-m", "celery",
+                            "-A", "videoagent.integrations.celery", "worker",
+                            "--pool", "prefork", "--concurrency", str(concurrency),
+                            "--hostname", f"worker{index}@%h", "--loglevel", "WARNING",
+                            "--without-gossip", "--without-mingle",
+                        ],
+                        env=env,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )  # fmt: skip
+        _wait_ready(env["VIDEOAGENT_REDIS_URL"], count, logs)
+        yield CeleryWorkers(processes, logs)
+    finally:
+        for process in processes:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes:
+        for process in processes:
             try:
                 process.wait(15)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(10)
 
-    def log(self) -> str:
-        """Every worker's log, for a failing test's message."""
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self._logs.glob("*.log")))
+
+def _wait_ready(broker: str, count: int, logs: Path, timeout: float = 60.0) -> None:
+    """Return once ``count`` workers answer a ping."""
+    app = Celery(broker=broker, set_as_current=False)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if len(app.control.ping(timeout=0.5) or []) >= count:
+                return
+        raise RuntimeError(f"the Celery workers did not answer; see {logs}")
+    finally:
+        app.close()
 
 
 def submit(args: list[str], env: dict[str, str], **options: Any) -> subprocess.Popen[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from celery_helpers import FAST, SCALE, CeleryWorkers, environment, submit
+from celery_helpers import FAST, SCALE, CeleryWorkers, celery_workers, environment, submit
 from common_helpers import max_in_window
 from redis_helpers import RedisServer
 
@@ -94,7 +94,7 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_a_rerun_makes_nothing(
     env = environment(api_key=sim.api_key, base_url=sim.base_url, redis_url=redis_server.url)
     briefs, out = _briefs(tmp_path), tmp_path / "videos"
     command = [str(briefs), "--out", str(out), "--json"]
-    with CeleryWorkers(env, tmp_path / "logs") as workers:
+    with celery_workers(env, tmp_path / "logs") as workers:
         process = submit(command, env)
         deadline = time.monotonic() + DEADLINE
         while len(list(out.glob("*.mp4"))) < 8:  # mid-batch: a third of the videos are in

@@ -10,7 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from celery_helpers import FAST, SCALE, VIDEOAGENT, CeleryWorkers, environment, submit
+from celery_helpers import (
+    FAST,
+    SCALE,
+    VIDEOAGENT,
+    celery_workers,
+    environment,
+    submit,
+)
 from redis_helpers import RedisServer, free_port
 
 from videoagent.simulator import BackgroundSimulator
@@ -86,7 +93,7 @@ def test_ctrl_c_stops_new_projects_and_the_same_command_resumes(
     )
     out = tmp_path / "videos"
     command = [str(_briefs(tmp_path, 12)), "--out", str(out), "--json"]
-    with CeleryWorkers(env, tmp_path / "logs", count=2) as workers:
+    with celery_workers(env, tmp_path / "logs", count=2) as workers:
         process = submit(command, env)
         deadline = time.monotonic() + 60
         while not list(out.glob("*.mp4")):

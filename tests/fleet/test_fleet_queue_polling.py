@@ -7,16 +7,15 @@ from contextlib import AsyncExitStack
 
 import anyio
 import pytest
+from fleet_helpers import SCALE, join, live_leases, runtime_of
 from redis.asyncio import Redis
 from redis_helpers import RedisServer
 
 from videoagent import AsyncVideoAgent
 from videoagent._wiring import wiring_of
-from videoagent.fleet import FleetRuntime, RedisBackend, SlotWaitTimeoutError
+from videoagent.fleet import SlotWaitTimeoutError
 from videoagent.simulator import Simulator
 
-SCALE = 0.01
-LEASE = 1.0
 #: Short phases: a project ends within about a second of real time.
 FAST = {"queued": (5, 10), "running": (10, 20), "generating": (20, 40), "rendering": (5, 10)}
 
@@ -26,29 +25,6 @@ async def fast_simulator() -> AsyncIterator[Simulator]:
     """A simulator with short phases, 100x faster."""
     async with Simulator(time_scale=SCALE, seed=5, durations=FAST) as sim:
         yield sim
-
-
-async def _member(stack: AsyncExitStack, sim: Simulator, server: RedisServer) -> AsyncVideoAgent:
-    backend = RedisBackend(url=server.url, lease=LEASE, polling="queue")
-    client = AsyncVideoAgent(sim.api_key, sim.base_url, time_scale=SCALE, limits_backend=backend)
-    return await stack.enter_async_context(client)
-
-
-def _runtime(client: AsyncVideoAgent) -> FleetRuntime:
-    fleet = wiring_of(client).shared
-    assert isinstance(fleet, FleetRuntime)
-    return fleet
-
-
-async def _leases(server: RedisServer, client: AsyncVideoAgent) -> list[str]:
-    """The slot leases in Redis now (expired ones left out), after the client's queued writes."""
-    runtime = _runtime(client)
-    await runtime._flush_all()
-    async with Redis.from_url(server.url, decode_responses=True) as redis:
-        seconds, micros = await redis.time()
-        now = seconds * 1_000_000 + micros
-        members: list[str] = await redis.zrangebyscore(runtime.key("slots"), f"({now}", "+inf")
-    return members
 
 
 async def _poll_to_the_end(client: AsyncVideoAgent, project_id: str) -> int:
@@ -69,17 +45,17 @@ async def test_another_members_polls_free_the_slots_the_creator_holds(
     """The creator never polls; the poller's sightings free its 5 slots: a 6th create, no 429."""
     sim = fast_simulator
     async with AsyncExitStack() as stack:
-        creator = await _member(stack, sim, redis_server)
-        poller = await _member(stack, sim, redis_server)
-        assert not _runtime(creator).tracks_projects
+        creator = await join(stack, sim, redis_server, polling="queue")
+        poller = await join(stack, sim, redis_server, polling="queue")
+        assert not runtime_of(creator).tracks_projects
         made = [await creator.projects.create(f"brief {n}") for n in range(5)]
-        assert sorted(await _leases(redis_server, creator)) == sorted(p.id for p in made)
+        assert sorted(await live_leases(redis_server, creator)) == sorted(p.id for p in made)
         polls = 0
         with anyio.fail_after(60):
             for project in made:
                 polls += await _poll_to_the_end(poller, project.id)
             sixth = await creator.projects.create("brief 5")
-        assert await _leases(redis_server, creator) == [sixth.id]
+        assert await live_leases(redis_server, creator) == [sixth.id]
     gets = [r for r in sim.request_log if r.method == "GET" and r.path.startswith("/v1/projects/")]
     assert len(gets) == polls  # the creator's watcher polled nothing
     stats = sim.stats()
@@ -92,20 +68,20 @@ async def test_a_freed_lease_is_let_go_by_its_holder_and_not_adopted_again(
     """The holder lets go a lease another member saw end; a late sighting adopts nothing."""
     sim = fast_simulator
     async with AsyncExitStack() as stack:
-        creator = await _member(stack, sim, redis_server)
-        poller = await _member(stack, sim, redis_server)
-        late = await _member(stack, sim, redis_server)
+        creator = await join(stack, sim, redis_server, polling="queue")
+        poller = await join(stack, sim, redis_server, polling="queue")
+        late = await join(stack, sim, redis_server, polling="queue")
         project = await creator.projects.create("a brief")
         stale = await late.projects.get(project.id)  # an active sighting, read early
         assert stale.status.is_active
         with anyio.fail_after(60):
             await _poll_to_the_end(poller, project.id)
-            assert await _leases(redis_server, poller) == []
+            assert await live_leases(redis_server, poller) == []
             while creator.statistics().slots.held:  # its next heartbeat lets it go
-                _runtime(creator).beat_soon()
+                runtime_of(creator).beat_soon()
                 await anyio.sleep(0.05)
         wiring_of(late).slots.observe(stale.id, active=True)  # the early sighting, late
-        assert await _leases(redis_server, late) == []
+        assert await live_leases(redis_server, late) == []
         assert late.statistics().slots.held == 0
 
 
@@ -115,10 +91,7 @@ async def test_a_bounded_slot_wait_gives_up_with_nothing_sent(redis_server: Redi
         Simulator(time_scale=SCALE, seed=5, durations={"queued": (600.0, 600.0)}) as sim,
         AsyncExitStack() as stack,
     ):
-        backend = RedisBackend(url=redis_server.url, lease=LEASE, polling="queue", slot_wait=0.2)
-        client = await stack.enter_async_context(
-            AsyncVideoAgent(sim.api_key, sim.base_url, time_scale=SCALE, limits_backend=backend)
-        )
+        client = await join(stack, sim, redis_server, polling="queue", slot_wait=0.2)
         made = [await client.projects.create(f"brief {n}") for n in range(5)]
         with anyio.fail_after(20), pytest.raises(SlotWaitTimeoutError, match="slot_wait"):
             await client.projects.create("one too many")
@@ -128,5 +101,5 @@ async def test_a_bounded_slot_wait_gives_up_with_nothing_sent(redis_server: Redi
         with anyio.fail_after(20):
             await client.projects.create("one too many")
         async with Redis.from_url(redis_server.url, decode_responses=True) as redis:
-            assert await redis.zcard(_runtime(client).key("slot_queue")) == 0
+            assert await redis.zcard(runtime_of(client).key("slot_queue")) == 0
     assert sim.stats().project_limit == 0

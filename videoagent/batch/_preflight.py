@@ -17,10 +17,28 @@ from ._briefs import Brief, BriefFileError, BriefProblem, BriefSet, briefs_from,
 from ._summary import BriefOutcome, OutcomeState
 from ._work import BriefWork
 
-__all__ = ["PRO_PLAN", "check_plan", "checked", "prepare_out", "resume_done", "resumed_outcome"]
+__all__ = [
+    "PRO_PLAN",
+    "brief_window",
+    "check_plan",
+    "checked",
+    "prepare_out",
+    "resume_done",
+    "resumed_outcome",
+]
 
 #: The plan a 4K render needs (the contract: otherwise 403 ``forbidden``).
 PRO_PLAN = "pro"
+
+
+def brief_window(active_slots: int | None, *, retries: int, concurrency: int | None) -> int:
+    """Check a runner's ``retries`` and ``concurrency``; the briefs in progress at once
+    (default: the active slots, and 2 more waiting for one)."""
+    if retries < 0:
+        raise ValueError(f"retries must be >= 0, got {retries!r}")
+    if concurrency is not None and concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
+    return concurrency or (active_slots or 5) + 2
 
 
 def checked(

@@ -29,7 +29,7 @@ from ._briefs import Brief, BriefProblem, BriefSet
 from ._credits import CreditLedger, check_credits, credits_spent
 from ._journal import JOURNAL_NAME, Journal, JournalLike, JournalStatistics, NullJournal
 from ._pipeline import DEFAULT_REPLY, BriefPipeline, BriefPolicy, Mode, ReplyPolicy
-from ._preflight import check_plan, checked, prepare_out, resume_done
+from ._preflight import brief_window, check_plan, checked, prepare_out, resume_done
 from ._summary import BatchSummary, BriefUpdate
 from ._work import BriefWork
 
@@ -99,10 +99,8 @@ class BatchRunner:
         on_update: Callable[[BriefUpdate], object] | None = None,
         count_requests: Callable[[], int] | None = None,
     ) -> None:
-        if retries < 0:
-            raise ValueError(f"retries must be >= 0, got {retries!r}")
-        if concurrency is not None and concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
+        active = client.limits.active_projects
+        self._concurrency = brief_window(active, retries=retries, concurrency=concurrency)
         self._client = client
         self._out = Path(out)
         if journal is True:
@@ -115,7 +113,6 @@ class BatchRunner:
         self._policy = BriefPolicy(mode=mode, retries=retries, reply=reply, webhook_url=webhook_url)
         self._allow_partial = allow_partial
         self._skip_invalid = skip_invalid
-        self._concurrency = concurrency or (client.limits.active_projects or 5) + 2
         self._on_update = on_update
         self._count_requests = count_requests
         self._scope: anyio.CancelScope | None = None

@@ -42,7 +42,7 @@ from videoagent.batch import (
     JournalMismatchError,
 )
 from videoagent.batch._credits import check_credits, credits_spent
-from videoagent.batch._preflight import check_plan, checked, resume_done
+from videoagent.batch._preflight import brief_window, check_plan, checked, resume_done
 from videoagent.batch._work import BriefWork
 
 from ._celery_config import CelerySettings, settings
@@ -107,10 +107,8 @@ class CeleryBatchRunner:
         count_requests: Callable[[], int] | None = None,
         config: CelerySettings | None = None,
     ) -> None:
-        if retries < 0:
-            raise ValueError(f"retries must be >= 0, got {retries!r}")
-        if concurrency is not None and concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
+        active = client.limits.active_projects
+        self._concurrency = brief_window(active, retries=retries, concurrency=concurrency)
         self._client = client
         self._out = Path(out)
         self._redis = redis
@@ -119,7 +117,6 @@ class CeleryBatchRunner:
         self._policy = Policy(str(self._out.absolute()), mode, retries, reply)
         self._allow_partial = allow_partial
         self._skip_invalid = skip_invalid
-        self._concurrency = concurrency or (client.limits.active_projects or 5) + 2
         self._on_update = on_update
         self._count_requests = count_requests
         self._config = config or settings()

@@ -53,18 +53,7 @@ from videoagent._errors import (
 from videoagent._models import MessageAccepted, Project, Result
 from videoagent._projects import PollStep
 from videoagent.batch import BriefUpdate
-from videoagent.batch._steps import (
-    REFUSED_PARAMS,
-    RETRY_MESSAGE,
-    Action,
-    create_params,
-    downloaded,
-    file_digest,
-    forget_create_params,
-    next_step,
-    render_refusal,
-    state_of,
-)
+from videoagent.batch import _steps as steps
 from videoagent.batch._work import BriefWork
 from videoagent.fleet import SlotWaitTimeoutError
 
@@ -328,7 +317,7 @@ class _Step:
         if self._stopping:
             return self._halt("stopped: left for the next run")
         brief = item.brief
-        params, record = create_params(item, self._policy.mode, None)
+        params, record = steps.create_params(item, self._policy.mode, None)
         self._record(**record)
         self._event("creating")
         try:
@@ -338,14 +327,14 @@ class _Step:
                 idempotency_key=item.entry.key,
                 metadata=params.metadata,
             )
-        except REFUSED_PARAMS:
-            self._record(**forget_create_params(item))
+        except steps.REFUSED_PARAMS:
+            self._record(**steps.forget_create_params(item))
             raise
         except InsufficientCreditsError:
             return self._halt("credits ran low: left for the next run")
         item.project_id = project.id
         self._record(state="created", project_id=project.id, status=project.status.value)
-        self._event(state_of(project))
+        self._event(steps.state_of(project))
         return self._poll_after(project)
 
     def _poll(self, since: float | None, previous: str | None) -> _Outcome:
@@ -355,7 +344,7 @@ class _Step:
         step = self._client.projects.poll(item.project_id, since=since, previous=previous)
         project = step.project
         if project.raw_status != previous:
-            self._event(state_of(project))
+            self._event(steps.state_of(project))
         try:
             outcome = self._act(project, step)
         except ConflictError as exc:  # the project moved on meanwhile: look again
@@ -373,50 +362,50 @@ class _Step:
         item = self._item
         projects = self._client.projects
         while True:
-            decided = next_step(item, project, retries=self._policy.retries)
+            decided = steps.next_step(item, project, retries=self._policy.retries)
             self._record(**decided.record)
             match decided.action:
-                case Action.WAIT:
+                case steps.Action.WAIT:
                     return self._next(
                         POLL,
                         countdown=step.countdown or 0.0,
                         since=step.since,
                         previous=project.raw_status,
                     )
-                case Action.RENDER:
+                case steps.Action.RENDER:
                     resolution = decided.resolution
                     self._event("rendering", f"at {resolution}")
                     self._record(render_from=decided.stamp)
                     try:
                         project = projects.render(project.id, resolution=resolution)
                     except PermissionDeniedError as exc:
-                        refused = render_refusal(str(resolution), exc.message, exc.request_id)
+                        refused = steps.render_refusal(str(resolution), exc.message, exc.request_id)
                         item.render_refused = refused
                         self._record(render_from=None, render_refused=refused)
                         continue  # the first result is downloaded and kept
                     item.rendered = True
                     self._record(rendered=True, status="rendering", render_refused=None)
                     return self._poll_after(project)
-                case Action.DOWNLOAD:
+                case steps.Action.DOWNLOAD:
                     return self._next(DOWNLOAD)
-                case Action.REPLY:
+                case steps.Action.REPLY:
                     self._event("replying", project.agent_message)
                     accepted = projects.send_message(project.id, self._policy.reply)
                     item.replies += 1
                     self._record(replies=item.replies, status="queued")
                     return self._poll_after(accepted.project)
-                case Action.RETRY:
+                case steps.Action.RETRY:
                     self._event("retrying", decided.error)
                     self._record(retry_from=decided.stamp)
                     try:
-                        accepted = projects.send_message(project.id, RETRY_MESSAGE)
+                        accepted = projects.send_message(project.id, steps.RETRY_MESSAGE)
                     except ConflictError:  # refused: no retry was made
                         self._record(retry_from=None)
                         raise
                     item.retries += 1
                     self._record(retries=item.retries, retry_from=None, status="queued")
                     return self._poll_after(accepted.project)
-                case Action.FAIL:
+                case steps.Action.FAIL:
                     return self._fail(decided.error or "the project failed", decided.request_id)
 
     def _download(self) -> _Outcome:
@@ -430,10 +419,10 @@ class _Step:
         if found is None:
             self._event("downloading")
             path = self._client.projects.download(project_id, destination)
-            size, digest = file_digest(path)
+            size, digest = steps.file_digest(path)
         else:  # nothing is downloaded twice
             path, (size, digest) = destination, found
-        fields = downloaded(item, path, size, digest)
+        fields = steps.downloaded(item, path, size, digest)
         self._record(**fields)
         return _Outcome(ended=self._update(fields["state"], fields["error"] or str(path)))
 
@@ -443,7 +432,7 @@ def _verified_file(path: Path, result: Result) -> tuple[int, str] | None:
     try:
         if path.stat().st_size != result.size_bytes:
             return None
-        found = file_digest(path)
+        found = steps.file_digest(path)
     except OSError:
         return None
     return found if found[1] == result.sha256 else None
