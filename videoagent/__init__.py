@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # what type checkers see: each name re-exported (``as``)
+    from ._blocking import (
+        VideoAgent as VideoAgent,
+    )
     from ._client import (
         AsyncVideoAgent as AsyncVideoAgent,
     )
@@ -185,6 +188,7 @@ if TYPE_CHECKING:  # what type checkers see: each name re-exported (``as``)
 
 #: The private module of each public name: the one list of the public names.
 _MODULES: dict[str, tuple[str, ...]] = {
+    "._blocking": ("VideoAgent",),
     "._client": (
         "AsyncVideoAgent",
         "ClientStatistics",

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import aiohttp
 from fastapi import FastAPI
@@ -24,6 +25,7 @@ from videoagent import (
     APITimeoutError,
     AsyncVideoAgent,
     AuthenticationError,
+    ClientStatistics,
     ConfigurationError,
     ConflictError,
     CreditsLow,
@@ -50,12 +52,14 @@ from videoagent import (
     ProjectStatus,
     ProjectWatcher,
     RateLimitError,
+    RawResponse,
     Result,
     ResultExpiredError,
     RetryPolicy,
     ServiceUnavailableError,
     StatusChanged,
     ValidationError,
+    VideoAgent,
     VideoAgentError,
     WaitTimeoutError,
     WatcherStatistics,
@@ -72,6 +76,7 @@ from videoagent.batch import (
     BriefUpdate,
     load_briefs,
     run_batch,
+    run_batch_sync,
 )
 from videoagent.fleet import FleetRuntime, FleetStatistics, RedisBackend
 from videoagent.integrations import FeedEvent, ProjectFeed
@@ -180,6 +185,62 @@ async def main(session: aiohttp.ClientSession) -> None:
             assert_type(exc.status, int | None)
         except VideoAgentError:
             pass
+
+
+def blocking() -> None:
+    """The blocking client: every call of the async one, with the same types, not ``Any``."""
+    with VideoAgent(
+        "es_live_x",
+        "http://127.0.0.1:8080/v1",
+        time_scale=0.01,
+        limits=Limits(),
+        max_retries=4,
+        timeout=30.0,
+        retry=RetryPolicy(max_retry_wait=60.0),
+        poll_policy=PollPolicy(),
+        on_credits_warning=on_warning,
+    ) as client:
+        assert_type(client, VideoAgent)
+        p = client.projects.create("a 20 s teaser", mode="autonomous", metadata={"k": "v"})
+        assert_type(p, Project)
+        assert_type(client.projects.get(p.id), Project)
+        listing = client.projects.list(status=ProjectStatus.IDLE, limit=50)
+        assert_type(listing, Iterator[Project])
+        for listed in listing:
+            assert_type(listed, Project)
+        accepted = client.projects.send_message(p.id, "make it warmer")
+        assert_type(accepted, MessageAccepted)
+        for message in client.projects.messages(p.id, after=accepted.message.id):
+            assert_type(message, Message)
+        assert_type(client.projects.update_settings(p.id, webhook_url=None), Project)
+        assert_type(client.projects.cancel(p.id), Project)
+        assert_type(client.projects.render(p.id, resolution="4k"), Project)
+        assert_type(client.projects.result(p.id), Result)
+        assert_type(client.projects.download(p.id, "out/teaser.mp4"), Path)
+        assert_type(client.projects.download(p.id, io.BytesIO()), BinaryIO)
+
+        def on_update(project: Project) -> None:
+            assert_type(project.status, ProjectStatus)
+
+        done = client.projects.wait(p.id, timeout=600.0, on_update=on_update)
+        assert_type(done, Project)
+        assert_type(client.projects.poll(p.id).countdown, float | None)
+        assert_type(client.account.get(), Account)
+        assert_type(client.api_keys.list(), tuple[ApiKey, ...])
+        assert_type(client.api_keys.create("ci"), ApiKeyCreated)
+        assert_type(client.api_keys.revoke("key_x"), None)
+        raw = client.projects.with_raw_response.get(p.id)
+        assert_type(raw, RawResponse[Project])
+        assert_type(client.account.with_raw_response.get().parse(), Account)
+        assert_type(client.statistics(), ClientStatistics)
+        fast = client.with_options(timeout=5.0, max_retries=0)
+        assert_type(fast, VideoAgent)
+        client.projects.create(123)  # type: ignore[arg-type]
+        client.projects.get(p.id, timeout=5.0)  # type: ignore[call-arg]
+        client.projects.wait(p.id, on_update="print")  # type: ignore[arg-type]
+        summary = run_batch_sync(["a teaser"], out="videos/", client=client, retries=2)
+        assert_type(summary, BatchSummary)
+    client.close()
 
 
 async def watch_many(client: AsyncVideoAgent, ids: list[str]) -> None:

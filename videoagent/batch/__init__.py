@@ -7,6 +7,8 @@ Example::
     summary = await run_batch(load_briefs("briefs.txt"), out="videos/", retries=2)
     print(f"{len(summary.done)} done, {len(summary.failed)} failed")
 
+``run_batch_sync`` is the same run for code that is not async.
+
 Running the same batch again (same ``out``) resumes it from its journal
 (``out/.videoagent-batch.sqlite``): no project is created twice, no video is
 lost or half-written, no brief is done twice, and a brief that failed gets
@@ -22,6 +24,7 @@ from typing import Any
 
 from videoagent._client import AsyncVideoAgent
 
+from ._blocking import run_batch_sync
 from ._briefs import (
     Brief,
     BriefFileError,
@@ -75,6 +78,7 @@ __all__ = [
     "idempotency_key",
     "load_briefs",
     "run_batch",
+    "run_batch_sync",
     "safe_file_name",
 ]
 

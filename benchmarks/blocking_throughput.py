@@ -1,0 +1,246 @@
+"""GET requests per second: ``VideoAgent`` from one thread vs ``AsyncVideoAgent`` from one task.
+
+The simulator runs in another process (request limit off, no request log).
+In the same run, against the same project, one request at a time:
+
+* **async**: ``await client.projects.get(id)`` in a loop, one task;
+* **blocking**: ``client.projects.get(id)`` in a loop, one thread (no event
+  loop in it): each call is handed to the blocking client's engine thread,
+  which runs the same async method.
+
+Rounds alternate (in turn async first, blocking first), so the machine's
+other load hits both alike; the figures are the **median of the paired
+ratios** (blocking/async requests/s of rounds run back to back) and the
+ratio of each loop's **best round**. Then the hand-off alone, in µs per
+call: a no-op coroutine awaited directly, through the engine
+(``videoagent._engine``), and through anyio's ``BlockingPortal.call`` (what
+the engine does not use, for comparison).
+
+    python -m benchmarks.blocking_throughput [--requests 500] [--rounds 16]
+
+Results: ``benchmarks/results/blocking_throughput.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import anyio.from_thread
+
+from benchmarks._report import RESULTS, save, stamp
+from benchmarks._simproc import simulator_process
+from benchmarks.client_throughput import run_round
+from videoagent import AsyncVideoAgent, Limits, VideoAgent, __version__
+from videoagent._engine import Engine
+
+TARGET = 0.85
+#: Calls per hand-off measurement, and how many of them (the best is kept).
+HANDOFF_CALLS = 5000
+HANDOFF_ROUNDS = 5
+
+
+def blocking_round(requests: int, one: Callable[[], object]) -> dict[str, float]:
+    """``requests`` calls of ``one`` in a loop in this thread: rate and CPU cost."""
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for _ in range(requests):
+        one()
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    return {
+        "requests_per_second": requests / wall,
+        "cpu_us_per_request": cpu / requests * 1e6,
+        "wall_seconds": wall,
+    }
+
+
+async def _noop() -> None:
+    return None
+
+
+def _nothing() -> contextlib.AsyncExitStack[bool | None]:
+    return contextlib.AsyncExitStack()
+
+
+def _per_call(calls: int, one: Callable[[], object]) -> float:
+    """µs per call of ``one``, the best of ``HANDOFF_ROUNDS`` runs."""
+    best = float("inf")
+    for _ in range(HANDOFF_ROUNDS):
+        started = time.perf_counter()
+        for _ in range(calls):
+            one()
+        best = min(best, (time.perf_counter() - started) / calls * 1e6)
+    return best
+
+
+def handoff_costs() -> dict[str, float]:
+    """µs per no-op call: through the engine, through anyio's portal (in this thread)."""
+    engine = Engine(_nothing)
+    try:
+        engine_us = _per_call(HANDOFF_CALLS, lambda: engine.call("noop", _noop, (), {}))
+    finally:
+        engine.close()
+    with anyio.from_thread.start_blocking_portal() as portal:
+        portal_us = _per_call(HANDOFF_CALLS, lambda: portal.call(_noop))
+    return {"engine_us": engine_us, "anyio_portal_us": portal_us}
+
+
+async def direct_cost() -> float:
+    """µs per no-op coroutine awaited directly on a running loop."""
+    best = float("inf")
+    for _ in range(HANDOFF_ROUNDS):
+        started = time.perf_counter()
+        for _ in range(HANDOFF_CALLS * 10):
+            await _noop()
+        best = min(best, (time.perf_counter() - started) / (HANDOFF_CALLS * 10) * 1e6)
+    return best
+
+
+async def measure(requests: int, rounds: int) -> dict[str, Any]:
+    """Run the comparison; the report as a JSON-ready dict."""
+    loop = asyncio.get_running_loop()
+    results: dict[str, list[dict[str, float]]] = {"async": [], "blocking": []}
+    # One thread for the blocking side: it runs no event loop (this thread's idles meanwhile).
+    with ThreadPoolExecutor(1, thread_name_prefix="blocking-side") as side:
+        async with simulator_process(request_limit=None, log_requests=False, seed=1) as sim:
+            unlimited = Limits.unlimited()
+            async with AsyncVideoAgent(sim.api_key, sim.base_url, limits=unlimited) as client:
+                project = await client.projects.create("benchmark target")
+                blocking = VideoAgent(sim.api_key, sim.base_url, limits=unlimited)
+                try:
+
+                    async def async_get() -> object:
+                        return await client.projects.get(project.id)
+
+                    def blocking_get() -> object:
+                        return blocking.projects.get(project.id)
+
+                    async def one_round(name: str, count: int) -> dict[str, float]:
+                        if name == "async":
+                            return await run_round(count, 1, async_get)
+                        return await loop.run_in_executor(side, blocking_round, count, blocking_get)
+
+                    for name in results:  # connections, caches, code paths, the engine's thread
+                        await one_round(name, min(requests, 200))
+                    for index in range(rounds):
+                        order = ("async", "blocking") if index % 2 == 0 else ("blocking", "async")
+                        for name in order:
+                            results[name].append(await one_round(name, requests))
+                finally:
+                    await loop.run_in_executor(side, blocking.close)
+        handoff = await loop.run_in_executor(side, handoff_costs)
+    handoff["direct_us"] = await direct_cost()
+    return _report(results, handoff, requests, rounds)
+
+
+def _report(
+    results: dict[str, list[dict[str, float]]],
+    handoff: dict[str, float],
+    requests: int,
+    rounds: int,
+) -> dict[str, Any]:
+    keys = ("requests_per_second", "cpu_us_per_request")
+    best = {
+        name: {
+            "requests_per_second": max(run["requests_per_second"] for run in runs),
+            "cpu_us_per_request": min(run["cpu_us_per_request"] for run in runs),
+        }
+        for name, runs in results.items()
+    }
+    median = {
+        name: {key: statistics.median(run[key] for run in runs) for key in keys}
+        for name, runs in results.items()
+    }
+    pairs = list(zip(results["async"], results["blocking"], strict=True))
+    ratios = sorted(b["requests_per_second"] / a["requests_per_second"] for a, b in pairs)
+    best_ratio = best["blocking"]["requests_per_second"] / best["async"]["requests_per_second"]
+    pair_median = statistics.median(ratios)
+    gap_us = 1e6 / median["blocking"]["requests_per_second"] - (
+        1e6 / median["async"]["requests_per_second"]
+    )
+    return {
+        "benchmark": "blocking_throughput",
+        **stamp(),
+        "videoagent": __version__,
+        "requests_per_round": requests,
+        "rounds": rounds,
+        "best": best,
+        "median": median,
+        "rounds_detail": results,
+        "pair_ratios": ratios,
+        "pair_ratio_median": pair_median,
+        "pair_ratio_quartiles": statistics.quantiles(ratios, n=4),
+        "best_round_ratio": best_ratio,
+        "extra_us_per_request_median": gap_us,
+        "handoff_us": handoff,
+        "target": TARGET,
+        "passed": min(pair_median, best_ratio) >= TARGET,
+    }
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The report as Markdown tables."""
+    best, median, handoff = report["best"], report["median"], report["handoff_us"]
+    low, _, high = report["pair_ratio_quartiles"]
+    machine = report["machine"]
+    load = ", ".join(f"{value:.2f}" for value in machine["load_average"])
+    lines = [
+        "# Blocking client throughput: GET /projects/{id}, one request at a time",
+        "",
+        f"{report['when']}, Python {machine['python']}, {machine['cpus']} CPUs (load average "
+        f"{load} at the end); simulator in another process (request limit off); "
+        f"{report['requests_per_round']} requests a round, {report['rounds']} rounds of each "
+        "loop, alternating.",
+        "",
+        "| loop | requests/s (median) | requests/s (best) "
+        "| CPU µs/request (median) | CPU µs/request (least) |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, title in (("async", "async, one task"), ("blocking", "blocking, one thread")):
+        lines.append(
+            f"| {title} | {median[name]['requests_per_second']:,.0f} "
+            f"| {best[name]['requests_per_second']:,.0f} "
+            f"| {median[name]['cpu_us_per_request']:,.1f} "
+            f"| {best[name]['cpu_us_per_request']:,.1f} |"
+        )
+    verdict = "meets" if report["passed"] else "misses"
+    lines += [
+        "",
+        f"Blocking / async: **{report['pair_ratio_median']:.1%}** median of the paired rounds "
+        f"(quartiles {low:.1%}-{high:.1%}), **{report['best_round_ratio']:.1%}** best round vs "
+        f"best round: {verdict} the {report['target']:.0%} target. A blocking request takes "
+        f"{report['extra_us_per_request_median']:,.0f} µs more (medians).",
+        "",
+        "| hand-off of a no-op coroutine | µs per call |",
+        "|---|---:|",
+        f"| awaited directly (no hand-off) | {handoff['direct_us']:,.2f} |",
+        f"| through the engine (`VideoAgent`'s) | {handoff['engine_us']:,.1f} |",
+        f"| through anyio's `BlockingPortal.call` | {handoff['anyio_portal_us']:,.1f} |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run, print the tables, write JSON and Markdown; exit 1 under the target."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=500, help="requests per round")
+    parser.add_argument("--rounds", type=int, default=16, help="rounds of each loop")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    report = asyncio.run(measure(args.requests, args.rounds))
+    table = markdown(report)
+    save("blocking_throughput", report, table, args.out)
+    print(table)
+    return 0 if report["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,495 @@
+"""``VideoAgent``: the blocking client (scripts, Django and Flask views, Celery tasks, notebooks).
+
+Not a second SDK: each method of ``VideoAgent`` runs the ``AsyncVideoAgent``
+method of the same name on the client's engine (``_engine``: one event loop
+on a daemon thread), so limits, retries, slots, the watcher, the errors and
+the docstrings are the async client's own. The blocking resources are built
+by wrapping the async client's bound methods (``_Namespace._blocking``, a
+``ParamSpec`` wrapper, as ``_raw.raw_method`` is), so type checkers see
+every argument and return type; async iterators (``list``, ``messages``)
+become plain iterators that pull one item per hand-off.
+
+The wrappers look the async method up at each call (a microsecond), so a
+client carried into a forked child reaches the async client the engine makes
+there. Callbacks (``wait(on_update=...)``) run in the thread that called,
+while it waits: they may block and may call the client (the engine's loop
+never waits for them). ``on_credits_warning`` runs on the engine's thread
+(it comes with any answer, a background poll's too): keep it short and do
+not call the client from it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO, ParamSpec, TypeVar, overload
+
+from ._client import AccountResource as AsyncAccount
+from ._client import AccountWithRawResponse as AsyncAccountRaw
+from ._client import ApiKeys as AsyncApiKeys
+from ._client import ApiKeysWithRawResponse as AsyncApiKeysRaw
+from ._client import AsyncVideoAgent, ClientStatistics
+from ._config import Limits, PollPolicy, RetryPolicy
+from ._engine import Engine, abandon
+from ._errors import ConfigurationError
+from ._models import CreditsWarning
+from ._projects import Projects as AsyncProjects
+from ._projects import ProjectsWithRawResponse as AsyncProjectsRaw
+from ._seams import LimitsBackend
+from ._types import NOT_GIVEN, NotGiven
+
+if sys.version_info >= (3, 11):
+    from typing import Self
+else:  # pragma: no cover - Python 3.10
+    from typing_extensions import Self
+
+__all__ = [
+    "AccountResource",
+    "AccountWithRawResponse",
+    "ApiKeys",
+    "ApiKeysWithRawResponse",
+    "Projects",
+    "ProjectsWithRawResponse",
+    "VideoAgent",
+    "engine_of",
+]
+
+logger = logging.getLogger("videoagent")
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class VideoAgent:
+    """The blocking client of the video-agent API: ``AsyncVideoAgent``'s calls, blocking.
+
+    Example::
+
+        with VideoAgent() as client:                     # VIDEOAGENT_API_KEY / _BASE_URL
+            project = client.projects.create("a 20 s teaser for ...")
+            project = client.projects.wait(project.id, on_update=print)
+            client.projects.download(project.id, "out/teaser.mp4")
+
+    The same resources, methods, arguments, return types and errors as
+    ``AsyncVideoAgent`` (``list`` and ``messages`` are plain iterators), on
+    the same engine: every call runs the async client's method on an event
+    loop this client owns, on a daemon thread started at its first call (or
+    ``with``). Share one client between threads: they share its request
+    budget, its active slots and its watcher. Calling it where an event loop
+    runs (async code) raises ``ConfigurationError``: use ``AsyncVideoAgent``
+    there. A forked child (Celery's prefork pool, gunicorn) starts an engine
+    of its own at its first call, from the same arguments.
+
+    Args:
+        api_key, base_url, time_scale, limits, max_retries, timeout, retry,
+        poll_policy, allow_insecure, limits_backend, default_headers,
+        trust_env: as for ``AsyncVideoAgent`` (its own ``aiohttp`` session
+            only: a session belongs to the event loop it was made on, and
+            this client's loop is private).
+        on_credits_warning: called with every ``credits_warning`` an answer
+            carries, on the client's own thread: keep it short, and do not
+            call the client from it.
+
+    Close it (``with``, or ``close()``): that closes the async client and ends
+    its thread. A client you forget is closed when it is collected, or when
+    the interpreter exits.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        time_scale: float | None = None,
+        limits: Limits = Limits(),  # noqa: B008 - frozen value object
+        max_retries: int = 4,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        poll_policy: PollPolicy | None = None,
+        on_credits_warning: Callable[[CreditsWarning], object] | None = None,
+        allow_insecure: bool = False,
+        limits_backend: LimitsBackend | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        trust_env: bool = True,
+    ) -> None:
+        # The async client is made here and now (a bad option raises in this
+        # thread), and made again from these arguments in a forked child.
+        engine: Engine[AsyncVideoAgent] = Engine(
+            functools.partial(
+                AsyncVideoAgent,
+                api_key,
+                base_url,
+                time_scale=time_scale,
+                limits=limits,
+                max_retries=max_retries,
+                timeout=timeout,
+                retry=retry,
+                poll_policy=poll_policy,
+                on_credits_warning=on_credits_warning,
+                allow_insecure=allow_insecure,
+                limits_backend=limits_backend,
+                default_headers=default_headers,
+                trust_env=trust_env,
+            )
+        )
+        self._wire(_Driver(engine))
+
+    def _wire(self, driver: _Driver) -> None:
+        self._driver = driver
+        self.projects = Projects(driver)
+        self.account = AccountResource(driver)
+        self.api_keys = ApiKeys(driver)
+
+    def _agent(self) -> AsyncVideoAgent:
+        return self._driver.agent()
+
+    def __repr__(self) -> str:
+        described = repr(self._agent())  # (the key redacted)
+        return f"{type(self).__name__}{described[described.index('(') :]}"
+
+    @property
+    def time_scale(self) -> float:
+        """The factor every wait of the SDK is multiplied by."""
+        return self._agent().time_scale
+
+    @property
+    def limits(self) -> Limits:
+        """The limits this client (and its copies) enforce."""
+        return self._agent().limits
+
+    @property
+    def max_retries(self) -> int:
+        """Retries after a failed attempt."""
+        return self._agent().max_retries
+
+    @property
+    def timeout(self) -> float:
+        """Seconds one attempt may take."""
+        return self._agent().timeout
+
+    @property
+    def base_url(self) -> str:
+        """The API's base URL."""
+        return self._agent().base_url
+
+    def statistics(self) -> ClientStatistics:
+        """A frozen snapshot of the request budget, the active slots, retries and 429s."""
+        read = functools.partial(_now, self._agent().statistics)
+        return self._driver.engine.call("VideoAgent.statistics", read, (), {})
+
+    def with_options(
+        self,
+        *,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        timeout: float | NotGiven = NOT_GIVEN,
+        retry: RetryPolicy | NotGiven = NOT_GIVEN,
+    ) -> Self:
+        """A copy with other request settings, sharing this client's engine and limits.
+
+        Example::
+
+            client.with_options(timeout=5.0, max_retries=0).projects.get(pid)
+
+        As ``AsyncVideoAgent.with_options`` (bad values raise here); the copy
+        is closed with its parent (closing the copy does nothing).
+        """
+        copy = object.__new__(type(self))
+        copy._wire(self._driver.derived(max_retries=max_retries, timeout=timeout, retry=retry))
+        return copy
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def __enter__(self) -> Self:
+        self._driver.engine.start("VideoAgent.__enter__")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.close()
+            return
+        try:  # the block's error passes through as itself
+            self.close()
+        except Exception:
+            logger.warning("closing the client failed (after %r)", exc, exc_info=True)
+
+    def close(self) -> None:
+        """Close the async client and end the engine's thread (a copy's does nothing).
+
+        Calls still running in other threads end with the async client's
+        errors (a ``wait``: ``WatchStoppedError``); later calls raise
+        ``ConfigurationError`` ("the client is closed").
+        """
+        if self._driver.root:
+            self._driver.engine.close()
+
+
+async def _now(read: Callable[[], T]) -> T:
+    """``read()``, on the engine's loop (the async client's state is its thread's)."""
+    return read()
+
+
+def engine_of(client: VideoAgent) -> tuple[Engine[AsyncVideoAgent], AsyncVideoAgent]:
+    """The engine of ``client`` and the async client it drives (for ``run_batch_sync``)."""
+    driver = client._driver  # pyright: ignore[reportPrivateUsage] - this module's own
+    return driver.engine, driver.agent()
+
+
+class _Driver:
+    """What a ``VideoAgent`` (or a copy) and its resources share: the engine, and how to
+    find the async client to drive (a copy's is derived from the engine's by ``derive``)."""
+
+    def __init__(
+        self,
+        engine: Engine[AsyncVideoAgent],
+        derive: Callable[[AsyncVideoAgent], AsyncVideoAgent] | None = None,
+    ) -> None:
+        self.engine = engine
+        self._derive = derive
+        self._made: tuple[AsyncVideoAgent, AsyncVideoAgent] | None = None
+
+    @property
+    def root(self) -> bool:
+        """Whether this drives the engine's own client (not a ``with_options`` copy)."""
+        return self._derive is None
+
+    def agent(self) -> AsyncVideoAgent:
+        """The async client to drive, in this process (made again after a fork)."""
+        root = self.engine.resource
+        if self._derive is None:
+            return root
+        made = self._made
+        if made is None or made[0] is not root:
+            made = (root, self._derive(root))
+            self._made = made
+        return made[1]
+
+    def derived(
+        self,
+        *,
+        max_retries: int | NotGiven,
+        timeout: float | NotGiven,
+        retry: RetryPolicy | NotGiven,
+    ) -> _Driver:
+        """A copy's driver (its async client made now: bad values raise here)."""
+        parent = self._derive
+
+        def derive(root: AsyncVideoAgent) -> AsyncVideoAgent:
+            base = root if parent is None else parent(root)
+            return base.with_options(max_retries=max_retries, timeout=timeout, retry=retry)
+
+        driver = _Driver(self.engine, derive)
+        driver.agent()
+        return driver
+
+
+# -- the resources --------------------------------------------------------------------
+
+
+class _Namespace:
+    """A blocking resource: each method runs one of the current async client's on the engine.
+
+    ``locate`` finds the async resource on the async client (its ``projects``, ...).
+    """
+
+    def __init__(
+        self, driver: _Driver, label: str, locate: Callable[[AsyncVideoAgent], object]
+    ) -> None:
+        self._driver = driver
+        self._label = label
+        self._locate = locate
+
+    def _blocking(
+        self, method: Callable[P, Awaitable[T]], *, notify: tuple[str, ...] = ()
+    ) -> Callable[P, T]:
+        """``method`` (a bound async method, for its signature), blocking.
+
+        ``notify``: its callback arguments, run in the calling thread.
+        """
+        driver, locate, name = self._driver, self._locate, method.__name__
+        label = f"VideoAgent.{self._label}.{name}"
+
+        def call(*args: P.args, **kwargs: P.kwargs) -> T:
+            current: Callable[P, Awaitable[T]] = getattr(locate(driver.agent()), name)
+            return driver.engine.call(label, current, args, kwargs, notify=notify)
+
+        return _named(call, method, label)
+
+    def _iterating(self, method: Callable[P, AsyncIterator[T]]) -> Callable[P, Iterator[T]]:
+        """``method`` (an async generator method), as a plain iterator."""
+        driver, locate, name = self._driver, self._locate, method.__name__
+        label = f"VideoAgent.{self._label}.{name}"
+
+        def call(*args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
+            current: Callable[P, AsyncIterator[T]] = getattr(locate(driver.agent()), name)
+            return _each(driver.engine, label, current(*args, **kwargs))
+
+        return _named(call, method, label)
+
+
+def _named(call: Callable[P, T], method: Callable[..., object], label: str) -> Callable[P, T]:
+    """``call`` under ``method``'s name, docstring and signature (``help()``, ``inspect``)."""
+    call.__name__ = method.__name__
+    call.__qualname__ = label
+    call.__doc__ = method.__doc__
+    call.__wrapped__ = method  # type: ignore[attr-defined]
+    return call
+
+
+def _each(engine: Engine[AsyncVideoAgent], label: str, items: AsyncIterator[T]) -> Iterator[T]:
+    """The items of ``items``, each fetched by one call on the engine.
+
+    Left early, the async iterator is closed on the engine's loop when it is
+    collected (asyncio's async generator hooks).
+    """
+    generation = engine.generation
+    while True:
+        if engine.generation != generation:
+            abandon(items)
+            raise ConfigurationError(
+                f"{label}: an iteration begun before os.fork() cannot go on in the "
+                "child process; begin it again there"
+            )
+        try:
+            item = engine.call(label, items.__anext__, (), {})
+        except StopAsyncIteration:
+            return
+        yield item
+
+
+def _projects(agent: AsyncVideoAgent) -> AsyncProjects:
+    return agent.projects
+
+
+class Projects(_Namespace):
+    """``client.projects`` of a ``VideoAgent``: the project endpoints, blocking.
+
+    Each method is ``AsyncVideoAgent.projects``' of the same name (same
+    arguments, same return type, same errors); ``list`` and ``messages``
+    return plain iterators over every page. ``wait(on_update=...)`` calls
+    ``on_update`` in the waiting thread (it may block, and call the client).
+    """
+
+    def __init__(self, driver: _Driver) -> None:
+        super().__init__(driver, "projects", _projects)
+        projects = _projects(driver.agent())
+        self.create = self._blocking(projects.create)
+        self.get = self._blocking(projects.get)
+        self.poll = self._blocking(projects.poll)
+        self.list = self._iterating(projects.list)
+        self.messages = self._iterating(projects.messages)
+        self.result = self._blocking(projects.result)
+        self.send_message = self._blocking(projects.send_message)
+        self.update_settings = self._blocking(projects.update_settings)
+        self.cancel = self._blocking(projects.cancel)
+        self.render = self._blocking(projects.render)
+        self.wait = self._blocking(projects.wait, notify=("on_update",))
+        self._download: Callable[..., Path | BinaryIO] = self._blocking(projects.download)
+
+    @functools.cached_property
+    def with_raw_response(self) -> ProjectsWithRawResponse:
+        """The same calls, each returning a ``RawResponse`` (status, headers, ``parse()``)."""
+        return ProjectsWithRawResponse(self._driver)
+
+    @overload
+    def download(self, project_id: str, path: str | os.PathLike[str]) -> Path: ...
+    @overload
+    def download(self, project_id: str, path: BinaryIO) -> BinaryIO: ...
+
+    def download(self, project_id: str, path: str | os.PathLike[str] | BinaryIO) -> Path | BinaryIO:
+        return self._download(project_id, path)
+
+    download.__doc__ = AsyncProjects.download.__doc__
+
+
+class ProjectsWithRawResponse(_Namespace):
+    """``client.projects.with_raw_response`` of a ``VideoAgent``: each call returns a
+    ``RawResponse``."""
+
+    def __init__(self, driver: _Driver) -> None:
+        super().__init__(driver, "projects.with_raw_response", _raw_projects)
+        raw = _raw_projects(driver.agent())
+        self.create = self._blocking(raw.create)
+        self.get = self._blocking(raw.get)
+        self.result = self._blocking(raw.result)
+        self.send_message = self._blocking(raw.send_message)
+        self.update_settings = self._blocking(raw.update_settings)
+        self.cancel = self._blocking(raw.cancel)
+        self.render = self._blocking(raw.render)
+
+
+def _raw_projects(agent: AsyncVideoAgent) -> AsyncProjectsRaw:
+    return agent.projects.with_raw_response
+
+
+class AccountResource(_Namespace):
+    """``client.account`` of a ``VideoAgent``: credits, plan and today's usage."""
+
+    def __init__(self, driver: _Driver) -> None:
+        super().__init__(driver, "account", _account)
+        self.get = self._blocking(_account(driver.agent()).get)
+
+    @functools.cached_property
+    def with_raw_response(self) -> AccountWithRawResponse:
+        """The same calls, each returning a ``RawResponse`` (status, headers, ``parse()``)."""
+        return AccountWithRawResponse(self._driver)
+
+
+def _account(agent: AsyncVideoAgent) -> AsyncAccount:
+    return agent.account
+
+
+class AccountWithRawResponse(_Namespace):
+    """``client.account.with_raw_response`` of a ``VideoAgent``."""
+
+    def __init__(self, driver: _Driver) -> None:
+        super().__init__(driver, "account.with_raw_response", _raw_account)
+        self.get = self._blocking(_raw_account(driver.agent()).get)
+
+
+def _raw_account(agent: AsyncVideoAgent) -> AsyncAccountRaw:
+    return agent.account.with_raw_response
+
+
+class ApiKeys(_Namespace):
+    """``client.api_keys`` of a ``VideoAgent``: the account's API keys."""
+
+    def __init__(self, driver: _Driver) -> None:
+        super().__init__(driver, "api_keys", _api_keys)
+        keys = _api_keys(driver.agent())
+        self.list = self._blocking(keys.list)
+        self.create = self._blocking(keys.create)
+        self.revoke = self._blocking(keys.revoke)
+
+    @functools.cached_property
+    def with_raw_response(self) -> ApiKeysWithRawResponse:
+        """The same calls, each returning a ``RawResponse`` (status, headers, ``parse()``)."""
+        return ApiKeysWithRawResponse(self._driver)
+
+
+def _api_keys(agent: AsyncVideoAgent) -> AsyncApiKeys:
+    return agent.api_keys
+
+
+class ApiKeysWithRawResponse(_Namespace):
+    """``client.api_keys.with_raw_response`` of a ``VideoAgent``."""
+
+    def __init__(self, driver: _Driver) -> None:
+        super().__init__(driver, "api_keys.with_raw_response", _raw_api_keys)
+        raw = _raw_api_keys(driver.agent())
+        self.list = self._blocking(raw.list)
+        self.create = self._blocking(raw.create)
+        self.revoke = self._blocking(raw.revoke)
+
+
+def _raw_api_keys(agent: AsyncVideoAgent) -> AsyncApiKeysRaw:
+    return agent.api_keys.with_raw_response
