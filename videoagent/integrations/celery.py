@@ -148,6 +148,7 @@ def install(celery: Celery, config: CelerySettings | None = None) -> None:
     ):
         celery.task(
             name=name,
+            shared=False,  # this app's only (install puts them in each app asked)
             bind=True,
             acks_late=True,
             reject_on_worker_lost=True,
