@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 
@@ -27,6 +28,15 @@ async def fast_simulator() -> AsyncIterator[Simulator]:
         yield sim
 
 
+@contextlib.asynccontextmanager
+async def _members(
+    sim: Simulator, server: RedisServer, count: int
+) -> AsyncIterator[list[AsyncVideoAgent]]:
+    """``count`` members of one fleet whose projects a job queue polls (``polling="queue"``)."""
+    async with AsyncExitStack() as stack:
+        yield [await join(stack, sim, server, polling="queue") for _ in range(count)]
+
+
 async def _poll_to_the_end(client: AsyncVideoAgent, project_id: str) -> int:
     """Poll as a job queue's steps do, until the project ends; the polls made."""
     polls, since, previous = 0, None, None
@@ -44,9 +54,7 @@ async def test_another_members_polls_free_the_slots_the_creator_holds(
 ) -> None:
     """The creator never polls; the poller's sightings free its 5 slots: a 6th create, no 429."""
     sim = fast_simulator
-    async with AsyncExitStack() as stack:
-        creator = await join(stack, sim, redis_server, polling="queue")
-        poller = await join(stack, sim, redis_server, polling="queue")
+    async with _members(sim, redis_server, 2) as (creator, poller):
         assert not runtime_of(creator).tracks_projects
         made = [await creator.projects.create(f"brief {n}") for n in range(5)]
         assert sorted(await live_leases(redis_server, creator)) == sorted(p.id for p in made)
@@ -66,11 +74,7 @@ async def test_a_freed_lease_is_let_go_by_its_holder_and_not_adopted_again(
     redis_server: RedisServer, fast_simulator: Simulator
 ) -> None:
     """The holder lets go a lease another member saw end; a late sighting adopts nothing."""
-    sim = fast_simulator
-    async with AsyncExitStack() as stack:
-        creator = await join(stack, sim, redis_server, polling="queue")
-        poller = await join(stack, sim, redis_server, polling="queue")
-        late = await join(stack, sim, redis_server, polling="queue")
+    async with _members(fast_simulator, redis_server, 3) as (creator, poller, late):
         project = await creator.projects.create("a brief")
         stale = await late.projects.get(project.id)  # an active sighting, read early
         assert stale.status.is_active
