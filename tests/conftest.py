@@ -1,4 +1,4 @@
-"""Shared fixtures: a real simulator on loopback, and a client talking to it.
+"""Shared fixtures: a real simulator on loopback, a client talking to it, a redis-server.
 
 Every coroutine test runs under anyio's pytest plugin (auto mode, see pyproject)
 on asyncio, inside a cancel scope with a deadline (``ASYNC_TEST_DEADLINE``): a
@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
 import pytest
 from odd_server import OddServer
+from redis_helpers import RedisServer, find_redis_server
 
 from videoagent import AsyncVideoAgent
 from videoagent.simulator import Simulator
@@ -74,3 +75,15 @@ async def odd_server() -> AsyncIterator[OddServer]:
         yield server
     finally:
         await server.close()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A fresh redis-server (no persistence) on a free loopback port, stopped afterwards.
+
+    Without the program the test skips, unless ``VIDEOAGENT_REQUIRE_SYSTEM=1``
+    (CI) makes that a failure.
+    """
+    program = find_redis_server()
+    with RedisServer(program) as server:
+        yield server

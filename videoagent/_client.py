@@ -3,7 +3,7 @@
 The composition root. Each part receives only the narrow interfaces it
 needs (``_seams``), never the client::
 
-    LimitsBackend --connect--> SharedLimits: Budget, Slots (+ WatchShare, BriefClaims)
+    LimitsBackend --connect--> SharedLimits: Budget, Slots (+ WatchShare)
     HTTPTransport (one send) <- Caller (budget tickets, retries) <- Poller, resources
     ProjectLedger: every parsed Project -> slots, then watchers, fleet, feeds
     Activation (slots around create/message/render) -> SlotTracking <- SharedWatcher
@@ -126,6 +126,8 @@ class _Core:
         self.limits = limits
         self.poll_policy = poll_policy
         self.tracking = SlotTracking()
+        if not shared.tracks_projects:  # a job queue's poll steps see each project end
+            self.tracking.serve(_polled_elsewhere)
         self.stack = contextlib.AsyncExitStack()
         self.watcher: SharedWatcher | None = None
 
@@ -407,8 +409,9 @@ class AsyncVideoAgent:
         await core.stack.__aenter__()
         try:
             await core.stack.enter_async_context(core.shared)  # fleet mode: its tasks
+            tracking = core.tracking if core.shared.tracks_projects else SlotTracking()
             core.watcher = await core.stack.enter_async_context(
-                SharedWatcher(self, policy=core.poll_policy, tracking=core.tracking)
+                SharedWatcher(self, policy=core.poll_policy, tracking=tracking)
             )
         except BaseException:
             await self.aclose()
@@ -457,6 +460,10 @@ def _logged_on_error(
             logger.exception("an on_credits_warning callback raised")
 
     return call
+
+
+def _polled_elsewhere(project: str | Project) -> None:
+    """Slot tracking where a job queue polls every project: nothing to do here."""
 
 
 def _backend_from_env() -> LimitsBackend | None:

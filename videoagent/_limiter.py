@@ -52,7 +52,7 @@ from ._seams import (
 
 if TYPE_CHECKING:
     from ._models import Project
-    from ._seams import BriefClaims, WatchShare
+    from ._seams import WatchShare
 
 __all__ = [
     "ActiveSlots",
@@ -461,7 +461,7 @@ class LocalLimits:
         #: Unknown active projects of the account hold a slot 30 contract seconds.
         self.slots = ActiveSlots(limits.active_projects, foreign_ttl=30.0 * time_scale)
         self.watch: WatchShare | None = None
-        self.claims: BriefClaims | None = None
+        self.tracks_projects = True
 
     def attach(self, observe: Callable[[Project], object]) -> None:
         """No other process shares answers."""

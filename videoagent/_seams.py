@@ -10,16 +10,15 @@ below the limits knows whether they live in this process or in Redis.
   ``Ticket``, ``Reservation``, ``BudgetStatistics``, ``SlotStatistics``) are
   defined here, once, for both.
 - ``SharedLimits`` is one client's connection to where the limits live (a
-  budget, slots, and in fleet mode a ``WatchShare`` and ``BriefClaims``);
-  ``LimitsBackend`` makes it (``AsyncVideoAgent(limits_backend=...)``).
-- ``WatchShare`` lets the watchers of many processes poll each project once;
-  ``BriefClaims``/``BatchClaims`` let many processes run one batch.
+  budget, slots, and in fleet mode a ``WatchShare``); ``LimitsBackend``
+  makes it (``AsyncVideoAgent(limits_backend=...)``).
+- ``WatchShare`` lets the watchers of many processes poll each project once.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol
 
@@ -30,8 +29,6 @@ if TYPE_CHECKING:
     from ._models import Project
 
 __all__ = [
-    "BatchClaims",
-    "BriefClaims",
     "Budget",
     "BudgetStatistics",
     "LimitsBackend",
@@ -221,48 +218,6 @@ class WatchShare(Protocol):
     def remove_watcher(self, on_owned: Callable[[str], object]) -> None: ...
 
 
-class BatchClaims(Protocol):
-    """One process's part in one run of a batch (what ``BriefClaims.join`` returns).
-
-    Briefs are named by their idempotency keys (unique to the batch). Facts
-    are the batch's ``Fact.format()`` strings.
-    """
-
-    #: The run's token: the same in every process taking part in the run.
-    run: str
-    #: Real seconds between looks at briefs that other processes hold.
-    recheck: float
-
-    async def claim(self, key: str) -> tuple[str, str]:
-        """``("ours" | "taken" | "done" | "failed", fact)``.
-
-        ``ours``: this process runs the brief (the fact is what an earlier
-        holder or an earlier run left, or ``""``); ``taken``: a live process
-        holds it; ``done``/``failed``: another process settled it in this run.
-        """
-        ...
-
-    async def facts(self, keys: Sequence[str]) -> list[str]:
-        """The briefs' facts (``""`` for none), without claiming them."""
-        ...
-
-    async def record(self, key: str, fact: str, *, settled: bool) -> None:
-        """A fact of a brief this process holds; ``settled`` (done, failed) ends the claim."""
-        ...
-
-    async def leave(self) -> None:
-        """The run is over for this process: claims of briefs it did not settle end."""
-        ...
-
-
-class BriefClaims(Protocol):
-    """Who runs which brief when several processes run one batch (fleet mode)."""
-
-    async def join(self, batch_id: str) -> BatchClaims:
-        """Take part in the batch's current run, or begin one if no process is running it."""
-        ...
-
-
 class SharedLimits(Protocol):
     """One client's connection to where the account's limits live; entered with the client."""
 
@@ -273,7 +228,12 @@ class SharedLimits(Protocol):
     @property
     def watch(self) -> WatchShare | None: ...
     @property
-    def claims(self) -> BriefClaims | None: ...
+    def tracks_projects(self) -> bool:
+        """Whether the client's watcher keeps polling each project the client made
+        active until it is seen to end (its slot frees then). False where a job
+        queue's poll steps poll every project (``RedisBackend(polling="queue")``):
+        whichever process sees a project end frees its slot."""
+        ...
 
     def attach(self, observe: Callable[[Project], object]) -> None:
         """Where answers shared by other processes go (the client's project ledger)."""

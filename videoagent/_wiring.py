@@ -42,7 +42,7 @@ class Wiring:
         ledger: every project answer, and who hears of it.
         tracking: keeps polling the projects that hold a slot (the shared watcher serves).
         shared: where the limits live (in fleet mode also: which process polls
-            which project, ``watch``, and runs which brief, ``claims``).
+            which project, ``watch``).
         time_scale: the client's.
         limited: whether the budget limits requests (``Limits.requests``).
         in_flight: ids of projects a watcher is polling now (shared by every

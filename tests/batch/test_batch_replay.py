@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from batch_helpers import SCALE
 
 from videoagent import AsyncVideoAgent
 from videoagent.batch import JOURNAL_NAME, BatchRunner, BriefUpdate, Journal
-from videoagent.batch._claims import BatchClaims, Fact
 from videoagent.simulator import Faults, Simulator
 
 OLD_HOOK = "http://127.0.0.1:40001/webhooks/videoagent"
@@ -73,72 +71,6 @@ async def test_create_parameters_are_journaled_before_sending(
     (entry,) = await journal.entries()
     await journal.aclose()
     assert entry.create_params is None
-
-
-class _MemoryClaims:
-    """Fleet claims kept in memory: every join is a new run, every brief is ours to take."""
-
-    def __init__(self) -> None:
-        self.facts: dict[str, str] = {}
-        self.runs = 0
-
-    async def join(self, batch_id: str) -> BatchClaims:
-        self.runs += 1
-        return _MemoryRun(self, f"run{self.runs}")
-
-
-class _MemoryRun:
-    recheck = 0.01
-
-    def __init__(self, store: _MemoryClaims, run: str) -> None:
-        self._store = store
-        self.run = run
-
-    async def claim(self, key: str) -> tuple[str, str]:
-        fact = self._store.facts.get(key, "")
-        parsed = Fact.parse(fact)
-        if parsed is not None and parsed.state in ("done", "failed") and parsed.run == self.run:
-            return parsed.state, fact
-        return "ours", fact
-
-    async def facts(self, keys: Sequence[str]) -> list[str]:
-        return [self._store.facts.get(key, "") for key in keys]
-
-    async def record(self, key: str, fact: str, *, settled: bool) -> None:
-        self._store.facts[key] = fact
-
-    async def leave(self) -> None:
-        pass
-
-
-async def test_fleet_takeover_replays_the_create_another_process_sent(
-    fast_simulator: Simulator, tmp_path: Path
-) -> None:
-    """A process with its own journal takes over a brief whose create another sent: no 409."""
-    claims = _MemoryClaims()
-    out = tmp_path / "videos"
-    await _lose_the_create(
-        fast_simulator, out, BRIEF, journal=tmp_path / "a.sqlite", batch_id="b1", claims=claims
-    )
-    (fact,) = claims.facts.values()
-    assert Fact.parse(fact) is not None
-    async with AsyncVideoAgent(
-        fast_simulator.api_key, fast_simulator.base_url, time_scale=SCALE
-    ) as client:
-        runner = BatchRunner(
-            client,
-            out=out,
-            journal=tmp_path / "b.sqlite",
-            batch_id="b1",
-            claims=claims,
-            webhook_url=NEW_HOOK,
-            mode="collaborative",
-        )
-        summary = await runner.run([BRIEF])
-        (done,) = summary.done
-        (made,) = fast_simulator.projects()
-        assert (done.project_id, made.mode) == (made.id, "autonomous")
-        assert (await client.projects.get(made.id)).webhook_url == NEW_HOOK
 
 
 async def test_resumed_project_is_pointed_at_this_runs_webhook(

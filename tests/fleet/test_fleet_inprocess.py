@@ -9,8 +9,9 @@ from contextlib import AsyncExitStack
 import anyio
 import pytest
 from common_helpers import ACTIVE_LIMIT, REQUEST_LIMIT, max_in_window, until
-from fleet_helpers import RedisServer
+from fleet_helpers import runtime_of
 from redis.asyncio import Redis
+from redis_helpers import RedisServer
 
 from videoagent import AsyncVideoAgent
 from videoagent._limiter import LocalLimits, RequestBudget
@@ -46,12 +47,6 @@ async def _members(
     ]
 
 
-def _runtime(client: AsyncVideoAgent) -> FleetRuntime:
-    fleet = wiring_of(client).shared
-    assert isinstance(fleet, FleetRuntime)
-    return fleet
-
-
 async def test_clients_share_one_sliding_log(
     redis_server: RedisServer, simulator_for_fleet: Simulator
 ) -> None:
@@ -62,7 +57,7 @@ async def test_clients_share_one_sliding_log(
         async with anyio.create_task_group() as group:
             for i in range(75):
                 group.start_soon(clients[i % 3].account.get)
-        rounds = sum(_runtime(c).statistics().round_trips for c in clients)
+        rounds = sum(runtime_of(c).statistics().round_trips for c in clients)
     counted = [r.at for r in sim.request_log if r.counted]
     assert len(counted) == 75
     assert max_in_window(counted, 60 * SCALE) <= REQUEST_LIMIT
@@ -79,10 +74,10 @@ async def test_a_release_rides_along_with_the_next_admission(
     async with AsyncExitStack() as stack:
         (client,) = await _members(stack, sim, redis_server, 1)
         await client.api_keys.list()  # the scripts are loaded, the first heartbeat is done
-        before = _runtime(client).statistics().round_trips
+        before = runtime_of(client).statistics().round_trips
         for _ in range(20):
             await client.api_keys.list()
-        rounds = _runtime(client).statistics().round_trips - before
+        rounds = runtime_of(client).statistics().round_trips - before
     assert len(sim.request_log) == 21
     assert rounds <= 20 + 4  # an admission each; a few heartbeats or flushes besides
 
@@ -147,8 +142,8 @@ async def test_one_member_polls_a_project_and_a_notify_anywhere_reaches_it(
         watchers = [a.watcher, b.watcher]
         for watcher in watchers:
             watcher.watch(project.id)
-        await until(lambda: all(_runtime(c).watch.owns(project.id) is not None for c in (a, b)))
-        owners = [_runtime(c).watch.owns(project.id) for c in (a, b)]
+        await until(lambda: all(runtime_of(c).watch.owns(project.id) is not None for c in (a, b)))
+        owners = [runtime_of(c).watch.owns(project.id) for c in (a, b)]
         assert sorted(owners) == [False, True]
         owner, other = (0, 1) if owners[0] else (1, 0)
         before = watchers[owner].statistics().polls
@@ -204,9 +199,9 @@ async def test_redis_holds_no_api_key_and_names_the_account_by_a_hash(
         dump = [str(await redis.dump(key)) for key in keys]
         await redis.aclose()
     assert any("{team-a}" in key for key in keys)
-    assert any(_runtime(client).account in key for key in keys)
+    assert any(runtime_of(client).account in key for key in keys)
     assert sim.api_key not in " ".join(keys + dump)
-    assert sim.api_key not in repr(_runtime(client)) + repr(_backend(redis_server))
+    assert sim.api_key not in repr(runtime_of(client)) + repr(_backend(redis_server))
 
 
 def test_without_a_backend_the_limits_stay_in_process(monkeypatch: pytest.MonkeyPatch) -> None:

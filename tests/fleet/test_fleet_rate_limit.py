@@ -24,8 +24,8 @@ import anyio.abc
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 from common_helpers import until
-from fleet_helpers import RedisServer
 from redis.asyncio import Redis
+from redis_helpers import RedisServer
 
 from videoagent.simulator import Simulator
 

@@ -9,17 +9,15 @@ from contextlib import AsyncExitStack
 import anyio
 import pytest
 from common_helpers import until
-from fleet_helpers import RedisServer
+from fleet_helpers import LEASE, SCALE, join, live_leases, runtime_of
 from redis.asyncio import Redis
+from redis_helpers import RedisServer
 
 from videoagent import AsyncVideoAgent
 from videoagent._errors import APIConnectionError, InternalServerError
 from videoagent._wiring import wiring_of
-from videoagent.fleet import FleetRuntime, RedisBackend
 from videoagent.simulator import Faults, Simulator
 
-SCALE = 0.01
-LEASE = 1.0
 #: Short phases: a project ends within about a second of real time.
 FAST = {"queued": (5, 10), "running": (10, 20), "generating": (20, 40), "rendering": (5, 10)}
 #: Phases that outlast every test here: projects stay active throughout.
@@ -40,18 +38,6 @@ async def long_simulator() -> AsyncIterator[Simulator]:
         yield sim
 
 
-async def _member(stack: AsyncExitStack, sim: Simulator, server: RedisServer) -> AsyncVideoAgent:
-    backend = RedisBackend(url=server.url, lease=LEASE)
-    client = AsyncVideoAgent(sim.api_key, sim.base_url, time_scale=SCALE, limits_backend=backend)
-    return await stack.enter_async_context(client)
-
-
-def _runtime(client: AsyncVideoAgent) -> FleetRuntime:
-    fleet = wiring_of(client).shared
-    assert isinstance(fleet, FleetRuntime)
-    return fleet
-
-
 async def _lose_a_create(sim: Simulator, client: AsyncVideoAgent, fault: str = "drop") -> None:
     """A create whose every attempt (1 + 4 retries) meets ``fault``; it raises."""
     sim.set_faults(Faults(**{fault: 1.0}, only="POST /v1/projects", count=5))
@@ -60,23 +46,9 @@ async def _lose_a_create(sim: Simulator, client: AsyncVideoAgent, fault: str = "
         await client.projects.create("lost answers")
 
 
-async def _leases(server: RedisServer, client: AsyncVideoAgent) -> list[str]:
-    """The slot leases in Redis now (expired ones left out), after the client's queued writes."""
-    runtime = _runtime(client)
-    await runtime._flush_all()
-    redis = Redis.from_url(server.url, decode_responses=True)
-    try:
-        seconds, micros = await redis.time()
-        now = seconds * 1_000_000 + micros
-        members: list[str] = await redis.zrangebyscore(runtime.key("slots"), f"({now}", "+inf")
-    finally:
-        await redis.aclose()
-    return members
-
-
 async def _next_heartbeat(server: RedisServer, client: AsyncVideoAgent) -> None:
     """Return once the client's heartbeat has run again (asked for now)."""
-    runtime = _runtime(client)
+    runtime = runtime_of(client)
     redis = Redis.from_url(server.url, decode_responses=True)
     try:
         before = await redis.zscore(runtime.key("procs"), runtime.process)
@@ -94,8 +66,8 @@ async def test_a_create_whose_answers_were_lost_keeps_a_lease_for_the_fleet(
     """A member's create loses every answer (it took effect): another's five creates get no 429."""
     sim = fast_simulator
     async with AsyncExitStack() as stack:
-        a = await _member(stack, sim, redis_server)
-        b = await _member(stack, sim, redis_server)
+        a = await join(stack, sim, redis_server)
+        b = await join(stack, sim, redis_server)
         await _lose_a_create(sim, a)
         for n in range(5):
             await b.projects.create(f"brief {n}")
@@ -110,9 +82,9 @@ async def test_a_create_refused_by_every_attempt_gives_its_lease_back(
     """Five 500s (no effect): the server's count, asked at once, ends the placeholder."""
     sim = long_simulator
     async with AsyncExitStack() as stack:
-        a = await _member(stack, sim, redis_server)
+        a = await join(stack, sim, redis_server)
         await _lose_a_create(sim, a, "error_500")
-        assert not [m for m in await _leases(redis_server, a) if m.startswith("p:")]
+        assert not [m for m in await live_leases(redis_server, a) if m.startswith("p:")]
         assert a.statistics().slots.placeholders == 0
         made = [await a.projects.create(f"brief {n}") for n in range(5)]
     assert len(sim.projects()) == len(made) == 5
@@ -125,8 +97,8 @@ async def test_a_placeholder_ends_when_the_server_stops_counting_its_project(
     """The lost create's project is cancelled elsewhere: a create waiting in another member goes."""
     sim = long_simulator
     async with AsyncExitStack() as stack:
-        a = await _member(stack, sim, redis_server)
-        b = await _member(stack, sim, redis_server)
+        a = await join(stack, sim, redis_server)
+        b = await join(stack, sim, redis_server)
         await _lose_a_create(sim, a)
         for n in range(4):
             await a.projects.create(f"brief {n}")
@@ -134,7 +106,7 @@ async def test_a_placeholder_ends_when_the_server_stops_counting_its_project(
         async with AsyncVideoAgent(sim.api_key, sim.base_url, time_scale=SCALE) as other:
             await other.projects.cancel(ghost)  # nobody of the fleet sees it end
         await b.projects.create("the fifth")  # waits, re-counts with GET /account, goes
-        assert not [m for m in await _leases(redis_server, b) if m.startswith("p:")]
+        assert not [m for m in await live_leases(redis_server, b) if m.startswith("p:")]
         await until(lambda: a.statistics().slots.placeholders == 0)
     assert sim.stats().project_limit == 0
     assert sum(p.status == "queued" for p in sim.projects()) == 5
@@ -146,9 +118,9 @@ async def test_a_placeholder_lapses_with_its_process(
     """A member holding a placeholder stops beating: its lease lapses and a waiting member goes."""
     sim = long_simulator
     async with AsyncExitStack() as stack:
-        b = await _member(stack, sim, redis_server)
+        b = await join(stack, sim, redis_server)
         async with AsyncExitStack() as gone:
-            a = await _member(gone, sim, redis_server)
+            a = await join(gone, sim, redis_server)
             await _lose_a_create(sim, a)
             held = [await wiring_of(b).slots.reserve() for _ in range(4)]
             with anyio.move_on_after(0.3) as waited:
@@ -168,7 +140,7 @@ async def test_a_server_count_between_a_create_and_its_bind_counts_every_project
     """A create's answer, seen before its bind, leaves the server's unknown projects counted."""
     sim = long_simulator
     async with AsyncExitStack() as stack:
-        a = await _member(stack, sim, redis_server)
+        a = await join(stack, sim, redis_server)
         async with AsyncVideoAgent(sim.api_key, sim.base_url, time_scale=SCALE) as other:
             for n in range(2):
                 await other.projects.create(f"theirs {n}")
@@ -183,7 +155,7 @@ async def test_a_server_count_between_a_create_and_its_bind_counts_every_project
         counted = time.monotonic()
         await a.account.get()  # another task's server count arrives before the bind
         reservation.bind(project.id)
-        leases = await _leases(redis_server, a)
+        leases = await live_leases(redis_server, a)
         if time.monotonic() - counted >= 30 * SCALE:
             pytest.skip("the machine stalled past the unknown projects' hold; nothing to judge")
     assert len(sim.projects()) == 3
@@ -197,7 +169,7 @@ async def test_our_creates_leave_the_leases_of_unknown_active_projects_taken(
     """Two projects of another client, then ours: three creates go, the fourth waits (no 429)."""
     sim = long_simulator
     async with AsyncExitStack() as stack:
-        a = await _member(stack, sim, redis_server)
+        a = await join(stack, sim, redis_server)
         async with AsyncVideoAgent(sim.api_key, sim.base_url, time_scale=SCALE) as other:
             for n in range(2):
                 await other.projects.create(f"theirs {n}")
@@ -208,7 +180,7 @@ async def test_our_creates_leave_the_leases_of_unknown_active_projects_taken(
         left = synced + 30 * SCALE - time.monotonic()  # the unknown projects' hold (real s)
         if left <= 0:
             pytest.skip("the machine stalled past the unknown projects' hold; nothing to judge")
-        assert len(await _leases(redis_server, a)) == 5
+        assert len(await live_leases(redis_server, a)) == 5
         with anyio.move_on_after(left) as waited:
             await a.projects.create("a fourth of ours")
         assert waited.cancelled_caught  # it waited for a lease instead of being sent
@@ -222,13 +194,13 @@ async def test_our_answer_seen_before_bind_is_counted_once(
     """A create's answer observed before the bind costs one lease in Redis, not two."""
     sim = long_simulator
     async with AsyncExitStack() as stack:
-        a = await _member(stack, sim, redis_server)
+        a = await join(stack, sim, redis_server)
         slots = wiring_of(a).slots
         reservation = await slots.reserve()
         slots.observe("prj_own0000001", active=True)  # the transport parses the answer first
-        assert len(await _leases(redis_server, a)) == 1
+        assert len(await live_leases(redis_server, a)) == 1
         reservation.bind("prj_own0000001")
-        assert await _leases(redis_server, a) == ["prj_own0000001"]
+        assert await live_leases(redis_server, a) == ["prj_own0000001"]
         assert slots.held() == {"prj_own0000001"}
 
 
@@ -238,7 +210,7 @@ async def test_a_message_that_may_have_arrived_holds_the_lease_until_its_project
     """A message failing five times (500s) holds the project's lease until a poll sees it idle."""
     sim = fast_simulator
     async with AsyncExitStack() as stack:
-        a = await _member(stack, sim, redis_server)
+        a = await join(stack, sim, redis_server)
         project = await a.projects.create("talk it through", mode="collaborative")
         await a.projects.wait(project.id)
         slots = wiring_of(a).slots
@@ -246,7 +218,7 @@ async def test_a_message_that_may_have_arrived_holds_the_lease_until_its_project
         with pytest.raises(InternalServerError):
             await a.projects.send_message(project.id, "go on")
         await until(lambda: project.id not in slots.held())
-        assert project.id not in await _leases(redis_server, a)
+        assert project.id not in await live_leases(redis_server, a)
     assert [p.status for p in sim.projects()] == ["idle"]  # the 500s had no effect
 
 
@@ -256,17 +228,17 @@ async def test_a_project_adopted_before_its_creator_binds_it_goes_back_to_its_cr
     """Another member sees our project before our bind: the lease stays ours, freed at its end."""
     sim = long_simulator
     async with AsyncExitStack() as stack:
-        a = await _member(stack, sim, redis_server)
-        b = await _member(stack, sim, redis_server)
+        a = await join(stack, sim, redis_server)
+        b = await join(stack, sim, redis_server)
         reservation = await wiring_of(b).slots.reserve()
         wiring_of(a).slots.observe("prj_new0000001", active=True)  # e.g. a list() in a
-        assert await _leases(redis_server, a) != []
+        assert await live_leases(redis_server, a) != []
         reservation.bind("prj_new0000001")
-        await _leases(redis_server, b)
+        await live_leases(redis_server, b)
         for member in (b, a):  # both heartbeats renew what each holds, a's last
             await _next_heartbeat(redis_server, member)
         wiring_of(b).slots.observe("prj_new0000001", active=False)  # our poll sees it end
-        await _leases(redis_server, b)
+        await live_leases(redis_server, b)
         await _next_heartbeat(redis_server, a)
-        assert await _leases(redis_server, a) == []
+        assert await live_leases(redis_server, a) == []
         assert wiring_of(a).slots.held() == frozenset()

@@ -12,8 +12,8 @@ Example::
 Running the same batch again (same ``out``) resumes it from its journal
 (``out/.videoagent-batch.sqlite``): no project is created twice, no video is
 lost or half-written, no brief is done twice, and a brief that failed gets
-its retries afresh. In fleet mode (``videoagent.fleet``) the same holds
-across the processes running the batch (see ``BatchRunner``).
+its retries afresh. To run one batch on many machines, run it on Celery
+(``videoagent.integrations.celery``).
 """
 
 from __future__ import annotations

@@ -9,12 +9,18 @@ started ones still need.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from videoagent._errors import VideoAgentError
+import anyio
+
+from videoagent._errors import APIError, VideoAgentError
 from videoagent._models import Account, CreditsWarning
 
 from ._briefs import BriefProblem
 from ._work import BriefWork
+
+if TYPE_CHECKING:
+    from videoagent._client import AsyncVideoAgent
 
 __all__ = [
     "CREATE_COST",
@@ -22,6 +28,7 @@ __all__ = [
     "BatchCreditsError",
     "CreditLedger",
     "check_credits",
+    "credits_spent",
 ]
 
 #: Credits a create costs (the contract): the pre-flight needs this per new project.
@@ -187,3 +194,14 @@ class CreditLedger:
     def observed(self, warning: CreditsWarning) -> None:
         """A ``credits_warning`` came: the estimate is at most its balance."""
         self._balance = min(self._balance, warning.balance)
+
+
+async def credits_spent(client: AsyncVideoAgent, balance: int) -> int | None:
+    """Credits spent since the balance was ``balance`` (one look, even while cancelled;
+    ``None`` if the account cannot be read)."""
+    with anyio.CancelScope(shield=True), anyio.move_on_after(30 * client.time_scale + 5):
+        try:
+            return balance - (await client.account.get()).credits
+        except APIError:
+            return None
+    return None

@@ -40,6 +40,7 @@ from videoagent._errors import VideoAgentError
 from ._briefs import Brief
 
 __all__ = [
+    "COLUMNS",
     "JOURNAL_NAME",
     "Journal",
     "JournalEntry",
@@ -48,6 +49,7 @@ __all__ = [
     "JournalMismatchError",
     "JournalStatistics",
     "NullJournal",
+    "entry_from_row",
     "idempotency_key",
 ]
 
@@ -89,7 +91,8 @@ _ADDED_COLUMNS = (
     ("create_params", "TEXT"),
     ("render_refused", "TEXT"),
 )
-_COLUMNS = frozenset(
+#: The columns ``record`` writes (a brief's facts).
+COLUMNS = frozenset(
     {
         "state",
         "project_id",
@@ -328,7 +331,7 @@ class Journal:
                             "changed batch to another folder, or restore the input"
                         )
                     else:
-                        entries.append(_entry(row))
+                        entries.append(entry_from_row(row))
                 db.executemany(
                     "INSERT INTO briefs (idx, key, brief, file_name, source, updated_at)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
@@ -340,11 +343,11 @@ class Journal:
 
     async def record(self, index: int, **fields: Any) -> None:
         """Update a brief's entry (one transaction): ``state=``, ``project_id=``, ``path=``..."""
-        unknown = set(fields) - _COLUMNS
+        unknown = set(fields) - COLUMNS
         if unknown:
             raise ValueError(f"not journal columns: {sorted(unknown)}")
         names = sorted(fields)
-        assignments = ", ".join(f"{name} = ?" for name in names)  # names from _COLUMNS only
+        assignments = ", ".join(f"{name} = ?" for name in names)  # names from COLUMNS only
         sql = f"UPDATE briefs SET {assignments}, updated_at = ? WHERE idx = ?"
         values = [*(int(v) if isinstance(v, bool) else v for v in (fields[n] for n in names))]
         params = (*values, time.time(), index)
@@ -358,7 +361,9 @@ class Journal:
     async def entries(self) -> list[JournalEntry]:
         """Every brief the journal holds, by index."""
         return await self._run(
-            lambda: [_entry(r) for r in _rows(self._db, "SELECT * FROM briefs ORDER BY idx")]
+            lambda: [
+                entry_from_row(r) for r in _rows(self._db, "SELECT * FROM briefs ORDER BY idx")
+            ]
         )
 
     def statistics(self) -> JournalStatistics:
@@ -452,7 +457,8 @@ def _rows(db: sqlite3.Connection, sql: str) -> list[Mapping[str, Any]]:
     return [dict(zip(names, row, strict=False)) for row in cursor.fetchall()]
 
 
-def _entry(row: Mapping[str, Any]) -> JournalEntry:
+def entry_from_row(row: Mapping[str, Any]) -> JournalEntry:
+    """A ``JournalEntry`` from a row of the journal's columns (``idx``, ``key``, ...)."""
     return JournalEntry(
         index=row["idx"],
         key=row["key"],

@@ -2,10 +2,11 @@
 
 Create the project (through the client's active slots, with the brief's
 deterministic idempotency key), or pick up the one the journal names; then
-wait on the client's shared watcher and act on what the server says: a
-decision point gets the ``reply`` policy's answer, a failed run is retried by
-message (up to ``retries``), a result is (re-rendered if asked, then)
-downloaded and verified into ``out`` and the brief is done. Nothing but the
+wait on the client's shared watcher and act on what the server says (the
+decision, ``_steps.next_step``, is the Celery chain's too): a decision point
+gets the ``reply`` policy's answer, a failed run is retried by message (up to
+``retries``), a result is (re-rendered if asked, then) downloaded and
+verified into ``out`` and the brief is done. Nothing but the
 project id needs the journal to resume: a re-run looks at the project and
 carries on from there. The one step the project's state cannot tell is a
 re-render (the project ends idle with a result, as it began), so the journal
@@ -27,7 +28,6 @@ project made or resumed with another one is pointed at this run's by
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
@@ -40,19 +40,29 @@ import attrs
 from videoagent._errors import (
     APIError,
     ConflictError,
-    InvalidRequestError,
-    PayloadTooLargeError,
     PermissionDeniedError,
-    ValidationError,
     VideoAgentError,
 )
 from videoagent._events import StatusChanged, WatchEvent
-from videoagent._models import Project, ProjectStatus
+from videoagent._models import Project
 
 from ._briefs import Brief
 from ._credits import MESSAGE_COST, CreditLedger
 from ._journal import JournalLike
-from ._summary import BriefUpdate, OutcomeState
+from ._steps import (
+    DEFAULT_REPLY,
+    REFUSED_PARAMS,
+    RETRY_MESSAGE,
+    Action,
+    create_params,
+    downloaded,
+    file_digest,
+    forget_create_params,
+    next_step,
+    render_refusal,
+    state_of,
+)
+from ._summary import BriefUpdate
 from ._work import BriefWork, CreateParams
 
 if TYPE_CHECKING:
@@ -70,10 +80,6 @@ __all__ = [
 
 logger = logging.getLogger("videoagent.batch")
 
-#: The answer to every decision point unless a ``reply`` policy says otherwise.
-DEFAULT_REPLY = "Looks good: go ahead."
-#: The message that retries a failed run.
-RETRY_MESSAGE = "The last run failed: please try again."
 #: Conflicting answers (409) in a row before a brief gives up.
 _MAX_CONFLICTS = 3
 
@@ -182,7 +188,7 @@ class BriefPipeline:
             await self._journal.record(
                 brief.index, state="created", project_id=project.id, status=project.status.value
             )
-            self._update(item, _state_of(project))
+            self._update(item, state_of(project))
             first = await self._point_webhook(project, sent.webhook_url)
         else:
             self._update(item, "resuming")
@@ -194,7 +200,7 @@ class BriefPipeline:
 
         def on_event(event: WatchEvent) -> None:
             if isinstance(event, StatusChanged):
-                self._update(item, _state_of(event.project))
+                self._update(item, state_of(event.project))
 
         self._watcher.watch(first, on_event=on_event)
         try:
@@ -210,14 +216,9 @@ class BriefPipeline:
         no project: they are forgotten, so the next run sends the current ones.
         """
         brief = item.brief
-        params = item.create_params or CreateParams(
-            brief.mode or self._policy.mode,
-            self._policy.webhook_url,
-            None if brief.metadata is None else dict(brief.metadata),
-        )
-        if not item.params_journaled or item.create_params != params:
-            await self._journal.record(brief.index, create_params=params.to_json())
-            item.create_params, item.params_journaled = params, True
+        params, record = create_params(item, self._policy.mode, self._policy.webhook_url)
+        if record:
+            await self._journal.record(brief.index, **record)
         try:
             project = await self._client.projects.create(
                 brief.text,
@@ -226,9 +227,8 @@ class BriefPipeline:
                 webhook_url=params.webhook_url,
                 metadata=params.metadata,
             )
-        except (InvalidRequestError, ValidationError, PayloadTooLargeError):
-            item.create_params, item.params_journaled = None, False
-            await self._journal.record(brief.index, create_params=None)
+        except REFUSED_PARAMS:
+            await self._journal.record(brief.index, **forget_create_params(item))
             raise
         return project, params
 
@@ -261,66 +261,52 @@ class BriefPipeline:
                 await self._client.projects.get(project_id)
 
     async def _act(self, item: BriefWork, project: Project) -> bool:
-        """Do what the project's state calls for; True once the brief is finished."""
+        """Do what the project's state calls for (``next_step``); True once the brief is done."""
         projects = self._client.projects
         index = item.brief.index
-        status = project.status
-        if item.retry_from is not None:
-            # An earlier run sent a retry and ended before its answer was recorded:
-            # the project changed since only if the retry arrived.
-            if item.retry_from != project.updated_at.isoformat():
-                item.retries += 1
-                await self._journal.record(index, retries=item.retries, retry_from=None)
-            item.retry_from = None
-        if status is ProjectStatus.IDLE and project.has_result:
-            render = item.brief.render
-            if render is not None and not item.rendered and item.render_refused is None:
-                stamp = project.updated_at.isoformat()
-                if item.render_from is None or item.render_from == stamp:
-                    item.render_from = None  # from here on, the render's own answer tells
-                    if await self._render(item, project, cast("Resolution", render), stamp):
+        while True:
+            step = next_step(item, project, retries=self._policy.retries)
+            if step.record:
+                await self._journal.record(index, **step.record)
+            match step.action:
+                case Action.WAIT:  # (a wait ends at idle, failed or cancelled)
+                    return False
+                case Action.RENDER:
+                    resolution = cast("Resolution", step.resolution)
+                    if await self._render(item, project, resolution, step.stamp):
                         return False
-                else:
-                    # An earlier run sent the render and ended before its answer was recorded.
-                    item.rendered = True
-                    await self._journal.record(index, rendered=True)
-            with anyio.CancelScope(shield=True):  # a stop lets a begun download finish
-                await self._download(item, project)
-            return True
-        if status is ProjectStatus.IDLE:  # a decision point
-            text = await self._answer(item.brief, project)
-            self._update(item, "replying", project.agent_message)
-            await projects.send_message(project.id, text)
-            self._spent_message()
-            item.replies += 1
-            await self._journal.record(index, replies=item.replies, status="queued")
-            return False
-        if status is ProjectStatus.FAILED:
-            error = project.error_message or "the project failed"
-            if item.retries >= self._policy.retries:
-                raise _Failed(
-                    f"{error} (after {item.retries} retr{'y' if item.retries == 1 else 'ies'})",
-                    project.request_id,
-                )
-            self._update(item, "retrying", error)
-            await self._journal.record(index, retry_from=project.updated_at.isoformat())
-            try:
-                await projects.send_message(project.id, RETRY_MESSAGE)
-            except ConflictError:  # refused: no retry was made
-                await self._journal.record(index, retry_from=None)
-                raise
-            self._spent_message()
-            item.retries += 1
-            await self._journal.record(
-                index, retries=item.retries, retry_from=None, status="queued"
-            )
-            return False
-        if status is ProjectStatus.CANCELLED:
-            raise _Failed("the project was cancelled", project.request_id)
-        raise _Failed(f"the project ended in status {project.raw_status!r}", project.request_id)
+                    # Refused: the first result is downloaded and kept.
+                case Action.DOWNLOAD:
+                    with anyio.CancelScope(shield=True):  # a stop lets a begun download finish
+                        await self._download(item, project)
+                    return True
+                case Action.REPLY:
+                    text = await self._answer(item.brief, project)
+                    self._update(item, "replying", project.agent_message)
+                    await projects.send_message(project.id, text)
+                    self._spent_message()
+                    item.replies += 1
+                    await self._journal.record(index, replies=item.replies, status="queued")
+                    return False
+                case Action.RETRY:
+                    self._update(item, "retrying", step.error)
+                    await self._journal.record(index, retry_from=step.stamp)
+                    try:
+                        await projects.send_message(project.id, RETRY_MESSAGE)
+                    except ConflictError:  # refused: no retry was made
+                        await self._journal.record(index, retry_from=None)
+                        raise
+                    self._spent_message()
+                    item.retries += 1
+                    await self._journal.record(
+                        index, retries=item.retries, retry_from=None, status="queued"
+                    )
+                    return False
+                case Action.FAIL:
+                    raise _Failed(step.error or "the project failed", step.request_id)
 
     async def _render(
-        self, item: BriefWork, project: Project, resolution: Resolution, stamp: str
+        self, item: BriefWork, project: Project, resolution: Resolution, stamp: str | None
     ) -> bool:
         """Send the brief's re-render: True if made; False if the account refused it.
 
@@ -334,10 +320,7 @@ class BriefPipeline:
         try:
             await self._client.projects.render(project.id, resolution=resolution)
         except PermissionDeniedError as exc:
-            request = f" (request {exc.request_id})" if exc.request_id else ""
-            item.render_refused = (
-                f"the re-render at {resolution} was refused: {exc.message}{request}"
-            )
+            item.render_refused = render_refusal(resolution, exc.message, exc.request_id)
             await self._journal.record(index, render_from=None, render_refused=item.render_refused)
             return False
         item.rendered = True
@@ -363,35 +346,7 @@ class BriefPipeline:
         self._update(item, "downloading")
         destination = self._out / item.entry.file_name
         path = await self._client.projects.download(project.id, destination)
-        size, digest = await anyio.to_thread.run_sync(_hash_file, path)
-        # A refused re-render: the first result is kept, and the brief fails with the reason.
-        refused = item.render_refused
-        error = None if refused is None else f"{refused}; the first result is kept at {path}"
-        state: OutcomeState = "done" if error is None else "failed"
-        await self._journal.record(
-            item.brief.index,
-            state=state,
-            status=project.status.value,
-            path=str(path),
-            sha256=digest,
-            size=size,
-            error=error,
-            request_id=None,
-        )
-        item.outcome = item.to_outcome(state, path=str(path), sha256=digest, size=size, error=error)
-        self._update(item, state, error or str(path))
-
-
-def _state_of(project: Project) -> str:
-    """A project's status as a ``BriefUpdate`` state (a failed *run* is not a failed brief)."""
-    return "run failed" if project.status is ProjectStatus.FAILED else project.raw_status
-
-
-def _hash_file(path: Path) -> tuple[int, str]:
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("rb") as file:
-        while chunk := file.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-    return size, digest.hexdigest()
+        size, digest = await anyio.to_thread.run_sync(file_digest, path)
+        fields = downloaded(item, path, size, digest)
+        await self._journal.record(item.brief.index, **fields)
+        self._update(item, fields["state"], fields["error"] or str(path))

@@ -5,21 +5,57 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 
 from videoagent._models import Account
 
-from ._briefs import BriefFileError, BriefProblem
+from ._briefs import Brief, BriefFileError, BriefProblem, BriefSet, briefs_from, sendable
 from ._summary import BriefOutcome, OutcomeState
 from ._work import BriefWork
 
-__all__ = ["PRO_PLAN", "check_plan", "prepare_out", "resume_done", "resumed_outcome"]
+__all__ = [
+    "PRO_PLAN",
+    "brief_window",
+    "check_plan",
+    "checked",
+    "prepare_out",
+    "resume_done",
+    "resumed_outcome",
+]
 
 #: The plan a 4K render needs (the contract: otherwise 403 ``forbidden``).
 PRO_PLAN = "pro"
+
+
+def brief_window(active_slots: int | None, *, retries: int, concurrency: int | None) -> int:
+    """Check a runner's ``retries`` and ``concurrency``; the briefs in progress at once
+    (default: the active slots, and 2 more waiting for one)."""
+    if retries < 0:
+        raise ValueError(f"retries must be >= 0, got {retries!r}")
+    if concurrency is not None and concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
+    return concurrency or (active_slots or 5) + 2
+
+
+def checked(
+    briefs: BriefSet | Iterable[str | Brief | Mapping[str, Any]], *, skip_invalid: bool
+) -> tuple[BriefSet, list[BriefProblem]]:
+    """The briefs to send, and the bad records to skip (``skip_invalid``).
+
+    No briefs at all (an empty list, a file of comments) raises
+    ``BriefFileError``: a batch of nothing is a mistake upstream. So do bad
+    records, unless ``skip_invalid``.
+    """
+    brief_set = sendable(briefs) if isinstance(briefs, BriefSet) else briefs_from(briefs)
+    if not brief_set.briefs and not brief_set.problems:
+        raise BriefFileError.no_briefs(brief_set.source)
+    if brief_set.problems and not skip_invalid:
+        raise BriefFileError(brief_set.problems)
+    return brief_set, list(brief_set.problems)
 
 
 async def resume_done(work: Sequence[BriefWork]) -> None:
@@ -96,15 +132,9 @@ def check_plan(
     skipped.extend(problems)
 
 
-def prepare_out(out: Path, work: Sequence[BriefWork], *, shared: bool) -> None:
-    """Make ``out``, and remove partial downloads a killed run left of the open briefs.
-
-    ``shared`` (fleet mode): another process may be writing one right now, so
-    none is removed.
-    """
+def prepare_out(out: Path, work: Sequence[BriefWork]) -> None:
+    """Make ``out``, and remove partial downloads a killed run left of the open briefs."""
     out.mkdir(parents=True, exist_ok=True)
-    if shared:
-        return
     for item in work:
         if item.outcome is None:
             for partial in out.glob(f".{item.entry.file_name}.*.part"):

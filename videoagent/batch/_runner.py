@@ -9,10 +9,8 @@ A graceful ``stop()`` cancels every wait and creation, lets downloads that
 have begun finish (they and their journal write are shielded), and leaves the
 projects running for the next run.
 
-Fleet mode (the client's ``limits_backend`` is a ``videoagent.fleet``
-backend): several processes may run the same batch (same briefs, same
-``batch_id``); they join one run of it, each brief is claimed by one of them
-(``_claims``) and each process's summary lists the briefs it claimed.
+One process runs a batch; to spread one batch over many processes or
+machines, run it on Celery (``videoagent.integrations.celery``).
 """
 
 from __future__ import annotations
@@ -25,15 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from videoagent._errors import APIError
 from videoagent._wiring import wiring_of
 
-from ._briefs import Brief, BriefFileError, BriefProblem, BriefSet, briefs_from, sendable
-from ._claims import BatchClaims, BriefClaims, ClaimingJournal, run_claimed
-from ._credits import CreditLedger, check_credits
+from ._briefs import Brief, BriefProblem, BriefSet
+from ._credits import CreditLedger, check_credits, credits_spent
 from ._journal import JOURNAL_NAME, Journal, JournalLike, JournalStatistics, NullJournal
 from ._pipeline import DEFAULT_REPLY, BriefPipeline, BriefPolicy, Mode, ReplyPolicy
-from ._preflight import check_plan, prepare_out, resume_done
+from ._preflight import brief_window, check_plan, checked, prepare_out, resume_done
 from ._summary import BatchSummary, BriefUpdate
 from ._work import BriefWork
 
@@ -57,19 +53,6 @@ class BatchRunner:
     resumes: done briefs stay done, created projects are picked up again, and
     no project is made twice. A brief that failed gets its ``retries`` afresh
     (on the same project).
-
-    Fleet mode (the client's ``limits_backend`` is a ``videoagent.fleet``
-    backend, or ``claims`` given): run the same batch (same briefs, same
-    ``batch_id``) in as many processes as you like. Runs that overlap in time
-    are one run of the batch: each brief is claimed by one process, and
-    every brief appears in the summary of exactly one of them, done (made
-    now, or by an earlier run: ``resumed`` if its file is in this ``out``,
-    else downloaded again), failed, or pending (stopped). A run started when
-    no process is running the batch is a re-run, as without fleet mode: a
-    brief failed before gets its ``retries`` afresh, claimed by one process
-    of the fleet. (A process killed with ``kill -9`` counts as running until
-    its lease runs out, ``RedisBackend.lease``; it prints no summary: its
-    journal says what it did.)
 
     Args:
         client: the client to work through (entered with ``async with``).
@@ -97,9 +80,6 @@ class BatchRunner:
         on_update: called with a ``BriefUpdate`` whenever a brief moves on.
         count_requests: a callable returning the API requests made so far
             (the summary reports the difference); ``None``: not counted.
-        claims: share the batch's briefs with other processes (see fleet mode
-            above); default: the client's fleet backend's claims in fleet
-            mode, else none.
     """
 
     def __init__(
@@ -118,12 +98,9 @@ class BatchRunner:
         webhook_url: str | None = None,
         on_update: Callable[[BriefUpdate], object] | None = None,
         count_requests: Callable[[], int] | None = None,
-        claims: BriefClaims | None = None,
     ) -> None:
-        if retries < 0:
-            raise ValueError(f"retries must be >= 0, got {retries!r}")
-        if concurrency is not None and concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
+        active = client.limits.active_projects
+        self._concurrency = brief_window(active, retries=retries, concurrency=concurrency)
         self._client = client
         self._out = Path(out)
         if journal is True:
@@ -136,13 +113,11 @@ class BatchRunner:
         self._policy = BriefPolicy(mode=mode, retries=retries, reply=reply, webhook_url=webhook_url)
         self._allow_partial = allow_partial
         self._skip_invalid = skip_invalid
-        self._concurrency = concurrency or (client.limits.active_projects or 5) + 2
         self._on_update = on_update
         self._count_requests = count_requests
         self._scope: anyio.CancelScope | None = None
         self._stopping = False
         self._journal: JournalLike = NullJournal(batch_id)
-        self._claims = claims if claims is not None else wiring_of(client).shared.claims
 
     # -- control -------------------------------------------------------------------
 
@@ -176,8 +151,6 @@ class BatchRunner:
         Each call is a run: briefs done before are listed done (``resumed``),
         briefs failed before are retried afresh (but a re-render the account
         refused is not sent again, unless a 4K one now that the plan is Pro).
-        In fleet mode the call takes part in the run the fleet is making, if
-        any (see the class docstring).
 
         Raises, before anything is sent: ``BriefFileError`` (no briefs at all;
         bad records, or new briefs asking for a 4K render without the Pro
@@ -187,26 +160,13 @@ class BatchRunner:
         """
         started = time.perf_counter()
         requests_before = self._count_requests() if self._count_requests else 0
-        brief_set = sendable(briefs) if isinstance(briefs, BriefSet) else briefs_from(briefs)
-        if not brief_set.briefs and not brief_set.problems:
-            raise BriefFileError.no_briefs(brief_set.source)  # an empty list is a mistake
-        if brief_set.problems and not self._skip_invalid:
-            raise BriefFileError(brief_set.problems)
-        skipped = list(brief_set.problems)
+        brief_set, skipped = checked(briefs, skip_invalid=self._skip_invalid)
         journal = await self._open_journal()
         self._journal = journal
-        fleet_run: BatchClaims | None = None
-        claiming: ClaimingJournal | None = None
         try:
-            if self._claims is not None:
-                fleet_run = await self._claims.join(journal.batch_id)
-                self._journal = journal = claiming = ClaimingJournal(journal, fleet_run)
             entries = await journal.register(brief_set.briefs)
             work = [BriefWork.resume(b, e) for b, e in zip(brief_set.briefs, entries, strict=False)]
-            if claiming is None:  # in fleet mode, the claims say who reports what
-                await resume_done(work)
-            else:
-                await claiming.known_projects(work)
+            await resume_done(work)
             mode = self._policy.mode
             account = await self._client.account.get()
             check_plan(account, work, skipped, skip_invalid=self._skip_invalid)
@@ -216,31 +176,20 @@ class BatchRunner:
             for item in work:
                 if item.outcome is None and item.project_id is not None:
                     credits.hold(item)
-            await anyio.to_thread.run_sync(
-                lambda: prepare_out(self._out, work, shared=claiming is not None)
-            )
+            await anyio.to_thread.run_sync(prepare_out, self._out, work)
             try:
-                await self._run_open(work, journal, claiming, credits)
+                await self._run_open(work, journal, credits)
             finally:
                 skipped.extend(credits.skipped)
-            credits_used = await self._credits_used(balance)
+            credits_used = await credits_spent(self._client, balance)
         finally:
-            with anyio.CancelScope(shield=True):
-                try:
-                    if fleet_run is not None:
-                        await fleet_run.leave()
-                finally:
-                    await journal.aclose()
+            await journal.aclose()
         return self._summary(work, skipped, started, requests_before, credits_used)
 
     async def _run_open(
-        self,
-        work: list[BriefWork],
-        journal: JournalLike,
-        claiming: ClaimingJournal | None,
-        credits: CreditLedger,
+        self, work: list[BriefWork], journal: JournalLike, credits: CreditLedger
     ) -> None:
-        """Run every open brief (the ones this process claims, in fleet mode) to its end."""
+        """Run every open brief to its end."""
         pipeline = BriefPipeline(
             self._client,
             self._policy,
@@ -259,13 +208,10 @@ class BatchRunner:
         unsubscribe = wiring_of(self._client).ledger.credits.subscribe(credits.observed)
         try:
             with self._scope:
-                if claiming is not None:
-                    await run_claimed(work, pipeline.run, limiter, claiming, self._out)
-                else:
-                    async with anyio.create_task_group() as group:
-                        for item in work:
-                            if item.outcome is None:
-                                group.start_soon(pipeline.run, item, limiter)
+                async with anyio.create_task_group() as group:
+                    for item in work:
+                        if item.outcome is None:
+                            group.start_soon(pipeline.run, item, limiter)
         finally:
             unsubscribe()
 
@@ -273,14 +219,6 @@ class BatchRunner:
         if self._journal_path is None:
             return NullJournal(self._batch_id)
         return await Journal.open(self._journal_path, batch_id=self._batch_id)
-
-    async def _credits_used(self, balance: int) -> int | None:
-        with anyio.CancelScope(shield=True), anyio.move_on_after(30 * self._client.time_scale + 5):
-            try:
-                return balance - (await self._client.account.get()).credits
-            except APIError:
-                return None
-        return None
 
     def _summary(
         self,
@@ -290,22 +228,12 @@ class BatchRunner:
         requests_before: int,
         credits_used: int | None,
     ) -> BatchSummary:
-        skipped_indexes = {p.index for p in skipped}
-        outcomes = [
-            item.outcome or item.to_outcome("pending")
-            for item in work
-            if item.brief.index not in skipped_indexes
-            and not item.elsewhere
-            and not (item.taken and item.outcome is None)  # stopped: its holder lists it
-        ]
         statistics = self._journal.statistics()
-        return BatchSummary(
+        return BatchSummary.of(
+            (item.outcome or item.to_outcome("pending") for item in work),
+            skipped=skipped,
             batch_id=self._journal.batch_id,
             out=str(self._out),
-            done=tuple(o for o in outcomes if o.state == "done"),
-            failed=tuple(o for o in outcomes if o.state == "failed"),
-            pending=tuple(o for o in outcomes if o.state == "pending"),
-            skipped=tuple(sorted(skipped, key=lambda p: p.index if p.index is not None else -1)),
             credits_used=credits_used,
             wall_time=time.perf_counter() - started,
             requests=(self._count_requests() - requests_before if self._count_requests else None),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -98,6 +99,26 @@ class BatchSummary:
     journal: str | None = None
     journal_writes: int = 0
     journal_seconds: float = 0.0
+
+    @classmethod
+    def of(
+        cls,
+        outcomes: Iterable[BriefOutcome],
+        *,
+        skipped: Sequence[BriefProblem],
+        **fields: Any,
+    ) -> BatchSummary:
+        """The summary of these outcomes (a skipped brief's left out: it is listed in
+        ``skipped``); ``fields``: the other attributes."""
+        left_out = {p.index for p in skipped}
+        kept = [o for o in outcomes if o.index not in left_out]
+        return cls(
+            done=tuple(o for o in kept if o.state == "done"),
+            failed=tuple(o for o in kept if o.state == "failed"),
+            pending=tuple(o for o in kept if o.state == "pending"),
+            skipped=tuple(sorted(skipped, key=lambda p: p.index if p.index is not None else -1)),
+            **fields,
+        )
 
     @property
     def ok(self) -> bool:

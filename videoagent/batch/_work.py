@@ -1,15 +1,13 @@
 """A brief's working state during a run, and what its create is sent with.
 
-``BriefWork`` is what the pre-flight, the pipeline and the fleet's claims
-share about one brief: its journal entry, its project, what it spent, and
-its outcome once it has one. ``CreateParams`` are the create's parameters
+``BriefWork`` is what the pre-flight and the pipeline share about one
+brief: its journal entry, its project, what it spent, and its outcome once
+it has one. ``CreateParams`` are the create's parameters
 besides the brief's text and key, journaled before the create is sent.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from typing import Any
 
@@ -58,21 +56,6 @@ class CreateParams:
         except (ValueError, TypeError, AttributeError):
             return None
 
-    def to_token(self) -> str:
-        """``to_json()`` as unpadded base64url: no ``:`` (for fleet facts)."""
-        return base64.urlsafe_b64encode(self.to_json().encode()).decode().rstrip("=")
-
-    @classmethod
-    def from_token(cls, token: str) -> CreateParams | None:
-        """The parameters ``to_token`` wrote; ``None`` for none or an unreadable token."""
-        if not token:
-            return None
-        try:
-            text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            return None
-        return cls.from_json(text)
-
 
 def _optional_str(value: object) -> str | None:
     return None if value is None else str(value)
@@ -93,8 +76,6 @@ class BriefWork:
     #: An earlier run sent a retry when the project had this ``updated_at``.
     retry_from: str | None = None
     outcome: BriefOutcome | None = None
-    elsewhere: bool = False  # fleet mode: another process finished it
-    taken: bool = False  # fleet mode: another live process held it at the last look
     #: What the create was (or is to be) sent with: an earlier send's, to send again.
     create_params: CreateParams | None = None
     #: ``create_params`` is in this process's journal already.
@@ -103,9 +84,10 @@ class BriefWork:
     render_refused: str | None = None
 
     @classmethod
-    def resume(cls, brief: Brief, entry: JournalEntry) -> BriefWork:
-        """The brief as its journal entry left it (a failed brief gets its retries afresh)."""
-        failed = entry.state == "failed"
+    def resume(cls, brief: Brief, entry: JournalEntry, *, afresh: bool = True) -> BriefWork:
+        """The brief as its journal entry left it; ``afresh`` (a new run): a failed brief
+        gets its retries afresh."""
+        failed = afresh and entry.state == "failed"
         params = CreateParams.from_json(entry.create_params)
         return cls(
             brief,

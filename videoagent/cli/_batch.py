@@ -13,12 +13,12 @@ import sys
 import tempfile
 from collections.abc import AsyncGenerator, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from videoagent import AsyncVideoAgent
-from videoagent._config import WEBHOOK_SECRET_ENV
+from videoagent._config import REDIS_URL_ENV, WEBHOOK_SECRET_ENV
 from videoagent.batch import (
     JOURNAL_NAME,
     BatchRunner,
@@ -38,6 +38,10 @@ from ._paths import check_file, check_folder
 from ._progress import Display, make_display
 from ._secrets import without_secrets
 from ._text import printable, printable_lines
+
+if TYPE_CHECKING:
+    from videoagent.fleet import RedisBackend
+    from videoagent.integrations.celery import CeleryBatchRunner
 
 __all__ = ["DEMO_BRIEFS", "run_batch_command", "run_demo_command"]
 
@@ -83,10 +87,16 @@ class _Rerun:
 
     line: str
     simulated: bool
+    celery: bool = False
 
     @property
     def stopping(self) -> str:
         """Said at the first Ctrl-C."""
+        if self.celery:
+            return (
+                "Stopping: no new projects; those made go on to their videos on the Celery "
+                "workers (Ctrl-C again to quit at once)."
+            )
         running = "" if self.simulated else ", leaving projects running"
         return f"Stopping: finishing downloads in progress{running} (Ctrl-C again to quit at once)."
 
@@ -98,6 +108,11 @@ class _Rerun:
                 "The embedded simulator ended with this run, and its unfinished projects "
                 f"with it. Run again with:\n  {self.line}"
             )
+        if self.celery:
+            return (
+                "Briefs not finished go on on the Celery workers (or wait for them). "
+                f"Follow and resume with:\n  {self.line}"
+            )
         return f"Projects not finished keep running on the service. Resume with:\n  {self.line}"
 
     @property
@@ -108,7 +123,11 @@ class _Rerun:
         return f"Quit. Resume with: {self.line}"
 
 
-def _install_interrupts(runner: BatchRunner, display: Display, rerun: _Rerun) -> Callable[[], None]:
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+def _install_interrupts(runner: _Stoppable, display: Display, rerun: _Rerun) -> Callable[[], None]:
     """First Ctrl-C: a graceful stop; the second: exit at once. Returns an uninstaller."""
     hits = 0
 
@@ -229,14 +248,18 @@ async def _run(
     listen: tuple[tuple[str, int], str | None] | None = None,
     on_update: Callable[[BriefUpdate, AsyncVideoAgent], None] | None = None,
     mode: str | None = None,
+    celery: _CelerySetup | None = None,
 ) -> BatchSummary:
-    """Run ``briefs`` into ``out`` with progress; ``listen``: the webhook address and secret."""
+    """Run ``briefs`` into ``out`` with progress; ``listen``: the webhook address and secret;
+    ``celery``: on Celery workers."""
     display = make_display(quiet=args.quiet or args.json)
+    options: dict[str, Any] = {} if celery is None else {"limits_backend": celery.backend}
     async with counted_client(
         settings.api_key,
         settings.base_url,
         time_scale=settings.time_scale,
         allow_insecure=settings.allow_insecure,
+        **options,
     ) as (client, counter):
         shown_error = False
 
@@ -258,19 +281,24 @@ async def _run(
             if listen is not None:
                 webhook_url = await _listen(stack, *listen, client)
                 display.note(f"webhooks: listening at {webhook_url}")
-            runner = BatchRunner(
-                client,
-                out=out,
-                journal=journal,
-                mode=mode,  # type: ignore[arg-type]  # argparse checked the choice
-                retries=args.retries,
-                reply=args.reply,
-                allow_partial=args.allow_partial,
-                skip_invalid=True,  # bad records were reported and accepted already
-                webhook_url=webhook_url,
-                on_update=update,
-                count_requests=counter,
-            )
+            runner: BatchRunner | CeleryBatchRunner
+            if celery is None:
+                runner = BatchRunner(
+                    client,
+                    out=out,
+                    journal=journal,
+                    mode=mode,  # type: ignore[arg-type]  # argparse checked the choice
+                    retries=args.retries,
+                    reply=args.reply,
+                    allow_partial=args.allow_partial,
+                    skip_invalid=True,  # bad records were reported and accepted already
+                    webhook_url=webhook_url,
+                    on_update=update,
+                    count_requests=counter,
+                )
+            else:
+                runner = celery.runner(client, args, out=out, mode=mode, on_update=update)
+                await celery.check_workers(display)
             uninstall = _install_interrupts(runner, display, rerun)
             try:
                 display.set_total(len(briefs.briefs))
@@ -348,6 +376,98 @@ def _simulated_out(out: Path) -> None:
         )
 
 
+# -- the Celery engine -------------------------------------------------------------------
+
+
+@attrs.frozen
+class _CelerySetup:
+    """What ``--engine celery`` runs on: the fleet's Redis (limits, state), the app."""
+
+    backend: RedisBackend
+    redis: Any
+    app: Any
+
+    def runner(
+        self,
+        client: AsyncVideoAgent,
+        args: argparse.Namespace,
+        *,
+        out: Path,
+        mode: str | None,
+        on_update: Callable[[BriefUpdate], object],
+    ) -> CeleryBatchRunner:
+        """The batch's submitter (the workers' requests are theirs: not counted here)."""
+        from videoagent.integrations.celery import CeleryBatchRunner  # noqa: PLC0415
+
+        return CeleryBatchRunner(
+            client,
+            out=out,
+            redis=self.redis,
+            app=self.app,
+            mode=mode,
+            retries=args.retries,
+            reply=args.reply,
+            allow_partial=args.allow_partial,
+            skip_invalid=True,  # bad records were reported and accepted already
+            on_update=on_update,
+        )
+
+    async def check_workers(self, display: Display) -> None:
+        """Say so if no worker answers (the batch waits for them all the same)."""
+        import anyio  # noqa: PLC0415
+
+        answers = await anyio.to_thread.run_sync(lambda: self.app.control.ping(timeout=1.0))
+        if not answers:
+            display.note(
+                "No Celery worker answered yet: the batch waits for them "
+                "(start one with: celery -A videoagent.integrations.celery worker)."
+            )
+
+
+def _celery_setup(args: argparse.Namespace) -> _CelerySetup:
+    """The Celery engine's setup, every option checked before anything is sent."""
+    for given, name in (
+        (args.simulate, "--simulate"),
+        (args.journal, "--journal"),
+        (args.webhook_listen, "--webhook-listen"),
+    ):
+        if given:
+            raise UsageError(
+                f"{name} does not go with --engine celery (the workers reach the API and "
+                "keep the batch's state in Redis)"
+            )
+    try:
+        from redis import Redis  # noqa: PLC0415
+        from redis.exceptions import RedisError  # noqa: PLC0415
+
+        from videoagent.fleet import RedisBackend  # noqa: PLC0415
+        from videoagent.integrations import celery  # noqa: PLC0415
+        from videoagent.integrations._celery_config import settings  # noqa: PLC0415
+    except ImportError:
+        raise UsageError(
+            "--engine celery needs the celery extra: pip install 'videoagent[celery]'"
+        ) from None
+    url = settings().redis_url
+    if url is None:
+        raise UsageError(
+            f"--engine celery needs {REDIS_URL_ENV}: the Redis the workers share (the "
+            "account's limits and the batch's state)"
+        )
+    redis = Redis.from_url(url, decode_responses=True, socket_connect_timeout=5)
+    try:
+        redis.ping()
+    except RedisError as exc:
+        raise UsageError(f"--engine celery cannot reach Redis at {_safe_url(url)}: {exc}") from None
+    return _CelerySetup(RedisBackend(url=url, polling="queue"), redis, celery.app)
+
+
+def _safe_url(url: str) -> str:
+    from yarl import URL  # noqa: PLC0415
+
+    parsed = URL(url)
+    return str(parsed.with_password("***")) if parsed.password else str(parsed)
+
+
 # -- the commands --------------------------------------------------------------------
 
 
@@ -366,6 +486,7 @@ async def run_batch_command(args: argparse.Namespace, argv: Sequence[str]) -> in
     out = Path(args.out)
     check_folder(out, "--out")
     journal: bool | str = True
+    celery = _celery_setup(args) if args.engine == "celery" else None
     if args.simulate:
         if args.journal:
             raise UsageError(
@@ -378,7 +499,7 @@ async def run_batch_command(args: argparse.Namespace, argv: Sequence[str]) -> in
         check_file(Path(args.journal), "--journal")
         journal = args.journal
     address = _parse_listen(args.webhook_listen) if args.webhook_listen else None
-    rerun = _Rerun(_resume_line(argv), simulated=args.simulate)
+    rerun = _Rerun(_resume_line(argv), simulated=args.simulate, celery=celery is not None)
     async with _connection(args, simulate=args.simulate) as (settings, secret):
         summary = await _run(
             args,
@@ -389,6 +510,7 @@ async def run_batch_command(args: argparse.Namespace, argv: Sequence[str]) -> in
             rerun=rerun,
             listen=None if address is None else (address, secret),
             mode=args.mode,
+            celery=celery,
         )
     _print_summary(summary, as_json=args.json, rerun=rerun)
     return summary.exit_code

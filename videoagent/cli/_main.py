@@ -183,6 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument(
         "--journal", help="the journal's path (default: OUT/.videoagent-batch.sqlite)"
     )
+    batch.add_argument(
+        "--engine",
+        choices=("local", "celery"),
+        default="local",
+        help="local: this process runs the batch (default); celery: Celery workers run it "
+        "(celery -A videoagent.integrations.celery worker), sharing the limits and the "
+        "batch's state through $VIDEOAGENT_REDIS_URL; OUT must be a folder they all reach",
+    )
     _batch_options(batch)
 
     _add_resource_commands(add, common)

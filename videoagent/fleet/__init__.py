@@ -18,13 +18,11 @@ every process of the account:
 - creates (and messages, renders) wait for an active-project lease in one
   FIFO queue; a crashed process's leases come back on their own;
 - each watched project is polled by one process; the others get its answers,
-  and a webhook received by any replica reaches the one that polls;
-- a batch run by several processes (the same briefs and ``batch_id``)
-  shares its briefs: each is claimed by one process, taken over when that
-  process dies, and listed in that process's summary only. Runs that
-  overlap in time are one run of the batch; a run started when no process
-  is running it is a re-run: a brief failed before is retried afresh, by
-  one process of the fleet (``videoagent.batch.BatchRunner``).
+  and a webhook received by any replica reaches the one that polls.
+
+To spread one batch's briefs over many processes and machines, run it on
+Celery (``videoagent.integrations.celery``): Celery hands out the work, and
+the workers share the limits through this backend.
 
 When Redis is unreachable, requests wait and retry (fail closed) and resume
 when it is back; a Redis that lost its data makes everyone wait one window.
@@ -33,5 +31,6 @@ Needs the ``redis`` extra (``pip install 'videoagent[redis]'``).
 
 from ._backend import RedisBackend
 from ._runtime import FleetRuntime, FleetStatistics
+from ._slots import SlotWaitTimeoutError
 
-__all__ = ["FleetRuntime", "FleetStatistics", "RedisBackend"]
+__all__ = ["FleetRuntime", "FleetStatistics", "RedisBackend", "SlotWaitTimeoutError"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import attrs
 
 from videoagent._config import Limits
@@ -32,12 +34,24 @@ class RedisBackend:
             account the same name: the limits are per account.
         prefix: the first part of every Redis key and channel.
         lease: real seconds after which a silent process counts as gone: its
-            projects are watched by others, its brief claims taken over (and
-            its batch runs left: a later run of the batch is a re-run), its
-            slots freed (after two leases, unless another process adopts
-            them). The heartbeat runs every ``lease / 4``.
+            projects are watched by others, its slots freed (after two
+            leases, unless another process adopts them). The heartbeat runs
+            every ``lease / 4``.
         connect_timeout, socket_timeout: real seconds for one Redis connect
             and one answer; past them Redis counts as away (requests wait).
+        polling: who polls the projects a client makes active, so that their
+            slots free when they end. ``"watchers"`` (default): the client's
+            own watcher, until each is seen to end. ``"queue"``: a job
+            queue's poll steps (``videoagent.integrations.celery``, or your
+            own tasks calling ``client.projects.poll``): nothing else polls
+            them, and a project seen to end in any process frees its slot,
+            whichever process holds it. Use it only where each project is
+            polled by one task at a time, after the task that made it active.
+        slot_wait: real seconds a create, message or render waits at most for
+            an active-project slot before it raises ``SlotWaitTimeoutError``
+            (nothing sent); ``None`` (default): as long as it takes. For job
+            queue workers, whose tasks must not hold a worker while the
+            account's projects run (the task schedules itself again).
     """
 
     url: str = attrs.field(repr=False)
@@ -46,6 +60,12 @@ class RedisBackend:
     lease: float = attrs.field(default=10.0, validator=attrs.validators.gt(0))
     connect_timeout: float = attrs.field(default=2.0, validator=attrs.validators.gt(0))
     socket_timeout: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
+    polling: Literal["watchers", "queue"] = attrs.field(
+        default="watchers", validator=attrs.validators.in_(("watchers", "queue"))
+    )
+    slot_wait: float | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.gt(0))
+    )
 
     def connect(
         self, *, api_key: str, limits: Limits, time_scale: float, timeout: float

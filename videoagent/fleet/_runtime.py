@@ -12,13 +12,13 @@ task group:
   with: every call sends the writes queued before it in its own pipeline;
 - the *heartbeat* (every ``lease / 4`` real seconds, or at once when asked)
   tells Redis this process lives, renews its slot leases (placeholders
-  too, unless a server count ended them), the holds of its requests in
-  flight and its claims, and claims the projects it watches;
+  too, unless a server count ended them) and the holds of its requests in
+  flight, and claims the projects it watches;
 - the *listener* follows the account's pub/sub channels: freed capacity
   wakes local waiters (a freed slot, the process first in the queue only),
   shared answers and relayed notifies reach the watcher.
 
-Every call that must succeed (an admission, a claim) goes through ``run``
+Every call that must succeed (an admission, a slot) goes through ``run``
 (one round trip, with the queued writes ahead of it):
 while Redis is unreachable it waits and retries with backoff, logging once
 when Redis goes away and once when it is back. Nothing is admitted without
@@ -58,7 +58,6 @@ from videoagent._tasks import BackgroundTasks
 
 from . import _scripts
 from ._budget import RedisBudget
-from ._claims import RedisBriefClaims
 from ._slots import RedisSlots
 from ._watch import RedisWatchShare
 
@@ -149,9 +148,17 @@ class FleetRuntime:
         self._prelude_keys = [self.key(k) for k in ("epoch", "epoch_q", "blocked", "slots_blocked")]
         self.epoch = ""
         self.budget = RedisBudget(self, limits, time_scale=time_scale, timeout=timeout)
-        self.slots = RedisSlots(self, limits.active_projects, foreign_ttl=30.0 * time_scale)
+        queue_polls = backend.polling == "queue"
+        #: The client's watcher polls the projects it makes active (no: a job queue does).
+        self.tracks_projects = not queue_polls
+        self.slots = RedisSlots(
+            self,
+            limits.active_projects,
+            foreign_ttl=30.0 * time_scale,
+            queue_polls=queue_polls,
+            slot_wait=backend.slot_wait,
+        )
         self.watch = RedisWatchShare(self)
-        self.claims = RedisBriefClaims(self)
         self._observe: Callable[[Project], object] | None = None
         # Redis names scripts by their SHA-1 (not a security use).
         self._shas = {s: hashlib.sha1(s.encode()).hexdigest() for s in _scripts.SCRIPTS}
@@ -356,11 +363,10 @@ class FleetRuntime:
             self._epochs += 1
             logger.warning(
                 "Redis at %s lost the fleet's state (restarted?): no request goes out "
-                "until every request it forgot is out of the window; leases and claims "
-                "are registered again",
+                "until every request it forgot is out of the window; leases are "
+                "registered again",
                 self._safe_url(),
             )
-            self.claims.reassert()
             self._beat_now.set()
             self.budget.wake()
             self.slots.wake()
@@ -436,7 +442,6 @@ class FleetRuntime:
             wants = self.watch.wanted()
             slot_members = self.slots.members()
             in_flight = self.budget.members()
-            claims = self.claims.members()
             queued = self.slots.queued()
             placeholders = self.slots.placeholders()
             args: list[Any] = [
@@ -450,8 +455,6 @@ class FleetRuntime:
                 *in_flight,
                 len(wants),
                 *wants,
-                len(claims),
-                *claims,
                 len(queued),
                 *queued,
                 len(placeholders),
@@ -465,7 +468,6 @@ class FleetRuntime:
                     "slot_owner",
                     "log",
                     "watch_owner",
-                    "claim_owner",
                     "slot_queue_alive",
                     "slot_ended",
                 )

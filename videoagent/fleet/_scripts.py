@@ -28,17 +28,12 @@ __all__ = [
     "ACQUIRE",
     "ADOPT",
     "BIND",
-    "CLAIM",
     "DEQUEUE",
-    "FACT",
-    "FACTS",
     "HEARTBEAT",
-    "JOIN",
-    "LEAVE",
     "PAUSE",
     "PUBLISH",
-    "REJOIN",
     "RELEASE",
+    "RELEASE_SEEN",
     "RELEASE_SLOT",
     "RESERVE",
     "SCRIPTS",
@@ -60,6 +55,10 @@ end
 local function wake_first(queue, channel)
   local first = redis.call('ZRANGE', queue, 0, 0)[1]
   if first then redis.call('PUBLISH', channel, string.match(first, '^(.*):%d+$') or first) end
+end
+-- Whether a lease (a placeholder, or a project seen ended) is in the ended set.
+local function ended(set, member)
+  return tonumber(redis.call('ZSCORE', set, member) or '0') > now
 end
 -- Placeholders (``p:`` leases: lost creates that may have taken effect) among the leases.
 local function placeholders(leases)
@@ -210,10 +209,11 @@ return {epoch}
 """
 )
 
-#: A reservation's request answered: KEYS[5] leases, [6] owners, [7] queue;
-#: ARGV[5] ticket, [6] project id ('' none; ``p:<ticket>``: a placeholder, the
-#: request failed but may have activated a project), [7] active, [8] lease (us),
-#: [9] process, [10] channel.
+#: A reservation's request answered: KEYS[5] leases, [6] owners, [7] queue,
+#: [8] ended; ARGV[5] ticket, [6] project id ('' none; ``p:<ticket>``: a
+#: placeholder, the request failed but may have activated a project), [7]
+#: active, [8] lease (us), [9] process, [10] channel. A project bound active
+#: is no longer one seen ended.
 BIND: Final = (
     _PRELUDE
     + """
@@ -221,6 +221,7 @@ redis.call('ZREM', KEYS[5], 'r:' .. ARGV[5]); redis.call('HDEL', KEYS[6], 'r:' .
 if ARGV[7] == '1' then
   redis.call('ZADD', KEYS[5], n(now + tonumber(ARGV[8])), ARGV[6])
   redis.call('HSET', KEYS[6], ARGV[6], ARGV[9])
+  redis.call('ZREM', KEYS[8], ARGV[6])
 else
   wake_first(KEYS[7], ARGV[10])
 end
@@ -242,13 +243,32 @@ return {epoch}
 """
 )
 
-#: A project seen active: hold its slot unless a live process does.
-#: KEYS[5] leases, [6] owners, [7] processes; ARGV[5] project, [6] lease (us),
-#: [7] process. -> {epoch, 1 if ours now}
+#: Polling by a job queue (``polling="queue"``): a project seen to leave the
+#: active states frees its lease whichever process holds it, and is recorded
+#: in the ended set for ARGV[7] us: the holder's heartbeat lets it go instead
+#: of renewing it, and no older sighting adopts it again (until a bind).
+#: KEYS[5] leases, [6] owners, [7] queue, [8] ended; ARGV[5] project,
+#: [6] channel, [7] how long it is remembered (us).
+RELEASE_SEEN: Final = (
+    _PRELUDE
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[8], '-inf', n(now))
+redis.call('ZADD', KEYS[8], n(now + tonumber(ARGV[7])), ARGV[5])
+redis.call('HDEL', KEYS[6], ARGV[5])
+if redis.call('ZREM', KEYS[5], ARGV[5]) > 0 then wake_first(KEYS[7], ARGV[6]) end
+return {epoch}
+"""
+)
+
+#: A project seen active: hold its slot unless a live process does (or it was
+#: seen ended since: this sighting may be the older one).
+#: KEYS[5] leases, [6] owners, [7] processes, [8] ended; ARGV[5] project,
+#: [6] lease (us), [7] process. -> {epoch, 1 if ours now}
 ADOPT: Final = (
     _PRELUDE
     + """
 redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', n(now))
+if ended(KEYS[8], ARGV[5]) then return {epoch, 0} end
 local owner = redis.call('HGET', KEYS[6], ARGV[5])
 if owner == ARGV[7] then return {epoch, 1} end
 if owner and redis.call('ZSCORE', KEYS[5], ARGV[5])
@@ -300,16 +320,16 @@ return answer
 )
 
 #: The process lives: KEYS[5] processes, [6] leases, [7] owners, [8] request
-#: log, [9] watch owners, [10] brief-claim owners, [11] slot queue liveness,
-#: [12] ended placeholders. ARGV[5] process, [6] liveness (us, of the process
-#: and of its queued slot tickets), [7] slot lease (us), [8] in-flight hold
-#: (us), then counts and lists: slots held, requests in flight, projects
-#: watched, briefs claimed, slot tickets queued, placeholders held (renewed
-#: unless a server count ended them; one Redis forgot is registered again).
-#: A slot another live process owns (it bound the project we adopted before
-#: its bind) is left to it. -> {epoch, placeholders in the fleet, kept flags
-#: of the slots, owned flags of the watched projects..., kept flags of the
-#: placeholders...}
+#: log, [9] watch owners, [10] slot queue liveness, [11] ended leases.
+#: ARGV[5] process, [6] liveness (us, of the process and of its queued slot
+#: tickets), [7] slot lease (us), [8] in-flight hold (us), then counts and
+#: lists: slots held, requests in flight, projects watched, slot tickets
+#: queued, placeholders held (renewed unless a server count ended them; one
+#: Redis forgot is registered again). A slot another live process owns (it
+#: bound the project we adopted before its bind) is left to it, and one seen
+#: ended (``RELEASE_SEEN``) let go. -> {epoch, placeholders in the fleet, kept
+#: flags of the slots, owned flags of the watched projects..., kept flags of
+#: the placeholders...}
 HEARTBEAT: Final = (
     _PRELUDE
     + """
@@ -321,7 +341,10 @@ local i = 9
 local count = tonumber(ARGV[i]); i = i + 1
 for k = 1, count do
   local owner = redis.call('HGET', KEYS[7], ARGV[i])
-  if not owner or owner == me or tonumber(redis.call('ZSCORE', KEYS[5], owner) or '0') <= now then
+  if ended(KEYS[11], ARGV[i]) then
+    owned[#owned + 1] = 0
+  elseif not owner or owner == me
+         or tonumber(redis.call('ZSCORE', KEYS[5], owner) or '0') <= now then
     redis.call('ZADD', KEYS[6], n(now + tonumber(ARGV[7])), ARGV[i])
     redis.call('HSET', KEYS[7], ARGV[i], me)
     owned[#owned + 1] = 1
@@ -348,18 +371,12 @@ for k = 1, count do
 end
 count = tonumber(ARGV[i]); i = i + 1
 for k = 1, count do
-  local owner = redis.call('HGET', KEYS[10], ARGV[i])
-  if not owner or owner == me then redis.call('HSET', KEYS[10], ARGV[i], me) end
+  redis.call('ZADD', KEYS[10], 'XX', n(now + tonumber(ARGV[6])), ARGV[i])
   i = i + 1
 end
 count = tonumber(ARGV[i]); i = i + 1
 for k = 1, count do
-  redis.call('ZADD', KEYS[11], 'XX', n(now + tonumber(ARGV[6])), ARGV[i])
-  i = i + 1
-end
-count = tonumber(ARGV[i]); i = i + 1
-for k = 1, count do
-  if redis.call('ZSCORE', KEYS[12], ARGV[i]) then
+  if ended(KEYS[11], ARGV[i]) then
     owned[#owned + 1] = 0
   else
     redis.call('ZADD', KEYS[6], n(now + tonumber(ARGV[7])), ARGV[i])
@@ -378,112 +395,6 @@ UNWATCH: Final = (
     _PRELUDE
     + """
 if redis.call('HGET', KEYS[5], ARGV[5]) == ARGV[6] then redis.call('HDEL', KEYS[5], ARGV[5]) end
-return {epoch}
-"""
-)
-
-#: Claim a brief: KEYS[5] claim owners, [6] facts, [7] processes; ARGV[5]
-#: brief key, [6] process, [7] the batch run's token.
-#: -> {epoch, 'ours' | 'taken' | 'done' | 'failed', fact}.
-#: A fact is ``state:run:…`` (the rest is the batch runner's). A brief settled
-#: (done or failed) in this run answers its state; one settled in an earlier
-#: run is claimed again like an open one (a re-run retries it, or reports it).
-#: While the slot block of a lost epoch lasts, every brief counts as taken:
-#: the live processes write their claims and facts again first.
-CLAIM: Final = (
-    _PRELUDE
-    + """
-if tonumber(redis.call('GET', KEYS[4]) or '0') > now then return {epoch, 'taken', ''} end
-local fact = redis.call('HGET', KEYS[6], ARGV[5]) or ''
-local state, run = string.match(fact, '^(%a+):([^:]*)')
-if (state == 'done' or state == 'failed') and run == ARGV[7] then return {epoch, state, fact} end
-local owner = redis.call('HGET', KEYS[5], ARGV[5])
-if owner and owner ~= ARGV[6] and tonumber(redis.call('ZSCORE', KEYS[7], owner) or '0') > now then
-  return {epoch, 'taken', fact}
-end
-redis.call('HSET', KEYS[5], ARGV[5], ARGV[6])
-redis.call('PEXPIRE', KEYS[5], 604800000)
-return {epoch, 'ours', fact}
-"""
-)
-
-#: Read briefs' facts: KEYS[5] facts; ARGV[5..] brief keys. -> {epoch, fact or '', ...}.
-FACTS: Final = (
-    _PRELUDE
-    + """
-local out = {epoch}
-for i = 5, #ARGV do out[#out + 1] = redis.call('HGET', KEYS[5], ARGV[i]) or '' end
-return out
-"""
-)
-
-#: Join the current run of a batch, or begin one: KEYS[5] the run's token,
-#: [6] its members, [7] processes; ARGV[5] member (``process:n``), [6] a new
-#: token, [7] the process's liveness (us). A run lasts while one of its members
-#: is in it (a member whose process stopped beating is gone): a process that
-#: finds none begins a new run with its token. -> {epoch, token} ('' while the
-#: slot block of a lost epoch lasts: the live members join again first).
-JOIN: Final = (
-    _PRELUDE
-    + """
-if tonumber(redis.call('GET', KEYS[4]) or '0') > now then return {epoch, ''} end
-local me = string.match(ARGV[5], '^(.*):%d+$') or ARGV[5]
-redis.call('ZADD', KEYS[7], n(now + tonumber(ARGV[7])), me)
-local live = 0
-for _, member in ipairs(redis.call('SMEMBERS', KEYS[6])) do
-  local process = string.match(member, '^(.*):%d+$') or member
-  if tonumber(redis.call('ZSCORE', KEYS[7], process) or '0') > now then
-    live = live + 1
-  else
-    redis.call('SREM', KEYS[6], member)
-  end
-end
-local token = redis.call('GET', KEYS[5])
-if live == 0 or not token then
-  token = ARGV[6]
-  redis.call('SET', KEYS[5], token)
-end
-redis.call('SADD', KEYS[6], ARGV[5])
-redis.call('PEXPIRE', KEYS[5], 604800000)
-redis.call('PEXPIRE', KEYS[6], 604800000)
-return {epoch, token}
-"""
-)
-
-#: A member of a run that Redis forgot joins it again: KEYS[5] the run's token,
-#: [6] its members; ARGV[5] member, [6] its token.
-REJOIN: Final = (
-    _PRELUDE
-    + """
-if not redis.call('GET', KEYS[5]) then redis.call('SET', KEYS[5], ARGV[6]) end
-redis.call('SADD', KEYS[6], ARGV[5])
-redis.call('PEXPIRE', KEYS[5], 604800000)
-redis.call('PEXPIRE', KEYS[6], 604800000)
-return {epoch}
-"""
-)
-
-#: Leave a batch's run: KEYS[5] its members, [6] claim owners; ARGV[5] member,
-#: [6] process, then the briefs it claimed and did not settle (their claims end).
-LEAVE: Final = (
-    _PRELUDE
-    + """
-redis.call('SREM', KEYS[5], ARGV[5])
-for i = 7, #ARGV do
-  if redis.call('HGET', KEYS[6], ARGV[i]) == ARGV[6] then redis.call('HDEL', KEYS[6], ARGV[i]) end
-end
-return {epoch}
-"""
-)
-
-#: Record a brief's fact (``state:run:…``): KEYS[5] claim owners, [6] facts;
-#: ARGV[5] brief key, [6] fact, [7] settled (1: the claim ends).
-FACT: Final = (
-    _PRELUDE
-    + """
-redis.call('HSET', KEYS[6], ARGV[5], ARGV[6])
-redis.call('PEXPIRE', KEYS[6], 604800000)
-if ARGV[7] == '1' then redis.call('HDEL', KEYS[5], ARGV[5]) end
 return {epoch}
 """
 )
@@ -507,14 +418,9 @@ SCRIPTS: Final = (
     DEQUEUE,
     BIND,
     RELEASE_SLOT,
+    RELEASE_SEEN,
     ADOPT,
     SYNC,
     HEARTBEAT,
     UNWATCH,
-    CLAIM,
-    FACT,
-    FACTS,
-    JOIN,
-    REJOIN,
-    LEAVE,
 )

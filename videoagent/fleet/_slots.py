@@ -4,7 +4,8 @@ A slot is a lease in one sorted set per account (score: expiry on Redis's
 clock), held by a process (a hash names the holder):
 
 - ``reserve`` takes a ticket in a FIFO queue in Redis and waits until the
-  ticket is among the first free slots; it then holds a pending lease
+  ticket is among the first free slots (at most ``slot_wait``, if set: then
+  ``SlotWaitTimeoutError``, the ticket out of the queue); it then holds a pending lease
   (``r:<ticket>``) that ``bind`` turns into the project's lease (or drops).
   The first waiter of the process asks for every waiting ticket of the
   process at once: when a ticket arrives, when a lease is freed anywhere
@@ -15,7 +16,13 @@ clock), held by a process (a hash names the holder):
   it stops beating (a live process that sees the project active takes it);
   a project adopted before its creator bound it goes back to the creator
   (the heartbeat leaves a live owner's lease alone), who frees it at the end;
-- a project seen leaving the active states frees its lease at once;
+- a project seen leaving the active states frees its lease at once: the
+  holder's sighting; with a job queue polling (``polling="queue"``), any
+  process's sighting: its lease goes whoever holds it (each project is
+  polled by one task at a time, after the task that made it active, so the
+  sighting is never older than the lease), the holder's heartbeat lets it
+  go, and no older sighting adopts it again until a new bind; binds are
+  then sent at once, before the task that made the project active ends;
 - a reservation's own answer is observed before ``bind`` names it: an unknown
   active project seen while this process has reservations pending is set
   aside (its reservation's lease counts it) until a ``bind`` claims it; one
@@ -38,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from videoagent._errors import VideoAgentError
 from videoagent._seams import Reservation, SlotStatistics
 
 from . import _scripts
@@ -45,7 +53,15 @@ from . import _scripts
 if TYPE_CHECKING:
     from ._runtime import FleetRuntime
 
-__all__ = ["RedisSlots"]
+__all__ = ["RedisSlots", "SlotWaitTimeoutError"]
+
+
+class SlotWaitTimeoutError(VideoAgentError, TimeoutError):
+    """No active-project slot came free within ``RedisBackend.slot_wait``; nothing was sent.
+
+    For job-queue workers: the task that gets it schedules itself again later
+    instead of holding its worker while the account's projects run.
+    """
 
 
 class _Binder:
@@ -81,8 +97,18 @@ class _Unlimited:
 class RedisSlots:
     """The fleet's active-project slots (a ``Slots``); see the module docstring."""
 
-    def __init__(self, runtime: FleetRuntime, limit: int | None, *, foreign_ttl: float) -> None:
+    def __init__(
+        self,
+        runtime: FleetRuntime,
+        limit: int | None,
+        *,
+        foreign_ttl: float,
+        queue_polls: bool = False,
+        slot_wait: float | None = None,
+    ) -> None:
         self._rt = runtime
+        self._queue_polls = queue_polls
+        self._slot_wait = slot_wait
         self._limit = limit
         self._lease_us = int(2 * runtime.lease * 1e6)
         self._alive_us = int(runtime.lease * 1e6)
@@ -96,7 +122,8 @@ class RedisSlots:
             runtime.key("slot_queue_seq"),
             runtime.key("slot_owner"),
         ]
-        self._ended_us = self._lease_us  # an ended placeholder is remembered a lease long
+        self._ended_us = self._lease_us  # an ended lease is remembered a lease long
+        self._ended_key = runtime.key("slot_ended")
         self._held: set[str] = set()
         self._pending: set[str] = set()
         # Unknown active projects seen while reservations were pending (oldest
@@ -156,24 +183,35 @@ class RedisSlots:
         self._waiters[ticket] = event = anyio.Event()
         self.wake()  # the ticket joins the queue in Redis now
         try:
-            while ticket not in self._pending:
-                if next(iter(self._waiters)) != ticket:
-                    await event.wait()
-                    continue
-                delay = self._ask_at - time.monotonic()
-                if delay <= 0:
-                    await self._ask()
-                    continue
-                changed = self._changed
-                with anyio.move_on_after(delay):
-                    await changed.wait()
+            with anyio.move_on_after(math.inf if self._slot_wait is None else self._slot_wait):
+                while ticket not in self._pending:
+                    if next(iter(self._waiters)) != ticket:
+                        await event.wait()
+                        continue
+                    delay = self._ask_at - time.monotonic()
+                    if delay <= 0:
+                        await self._ask()
+                        continue
+                    changed = self._changed
+                    with anyio.move_on_after(delay):
+                        await changed.wait()
         except BaseException:
-            self._leave(ticket)
-            self._pending.discard(ticket)
-            self._dequeue(ticket)
+            self._give_up(ticket)
             raise
+        if ticket not in self._pending:  # ``slot_wait`` ran out
+            self._give_up(ticket)
+            raise SlotWaitTimeoutError(
+                f"no active-project slot came free within {self._slot_wait:g} s "
+                "(RedisBackend.slot_wait); nothing was sent"
+            )
         self._leave(ticket)
         return Reservation(_Binder(self, ticket))
+
+    def _give_up(self, ticket: str) -> None:
+        """``ticket`` stops waiting: out of the queue, and its lease (if granted) freed."""
+        self._leave(ticket)
+        self._pending.discard(ticket)
+        self._dequeue(ticket)
 
     def _leave(self, ticket: str) -> None:
         """``ticket`` waits no more; if it was the first, the next one asks from now on."""
@@ -227,12 +265,14 @@ class RedisSlots:
 
     def _rebind(self, ticket: str, member: str, *, active: bool, lazy: bool = True) -> None:
         """The pending lease ``r:<ticket>`` becomes ``member``'s (or is freed: not active)."""
+        # The lease only changes its name (lazy); a freed one goes at once, and so does
+        # every bind when a job queue polls: the next task may see the project end.
         self._rt.enqueue(
             _scripts.BIND,
-            [*self._lease_keys, self._rt.key("slot_queue")],
+            [*self._lease_keys, self._rt.key("slot_queue"), self._ended_key],
             [ticket, member, "1" if active else "0", self._lease_us, self._rt.process,
              self._channel],
-            lazy=lazy and active,  # the lease only changes its name; a freed one goes at once
+            lazy=lazy and active and not self._queue_polls,
         )  # fmt: skip
 
     def observe(self, project_id: str, *, active: bool) -> None:
@@ -250,7 +290,10 @@ class RedisSlots:
         self._seen.pop(project_id, None)
         if project_id in self._adopting:
             self._adopting[project_id] = False
-        if project_id in self._held:
+        if self._queue_polls:
+            self._held.discard(project_id)
+            self._free_seen(project_id)
+        elif project_id in self._held:
             self._held.discard(project_id)
             self._release(project_id)
 
@@ -279,7 +322,7 @@ class RedisSlots:
 
         self._rt.enqueue(
             _scripts.ADOPT,
-            [*self._lease_keys, self._rt.key("procs")],
+            [*self._lease_keys, self._rt.key("procs"), self._ended_key],
             [project_id, self._lease_us, self._rt.process],
             adopted,
             lazy=True,
@@ -290,6 +333,15 @@ class RedisSlots:
             _scripts.RELEASE_SLOT,
             [*self._lease_keys, self._rt.key("slot_queue")],
             [project_id, self._rt.process, self._channel],
+        )
+        self.wake()
+
+    def _free_seen(self, project_id: str) -> None:
+        """Queue polling: a project seen ended frees its lease, whoever holds it."""
+        self._rt.enqueue(
+            _scripts.RELEASE_SEEN,
+            [*self._lease_keys, self._rt.key("slot_queue"), self._ended_key],
+            [project_id, self._channel, self._ended_us],
         )
         self.wake()
 
