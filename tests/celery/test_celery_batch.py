@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from celery_helpers import FAST, SCALE, CeleryWorkers, celery_workers, environment, submit
-from common_helpers import max_in_window
+from common_helpers import ACTIVE_LIMIT, REQUEST_LIMIT, max_in_window
 from redis_helpers import RedisServer
 
 from videoagent import VideoAgent
@@ -64,10 +64,10 @@ def _check_account(sim: BackgroundSimulator) -> None:
     assert len({p.brief for p in projects}) == BRIEFS  # no brief made twice
     assert all(p.status == "idle" and p.has_result for p in projects)
     counted = [r.at for r in sim.request_log if r.counted]
-    assert max_in_window(counted, 60.0 * SCALE) <= 30
+    assert max_in_window(counted, 60.0 * SCALE) <= REQUEST_LIMIT
     stats = sim.stats()
-    assert stats.max_window_requests <= 30
-    assert stats.max_active_projects <= 5
+    assert stats.max_window_requests <= REQUEST_LIMIT
+    assert stats.max_active_projects <= ACTIVE_LIMIT
     assert (stats.rate_limited, stats.project_limit) == (0, 0)
     assert not [r for r in sim.request_log if r.status == 429]
 

@@ -41,7 +41,7 @@ from videoagent._seams import BudgetStatistics, Priority, Ticket
 from . import _scripts
 
 if TYPE_CHECKING:
-    from ._runtime import FleetRuntime
+    from ._link import FleetLink
 
 __all__ = ["RedisBudget"]
 
@@ -61,7 +61,7 @@ class RedisBudget:
     """The fleet's request budget (a ``Budget``); see the module docstring."""
 
     def __init__(
-        self, runtime: FleetRuntime, limits: Limits, *, time_scale: float, timeout: float
+        self, runtime: FleetLink, limits: Limits, *, time_scale: float, timeout: float
     ) -> None:
         self._rt = runtime
         self._limit = limits.requests

@@ -39,7 +39,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import anyio
 import attrs
@@ -58,11 +58,9 @@ from videoagent._tasks import BackgroundTasks
 
 from . import _scripts
 from ._budget import RedisBudget
+from ._link import Args, FleetSettings, OnResult
 from ._slots import RedisSlots
 from ._watch import RedisWatchShare
-
-if TYPE_CHECKING:
-    from ._backend import RedisBackend
 
 __all__ = ["FleetRuntime", "FleetStatistics"]
 
@@ -74,10 +72,6 @@ _BACKOFF_MAX: Final = 2.0
 _FLUSH_BATCH: Final = 256
 #: Real seconds the flusher may spend on queued writes when the client closes.
 _CLOSE_FLUSH: Final = 2.0
-
-OnResult = Callable[[list[Any]], object]
-#: A write's arguments, or a function of its age (us) when sent that gives them.
-Args = Sequence[Any] | Callable[[int], Sequence[Any]]
 
 
 @attrs.frozen
@@ -126,7 +120,7 @@ class FleetRuntime:
 
     def __init__(
         self,
-        backend: RedisBackend,
+        backend: FleetSettings,
         *,
         api_key: str,
         limits: Limits,

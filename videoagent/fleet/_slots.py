@@ -51,7 +51,7 @@ from videoagent._seams import Reservation, SlotStatistics
 from . import _scripts
 
 if TYPE_CHECKING:
-    from ._runtime import FleetRuntime
+    from ._link import FleetLink
 
 __all__ = ["RedisSlots", "SlotWaitTimeoutError"]
 
@@ -99,7 +99,7 @@ class RedisSlots:
 
     def __init__(
         self,
-        runtime: FleetRuntime,
+        runtime: FleetLink,
         limit: int | None,
         *,
         foreign_ttl: float,

@@ -25,7 +25,7 @@ from videoagent._models import Project
 from . import _scripts
 
 if TYPE_CHECKING:
-    from ._runtime import FleetRuntime
+    from ._link import FleetLink
 
 __all__ = ["RedisWatchShare"]
 
@@ -35,7 +35,7 @@ logger: Final = logging.getLogger("videoagent.fleet")
 class RedisWatchShare:
     """Who polls which project (a ``WatchShare``); see the module docstring."""
 
-    def __init__(self, runtime: FleetRuntime) -> None:
+    def __init__(self, runtime: FleetLink) -> None:
         self._rt = runtime
         self._wants: dict[str, int] = {}
         self._owned: set[str] = set()
