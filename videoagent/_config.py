@@ -39,6 +39,8 @@ __all__ = [
     "resolve_log_level",
     "resolve_proxy",
     "resolve_redis_url",
+    "resolve_seconds",
+    "resolve_text",
     "resolve_time_scale",
     "resolve_webhook_secret",
     "setup_logging",
@@ -233,6 +235,25 @@ def resolve_redis_url(redis_url: str | None) -> str | None:
             f"{source} must be a redis://, rediss:// or unix:// URL (its value is not shown)"
         )
     return url
+
+
+def resolve_seconds(value: float | None, *, variable: str, default: float) -> float:
+    """The given seconds, else the variable ``variable``, else ``default``; a number > 0."""
+    if value is None:
+        text = _env(variable)
+        if text is None:
+            return default
+        value, given_as = _float(text), variable
+    else:
+        given_as = variable
+    if value is None or not math.isfinite(value) or value <= 0:
+        raise ConfigurationError(f"{given_as} must be a number of seconds > 0, got {value!r}")
+    return float(value)
+
+
+def resolve_text(value: str | None, *, variable: str) -> str | None:
+    """The given text, else the variable ``variable``, else None."""
+    return value if value is not None else _env(variable)
 
 
 def resolve_webhook_secret(secret: str | None) -> str | None:

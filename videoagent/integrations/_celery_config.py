@@ -19,7 +19,6 @@ Every worker and the submitter read the same variables:
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import attrs
@@ -27,6 +26,8 @@ import attrs
 from videoagent._config import (
     PollPolicy,
     resolve_redis_url,
+    resolve_seconds,
+    resolve_text,
     resolve_time_scale,
     timeout_for_scale,
 )
@@ -80,28 +81,15 @@ class CelerySettings:
         return min(max(0.2, _SLOT_WAIT * self.time_scale), self.step_time_limit / 4)
 
 
-def _seconds(name: str, default: float) -> float:
-    text = os.environ.get(name) or ""
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise ConfigurationError(f"{name} must be a number of seconds > 0, got {text!r}")
-    return value
-
-
 def settings() -> CelerySettings:
     """The settings now, from the environment."""
     redis_url = resolve_redis_url(None)
     return CelerySettings(
         redis_url=redis_url,
-        broker_url=os.environ.get(BROKER_ENV) or redis_url,
+        broker_url=resolve_text(None, variable=BROKER_ENV) or redis_url,
         time_scale=resolve_time_scale(None),
-        visibility_timeout=_seconds(VISIBILITY_ENV, 1800.0),
-        lease=_seconds(LEASE_ENV, 10.0),
+        visibility_timeout=resolve_seconds(None, variable=VISIBILITY_ENV, default=1800.0),
+        lease=resolve_seconds(None, variable=LEASE_ENV, default=10.0),
     )
 
 
