@@ -53,7 +53,15 @@ def _shown(value: object) -> str:
 
 
 def is_id(value: object, prefix: str) -> bool:
-    """Whether ``value`` looks like an id of ours: ``{prefix}_`` and 1-64 letters or digits."""
+    """Whether ``value`` looks like an id of ours: ``{prefix}_`` and 1-64 letters or digits.
+
+    (Every answer's project passes here: the ids ``check_id`` saw lately are known.)
+    """
+    try:
+        if (value, prefix) in _checked_ids:
+            return True
+    except TypeError:  # unhashable
+        return False
     return isinstance(value, str) and _ID_PATTERNS[prefix].fullmatch(value) is not None
 
 

@@ -225,9 +225,7 @@ class AsyncVideoAgent:
             )
         backend = limits_backend or _backend_from_env() or LocalBackend()
         shared = backend.connect(api_key=key, limits=limits, time_scale=scale, timeout=timeout)
-        ledger = ProjectLedger()
-        slots = shared.slots
-        ledger.projects.subscribe(lambda p: slots.observe(p.id, active=p.status.is_active))
+        ledger = ProjectLedger(shared.slots)
         shared.attach(ledger.observe)
         if shared.watch is not None:  # fleet mode: the other processes hear of each answer
             ledger.projects.subscribe(shared.share_project)

@@ -3,9 +3,10 @@
 Answers can arrive out of order: a poll sent before a message re-activated
 a project may be read after the message's answer. ``ProjectLedger.observe``
 keeps the newest ``updated_at`` of each project it has seen and passes on
-only answers that are not overtaken, to its subscribers in the order they
-subscribed: first the active-project slots (a slot frees before anyone hears
-the project finished), then the watchers, the fleet and the app's feeds.
+only answers that are not overtaken: to the account's
+active-project slots first (a slot frees before anyone hears the project
+finished), then to its subscribers in the order they subscribed: the
+watchers, the fleet and the app's feeds.
 
 A ``Topic`` is a typed subscription list (as stamina's instrumentation
 hooks are): ``subscribe`` returns the function that ends the subscription.
@@ -20,6 +21,7 @@ from typing import Final, Generic, TypeVar
 from ._arguments import is_id
 from ._errors import APIResponseError
 from ._models import CreditsWarning, Project
+from ._seams import Slots
 
 __all__ = ["ProjectLedger", "Topic"]
 
@@ -39,38 +41,42 @@ class Topic(Generic[T]):
         unsubscribe()
     """
 
-    __slots__ = ("_callbacks",)
+    __slots__ = ("callbacks",)
 
     def __init__(self) -> None:
-        self._callbacks: tuple[Callable[[T], object], ...] = ()  # copied on change: cheap reads
+        #: The subscribers, in order (a new tuple at each change: cheap to read).
+        self.callbacks: tuple[Callable[[T], object], ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self._callbacks)
+        return bool(self.callbacks)
 
     def subscribe(self, callback: Callable[[T], object]) -> Callable[[], None]:
         """Call ``callback(value)`` for each value published from now on; the unsubscribe."""
-        self._callbacks = (*self._callbacks, callback)
+        self.callbacks = (*self.callbacks, callback)
 
         def unsubscribe() -> None:
-            callbacks = list(self._callbacks)
+            callbacks = list(self.callbacks)
             if callback in callbacks:
                 callbacks.remove(callback)
-                self._callbacks = tuple(callbacks)
+                self.callbacks = tuple(callbacks)
 
         return unsubscribe
 
     def publish(self, value: T) -> None:
         """Hand ``value`` to every subscriber (an exception in one propagates)."""
-        for callback in self._callbacks:
+        for callback in self.callbacks:
             callback(value)
 
     def clear(self) -> None:
         """End every subscription."""
-        self._callbacks = ()
+        self.callbacks = ()
 
 
 class ProjectLedger:
     """The newest state of each project the client has seen, and who hears of it.
+
+    The account's active-project ``slots`` hear of each answer first (a slot
+    frees before anyone hears the project finished), then the subscribers.
 
     Attributes:
         projects: every project answer that is not overtaken.
@@ -78,7 +84,8 @@ class ProjectLedger:
         closed: published once when the client closes (subscribers let go of it).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, slots: Slots) -> None:
+        self._slots = slots
         self._updated: dict[str, datetime] = {}  # project id -> newest updated_at seen
         self.projects: Topic[Project] = Topic()
         self.credits: Topic[CreditsWarning] = Topic()
@@ -93,7 +100,7 @@ class ProjectLedger:
         """A project an answer names, after our own id rules, observed; else
         ``APIResponseError`` (such a project could not be asked about again, and
         holds no active slot)."""
-        if not is_id(project.id, "prj"):
+        if project.id not in self._updated and not is_id(project.id, "prj"):  # (seen: checked)
             raise APIResponseError(
                 f"the answer names a project {project.id[:80]!r}, not an id of the form prj_...",
                 request_id=project.request_id,
@@ -114,7 +121,9 @@ class ProjectLedger:
         updated[pid] = stamp
         if len(updated) > _TRACKED_PROJECTS:
             del updated[next(iter(updated))]  # the least recently seen
-        self.projects.publish(project)
+        self._slots.observe(pid, active=project.status.is_active)
+        for callback in self.projects.callbacks:  # (publish, one call less: every poll)
+            callback(project)
         return True
 
     def close(self) -> None:

@@ -205,13 +205,15 @@ class Projects:
         extra_query: Mapping[str, str] | None = None,
     ) -> Project:
         """The project as it is now."""
-        # (not via the poller: one coroutine less on the polling hot path)
+        # (not via the poller, and extras made only when given: the polling hot path)
         return await self._caller.call(
             "GET",
             f"/projects/{check_id(project_id, 'prj', 'project_id')}",
             self._poller.parse_project,
             options=self._options,
-            extras=Extras.of(extra_headers, extra_query, None),
+            extras=None
+            if extra_headers is None and extra_query is None
+            else Extras.of(extra_headers, extra_query, None),
         )
 
     async def poll(

@@ -245,7 +245,10 @@ class Caller:
                 code="payload_too_large",
             )
         transport = self.transport
-        headers = transport.headers_for(data, None if extras is None else extras.headers)
+        if extras is None:  # (the usual call: no merging)
+            headers = transport.get_headers if data is None else transport.body_headers
+        else:
+            headers = transport.headers_for(data, extras.headers)
         ticket: Ticket | None
         if isinstance(via, Ticket):
             ticket, priority = via, via.priority
@@ -260,10 +263,8 @@ class Caller:
             started = time.perf_counter()
             status: int | None = None
             request_id: str | None = None
-            counted = False  # the server counts the request against the limit
+            counted = True  # the server counts the request against the limit
             try:
-                transport.check_open()
-                counted = True  # from here on it may have been sent
                 if attempts is not None:
                     attempts.in_flight = True
                 status, answer_headers, raw = await transport.send(

@@ -67,6 +67,9 @@ MAX_BODY_BYTES: Final = 1_048_576
 #: The largest API answer read (decompressed); the contract's are a few KiB.
 MAX_ANSWER_BYTES: Final = 4 * 1_048_576
 USER_AGENT: Final = f"videoagent-python/{__version__}"
+#: A ``Content-Length`` of fewer digits is under a MiB: well within ``MAX_ANSWER_BYTES``
+#: (checked by its length, not parsed: every answer passes here).
+_SHORT_DIGITS: Final = 7
 
 #: One attempt's answer: status, headers, body.
 Answer = tuple[int, "CIMultiDictProxy[str]", bytes]
@@ -167,13 +170,14 @@ class HTTPTransport:
         # auth headers as its defaults (nothing to merge on a GET); a session passed
         # in gets them with each request.
         self._session_defaults: dict[str, str] | None
-        self._get_headers: CIMultiDictProxy[str] | None
+        #: The headers of a request without a body, and of one with a JSON body.
+        self.get_headers: CIMultiDictProxy[str] | None
         if session is None:
-            self._session_defaults, self._get_headers = auth, None
-            self._body_headers = CIMultiDictProxy(CIMultiDict(json_type))
+            self._session_defaults, self.get_headers = auth, None
+            self.body_headers = CIMultiDictProxy(CIMultiDict(json_type))
         else:
-            self._session_defaults, self._get_headers = None, CIMultiDictProxy(CIMultiDict(auth))
-            self._body_headers = CIMultiDictProxy(CIMultiDict({**auth, **json_type}))
+            self._session_defaults, self.get_headers = None, CIMultiDictProxy(CIMultiDict(auth))
+            self.body_headers = CIMultiDictProxy(CIMultiDict({**auth, **json_type}))
         self._session = SessionHolder(
             session, lambda: new_session(self._session_defaults, trust_env=trust_env)
         )
@@ -214,7 +218,7 @@ class HTTPTransport:
         self, data: bytes | None, extra: Mapping[str, str] | None
     ) -> CIMultiDictProxy[str] | None:
         """The headers of one request: the caller's ``extra`` ones under ours."""
-        headers = self._get_headers if data is None else self._body_headers
+        headers = self.get_headers if data is None else self.body_headers
         if not extra:
             return headers
         merged = CIMultiDict(extra)
@@ -257,6 +261,13 @@ class HTTPTransport:
                 status = resp.status
                 answer_headers = resp.headers
                 request_id = answer_headers.get("X-Request-Id")
+                length = answer_headers.get("Content-Length")
+                if (
+                    length is not None
+                    and len(length) < _SHORT_DIGITS
+                    and "Content-Encoding" not in answer_headers
+                ):  # the usual answer, under a MiB as its digits say: read at once, inline
+                    return status, answer_headers, await resp.read()
                 return status, answer_headers, await _read_bounded(resp, request_id)
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise self._failure(exc, status, request_id, timeout_seconds) from exc
@@ -283,12 +294,11 @@ class HTTPTransport:
 
 
 async def _read_bounded(resp: aiohttp.ClientResponse, request_id: str | None) -> bytes:
-    """The body, if at most ``MAX_ANSWER_BYTES`` (decompressed); else a ``Failure``."""
+    """The body of an answer of unknown, compressed or announced-too-long length, if at most
+    ``MAX_ANSWER_BYTES`` (decompressed); else a ``Failure``."""
     length = resp.content_length
     if length is not None and length > MAX_ANSWER_BYTES:
         raise _too_long(resp.status, request_id, f"announces {length:,} bytes")
-    if length is not None and "Content-Encoding" not in resp.headers:
-        return await resp.read()  # the usual answer: its length is known and small
     chunks: list[bytes] = []
     size = 0
     async for chunk in resp.content.iter_any():
@@ -328,10 +338,11 @@ class SessionHolder:
 
     def get(self) -> aiohttp.ClientSession:
         """The session (made now if need be)."""
-        self.check_open()
-        if self._session is None:
-            self._session = self._make()
-        return self._session
+        session = self._session
+        if session is None or self._closed:
+            self.check_open()
+            session = self._session = self._make()
+        return session
 
     async def aclose(self) -> None:
         """Close the session if it was made here; idempotent."""
