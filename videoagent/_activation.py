@@ -45,15 +45,14 @@ class SlotTracking:
     def __init__(self) -> None:
         self._track: Callable[[str | Project], object] | None = None
 
-    def serve(self, track: Callable[[str | Project], object]) -> Callable[[], None]:
-        """``track`` keeps polling each project handed to it; the function that stops."""
+    def serve(self, track: Callable[[str | Project], object]) -> None:
+        """``track`` keeps polling each project handed to it from now on."""
         self._track = track
 
-        def stop() -> None:
-            if self._track is track:
-                self._track = None
-
-        return stop
+    def stop(self, track: Callable[[str | Project], object]) -> None:
+        """``track`` no longer serves (if it still did)."""
+        if self._track == track:
+            self._track = None
 
     @property
     def serving(self) -> bool:

@@ -253,7 +253,7 @@ class AsyncVideoAgent:
         downloader = Downloader(
             session=session,
             trust_env=trust_env,
-            backoff=lambda attempt, after: caller.backoff(options.retry, attempt, after),
+            backoff=caller.backoff,
         )
         self._core = _Core(
             transport=transport,

@@ -32,11 +32,11 @@ import aiohttp
 import anyio
 from yarl import URL
 
-from ._config import resolve_proxy
+from ._config import RetryPolicy, resolve_proxy
 from ._errors import DownloadError, DownloadVerificationError, ResultExpiredError
 from ._models import Result
 from ._retry import RequestOptions
-from ._transport import USER_AGENT, Failure, SessionHolder, new_session
+from ._transport import USER_AGENT, Failure, SessionHolder
 
 __all__ = ["Downloader", "Sink", "destination_for"]
 
@@ -66,7 +66,7 @@ class Downloader:
             never holds the key: the API's auth travels per request); else the
             downloader makes its own.
         trust_env: proxies and certificates from the environment.
-        backoff: real seconds to wait before a retry (the client's backoff).
+        backoff: real seconds to wait before a retry (the client's ``Caller.backoff``).
     """
 
     def __init__(
@@ -74,11 +74,9 @@ class Downloader:
         *,
         session: aiohttp.ClientSession | None,
         trust_env: bool,
-        backoff: Callable[[int, float | None], float],
+        backoff: Callable[[RetryPolicy, int, float | None], float],
     ) -> None:
-        self._session = SessionHolder(
-            session, lambda: new_session(None, trust_env=trust_env, auto_decompress=False)
-        )
+        self._session = SessionHolder(session, None, trust_env=trust_env, auto_decompress=False)
         self._trust_env = trust_env
         self._backoff = backoff
 
@@ -226,7 +224,7 @@ class Downloader:
                 raise failure.error from failure.error.__cause__
             file.seek(start)
             file.truncate()
-            await anyio.sleep(self._backoff(attempt, failure.retry_after))
+            await anyio.sleep(self._backoff(retry, attempt, failure.retry_after))
             attempt += 1
 
     async def _fetch_once(

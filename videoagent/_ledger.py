@@ -9,7 +9,7 @@ finished), then to its subscribers in the order they subscribed: the
 watchers, the fleet and the app's feeds.
 
 A ``Topic`` is a typed subscription list (as stamina's instrumentation
-hooks are): ``subscribe`` returns the function that ends the subscription.
+hooks are): ``subscribe(callback)``, ``unsubscribe(callback)``.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ class Topic(Generic[T]):
 
     Example::
 
-        unsubscribe = ledger.projects.subscribe(print)
+        ledger.projects.subscribe(print)
         ...
-        unsubscribe()
+        ledger.projects.unsubscribe(print)
     """
 
     __slots__ = ("callbacks",)
@@ -50,17 +50,16 @@ class Topic(Generic[T]):
     def __bool__(self) -> bool:
         return bool(self.callbacks)
 
-    def subscribe(self, callback: Callable[[T], object]) -> Callable[[], None]:
-        """Call ``callback(value)`` for each value published from now on; the unsubscribe."""
+    def subscribe(self, callback: Callable[[T], object]) -> None:
+        """Call ``callback(value)`` for each value published from now on."""
         self.callbacks = (*self.callbacks, callback)
 
-        def unsubscribe() -> None:
-            callbacks = list(self.callbacks)
-            if callback in callbacks:
-                callbacks.remove(callback)
-                self.callbacks = tuple(callbacks)
-
-        return unsubscribe
+    def unsubscribe(self, callback: Callable[[T], object]) -> None:
+        """Stop calling ``callback`` (if it was subscribed: once per subscription)."""
+        callbacks = list(self.callbacks)
+        if callback in callbacks:
+            callbacks.remove(callback)
+            self.callbacks = tuple(callbacks)
 
     def publish(self, value: T) -> None:
         """Hand ``value`` to every subscriber (an exception in one propagates)."""
@@ -81,7 +80,8 @@ class ProjectLedger:
     Attributes:
         projects: every project answer that is not overtaken.
         credits: every ``credits_warning`` an answer carries.
-        closed: published once when the client closes (subscribers let go of it).
+        closed: published once, with the ledger, when the client closes (subscribers
+            let go of it).
     """
 
     def __init__(self, slots: Slots) -> None:
@@ -89,7 +89,7 @@ class ProjectLedger:
         self._updated: dict[str, datetime] = {}  # project id -> newest updated_at seen
         self.projects: Topic[Project] = Topic()
         self.credits: Topic[CreditsWarning] = Topic()
-        self.closed: Topic[None] = Topic()
+        self.closed: Topic[ProjectLedger] = Topic()
 
     def overtaken(self, project: Project) -> bool:
         """Whether a newer answer about ``project`` has been observed than this one."""
@@ -128,7 +128,7 @@ class ProjectLedger:
 
     def close(self) -> None:
         """The client closed: say so, then end every subscription."""
-        self.closed.publish(None)
+        self.closed.publish(self)
         self.projects.clear()
         self.credits.clear()
         self.closed.clear()

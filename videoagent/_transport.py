@@ -30,7 +30,7 @@ import asyncio
 import json
 import os
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 import aiohttp
@@ -178,11 +178,8 @@ class HTTPTransport:
         else:
             self._session_defaults, self.get_headers = None, CIMultiDictProxy(CIMultiDict(auth))
             self.body_headers = CIMultiDictProxy(CIMultiDict({**auth, **json_type}))
-        self._session = SessionHolder(
-            session, lambda: new_session(self._session_defaults, trust_env=trust_env)
-        )
-        self._ours_get = CIMultiDictProxy(CIMultiDict(ours))
-        self._ours = CIMultiDictProxy(CIMultiDict({**ours, **json_type}))
+        self._session = SessionHolder(session, self._session_defaults, trust_env=trust_env)
+        self._ours = ours  # (what extra headers never replace)
 
     def __repr__(self) -> str:
         return f"HTTPTransport(base_url={self._base_url!r}, api_key={self._key!r})"
@@ -222,7 +219,9 @@ class HTTPTransport:
         if not extra:
             return headers
         merged = CIMultiDict(extra)
-        merged.update(self._ours if data is not None else self._ours_get)
+        merged.update(self._ours)
+        if data is not None:
+            merged["Content-Type"] = "application/json"
         return CIMultiDictProxy(merged)
 
     # -- one attempt ---------------------------------------------------------------
@@ -320,15 +319,20 @@ def _too_long(status: int, request_id: str | None, how: str) -> Failure:
 
 
 class SessionHolder:
-    """An aiohttp session made on first use and closed with its holder, or the caller's
-    own (used, never closed here)."""
+    """An aiohttp session made on first use (``new_session`` with these settings) and
+    closed with its holder, or the caller's own (used, never closed here)."""
 
     def __init__(
-        self, given: aiohttp.ClientSession | None, make: Callable[[], aiohttp.ClientSession]
+        self,
+        given: aiohttp.ClientSession | None,
+        headers: Mapping[str, str] | None,
+        *,
+        trust_env: bool,
+        auto_decompress: bool = True,
     ) -> None:
         self._session = given
         self._owned = given is None
-        self._make = make
+        self._settings = (headers, trust_env, auto_decompress)
         self._closed = False
 
     def check_open(self) -> None:
@@ -341,7 +345,10 @@ class SessionHolder:
         session = self._session
         if session is None or self._closed:
             self.check_open()
-            session = self._session = self._make()
+            headers, trust_env, auto_decompress = self._settings
+            session = self._session = new_session(
+                headers, trust_env=trust_env, auto_decompress=auto_decompress
+            )
         return session
 
     async def aclose(self) -> None:

@@ -58,7 +58,7 @@ import inspect
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from types import TracebackType
 
 import anyio
@@ -220,9 +220,9 @@ class ProjectWatcher:
         """Forget a lane: its subscriptions end, its waits raise ``WatchStoppedError``."""
         ledger = lane.wiring.ledger
         self._lanes.pop(ledger, None)
-        for unsubscribe in lane.unsubscribe:
-            unsubscribe()
-        lane.unsubscribe.clear()
+        ledger.projects.unsubscribe(self._observe)
+        ledger.credits.unsubscribe(self._fanout.credits)
+        ledger.closed.unsubscribe(self._ledger_closed)
         ownership = self._ownerships.pop(ledger, None)
         if ownership is not None:
             ownership.close()
@@ -234,9 +234,11 @@ class ProjectWatcher:
         if self._wiring is lane.wiring:
             self._wiring = None
 
-    def _client_closed(self, lane: Lane) -> None:
-        """The lane's client closed: let go of it (a later ``watch`` of it is refused)."""
-        self._end_lane(lane, "the client closed before {} finished")
+    def _ledger_closed(self, ledger: ProjectLedger) -> None:
+        """A lane's client closed: let go of it (a later ``watch`` of it is refused)."""
+        lane = self._lanes.get(ledger)
+        if lane is not None:
+            self._end_lane(lane, "the client closed before {} finished")
 
     # -- the public API ----------------------------------------------------------
 
@@ -690,9 +692,9 @@ class ProjectWatcher:
             lane = Lane(wiring)
             self._lanes[wiring.ledger] = lane
             ledger = wiring.ledger
-            lane.unsubscribe.append(ledger.projects.subscribe(self._observe))
-            lane.unsubscribe.append(ledger.credits.subscribe(self._fanout.credits))
-            lane.unsubscribe.append(ledger.closed.subscribe(lambda _: self._client_closed(lane)))
+            ledger.projects.subscribe(self._observe)
+            ledger.credits.subscribe(self._fanout.credits)
+            ledger.closed.subscribe(self._ledger_closed)
             share = wiring.shared.watch
             if share is not None:
                 self._ownerships[ledger] = Ownership(
@@ -714,11 +716,10 @@ class SharedWatcher(ProjectWatcher):
     ) -> None:
         super().__init__(client, policy=policy)
         self._tracking = tracking
-        self._stop_tracking: Callable[[], None] | None = None
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
-        self._stop_tracking = self._tracking.serve(self._track)
+        self._tracking.serve(self._track)
         return self
 
     async def __aexit__(
@@ -727,8 +728,7 @@ class SharedWatcher(ProjectWatcher):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._stop_tracking is not None:
-            self._stop_tracking()
+        self._tracking.stop(self._track)
         await super().__aexit__(exc_type, exc, tb)
 
 

@@ -8,7 +8,6 @@ its ``PollScheduler`` change it.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 
 import anyio
 import attrs
@@ -100,13 +99,12 @@ class Waiter:
 
 @attrs.define(eq=False)
 class Lane:
-    """The due polls of one client, i.e. of one request budget, and its subscriptions."""
+    """The due polls of one client, i.e. of one request budget."""
 
     wiring: Wiring
     parked: list[tuple[float, int, Entry]] = attrs.Factory(list)
     notified: deque[Entry] = attrs.Factory(deque)
     draining: bool = False
-    unsubscribe: list[Callable[[], None]] = attrs.Factory(list)
 
     @property
     def time_scale(self) -> float:

@@ -205,7 +205,8 @@ class BatchRunner:
         if self._stopping:
             self._scope.cancel()
         # The server's balance, whenever it is low:
-        unsubscribe = wiring_of(self._client).ledger.credits.subscribe(credits.observed)
+        warnings = wiring_of(self._client).ledger.credits
+        warnings.subscribe(credits.observed)
         try:
             with self._scope:
                 async with anyio.create_task_group() as group:
@@ -213,7 +214,7 @@ class BatchRunner:
                         if item.outcome is None:
                             group.start_soon(pipeline.run, item, limiter)
         finally:
-            unsubscribe()
+            warnings.unsubscribe(credits.observed)
 
     async def _open_journal(self) -> JournalLike:
         if self._journal_path is None:

@@ -204,7 +204,9 @@ class ProjectFeed:
         events = self._watcher.events()
         self._running = True
         if self._client is not None:
-            self._unsubscribe = wiring_of(self._client).ledger.projects.subscribe(self.update)
+            projects = wiring_of(self._client).ledger.projects
+            projects.subscribe(self.update)
+            self._unsubscribe = lambda: projects.unsubscribe(self.update)
         return events
 
     async def _pump(self, events: AsyncIterator[WatchEvent]) -> None:
