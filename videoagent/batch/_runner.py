@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from videoagent._tasks import task_group
 from videoagent._wiring import wiring_of
 
 from ._briefs import Brief, BriefProblem, BriefSet
@@ -209,7 +210,7 @@ class BatchRunner:
         warnings.subscribe(credits.observed)
         try:
             with self._scope:
-                async with anyio.create_task_group() as group:
+                async with task_group() as group:  # an error comes out as itself
                     for item in work:
                         if item.outcome is None:
                             group.start_soon(pipeline.run, item, limiter)

@@ -25,6 +25,7 @@ from videoagent import (
     WatchFailed,
 )
 from videoagent._config import timeout_for_scale
+from videoagent._tasks import task_group
 from videoagent.batch import safe_file_name
 
 from ._config import UsageError, resolve
@@ -139,7 +140,7 @@ async def watch(client: AsyncVideoAgent, args: argparse.Namespace) -> int:
         async for event in events:
             _show_event(args, event)
 
-    async with anyio.create_task_group() as group, ProjectWatcher(client) as watcher:
+    async with task_group() as group, ProjectWatcher(client) as watcher:
         group.start_soon(show, watcher.events(*args.id))
         for project_id in args.id:
             watcher.watch(project_id)
