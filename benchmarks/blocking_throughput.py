@@ -36,7 +36,7 @@ from typing import Any
 
 import anyio.from_thread
 
-from benchmarks._report import RESULTS, save, stamp
+from benchmarks._report import RESULTS, save, stamp, throughput_summary
 from benchmarks._simproc import simulator_process
 from benchmarks.client_throughput import run_round
 from videoagent import AsyncVideoAgent, Limits, VideoAgent, __version__
@@ -146,18 +146,7 @@ def _report(
     requests: int,
     rounds: int,
 ) -> dict[str, Any]:
-    keys = ("requests_per_second", "cpu_us_per_request")
-    best = {
-        name: {
-            "requests_per_second": max(run["requests_per_second"] for run in runs),
-            "cpu_us_per_request": min(run["cpu_us_per_request"] for run in runs),
-        }
-        for name, runs in results.items()
-    }
-    median = {
-        name: {key: statistics.median(run[key] for run in runs) for key in keys}
-        for name, runs in results.items()
-    }
+    best, median = throughput_summary(results)
     pairs = list(zip(results["async"], results["blocking"], strict=True))
     ratios = sorted(b["requests_per_second"] / a["requests_per_second"] for a, b in pairs)
     best_ratio = best["blocking"]["requests_per_second"] / best["async"]["requests_per_second"]

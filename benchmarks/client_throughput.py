@@ -39,7 +39,7 @@ from typing import Any
 
 import aiohttp
 
-from benchmarks._report import RESULTS, save
+from benchmarks._report import RESULTS, save, throughput_summary
 from benchmarks._simproc import simulator_process
 from videoagent import AsyncVideoAgent, Limits, __version__
 
@@ -93,20 +93,7 @@ async def measure(requests: int, concurrency: int, rounds: int) -> dict[str, Any
             for index in range(rounds):
                 for name in ("bare", "client") if index % 2 == 0 else ("client", "bare"):
                     results[name].append(await run_round(requests, concurrency, loops[name]))
-    best = {
-        name: {
-            "requests_per_second": max(run["requests_per_second"] for run in runs),
-            "cpu_us_per_request": min(run["cpu_us_per_request"] for run in runs),
-        }
-        for name, runs in results.items()
-    }
-    median = {
-        name: {
-            key: statistics.median(run[key] for run in runs)
-            for key in ("requests_per_second", "cpu_us_per_request")
-        }
-        for name, runs in results.items()
-    }
+    best, median = throughput_summary(results)
     pairs = list(zip(results["bare"], results["client"], strict=True))
     pair_ratios = sorted(c["requests_per_second"] / b["requests_per_second"] for b, c in pairs)
     cpu_ratios = sorted(b["cpu_us_per_request"] / c["cpu_us_per_request"] for b, c in pairs)
