@@ -21,10 +21,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from pathlib import Path
 from typing import IO, BinaryIO, Final
 
@@ -48,6 +49,38 @@ _HEADERS: Final = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
 
 #: Where a download goes: a path, or a writable binary file object.
 Sink = str | os.PathLike[str] | BinaryIO
+
+
+@contextlib.asynccontextmanager
+async def _opened(
+    sink: Sink, project_id: str
+) -> AsyncGenerator[tuple[IO[bytes], Path | None], None]:
+    """The file to write, and the path it becomes (None for a file object).
+
+    A path: a temporary file beside it (the folder made), renamed into place
+    only when the block ends well, and gone in any case. A file object: as it
+    is; when the block fails, a seekable one is truncated back to its start.
+    """
+    if not isinstance(sink, str | os.PathLike):
+        start = sink.tell() if sink.seekable() else None
+        try:
+            yield sink, None
+        except BaseException:
+            if start is not None:  # nothing of a failed download stays in the file
+                sink.seek(start)
+                sink.truncate()
+            raise
+        return
+    destination = destination_for(sink, project_id)
+    await anyio.Path(destination.parent).mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(f".{destination.name}.{uuid.uuid4().hex[:12]}.part")
+    try:
+        async with await anyio.open_file(partial, "wb") as file:
+            yield file.wrapped, destination
+        await anyio.Path(partial).replace(destination)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.Path(partial).unlink(missing_ok=True)
 
 
 def destination_for(path: str | os.PathLike[str], project_id: str) -> Path:
@@ -97,61 +130,19 @@ class Downloader:
 
         An expired URL (403, 410) gets one fresh URL from ``fresh_result``.
         """
-        if isinstance(sink, str | os.PathLike):
-            return await self._to_path(project_id, destination_for(sink, project_id), result,
-                                       fresh_result, options)  # fmt: skip
-        await self._to_file(project_id, sink, result, fresh_result, options)
-        return sink
-
-    async def _to_path(
-        self,
-        project_id: str,
-        destination: Path,
-        result: Result,
-        fresh_result: Callable[[], Awaitable[Result]],
-        options: RequestOptions,
-    ) -> Path:
-        await anyio.Path(destination.parent).mkdir(parents=True, exist_ok=True)
-        partial = destination.with_name(f".{destination.name}.{uuid.uuid4().hex[:12]}.part")
-        try:
-            async with await anyio.open_file(partial, "wb") as file:
-                await self._fetch_verified(
-                    project_id,
-                    file.wrapped,
-                    destination=destination,
-                    result=result,
-                    fresh_result=fresh_result,
-                    options=options,
-                )
-            await anyio.Path(partial).replace(destination)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await anyio.Path(partial).unlink(missing_ok=True)
-        return destination
-
-    async def _to_file(
-        self,
-        project_id: str,
-        file: BinaryIO,
-        result: Result,
-        fresh_result: Callable[[], Awaitable[Result]],
-        options: RequestOptions,
-    ) -> None:
-        start = file.tell() if file.seekable() else None
-        try:
+        async with _opened(sink, project_id) as (file, destination):
             await self._fetch_verified(
                 project_id,
                 file,
-                destination=None,
+                destination=destination,
                 result=result,
                 fresh_result=fresh_result,
                 options=options,
             )
-        except BaseException:
-            if start is not None:  # nothing of a failed download stays in the file
-                file.seek(start)
-                file.truncate()
-            raise
+        if destination is not None:
+            return destination
+        assert not isinstance(sink, str | os.PathLike)  # (a path has its destination)
+        return sink
 
     async def _fetch_verified(
         self,
