@@ -28,7 +28,7 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict and pyright (strict) over the package and the typing examples."""
     session.install("-e", ".[dev]")
     session.run("mypy")
-    session.run("pyright")
+    session.run("pyright", "-p", "pyproject.toml")
 
 
 @nox.session
