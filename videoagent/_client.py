@@ -303,7 +303,6 @@ class AsyncVideoAgent:
                 tracking=core.tracking,
                 shared=core.shared,
                 time_scale=options.time_scale,
-                limited=core.limits.requests is not None,
             ),
         )
 
@@ -407,7 +406,7 @@ class AsyncVideoAgent:
         await core.stack.__aenter__()
         try:
             await core.stack.enter_async_context(core.shared)  # fleet mode: its tasks
-            tracking = core.tracking if core.shared.tracks_projects else SlotTracking()
+            tracking = core.tracking if core.shared.tracks_projects else None
             core.watcher = await core.stack.enter_async_context(
                 SharedWatcher(self, policy=core.poll_policy, tracking=tracking)
             )

@@ -111,9 +111,6 @@ class _Secret:
     def __init__(self, value: str) -> None:
         self._value = value
 
-    def reveal(self) -> str:
-        return self._value
-
     def __repr__(self) -> str:
         return redact_key(self._value)
 
@@ -155,7 +152,6 @@ class HTTPTransport:
         self._key = _Secret(api_key)
         self._base_url = base_url.rstrip("/")
         self.origin = URL(self._base_url).origin()
-        self._trust_env = trust_env
         self._proxy = resolve_proxy(self._base_url) if trust_env else None
         ours = {
             "Authorization": f"Bearer {api_key}",
@@ -193,11 +189,6 @@ class HTTPTransport:
     def redacted_key(self) -> str:
         """The API key as logs and reprs may show it."""
         return repr(self._key)
-
-    @property
-    def trust_env(self) -> bool:
-        """Whether proxies and certificates come from the environment."""
-        return self._trust_env
 
     def check_open(self) -> None:
         """Raise ``ConfigurationError`` if the client is closed."""

@@ -708,18 +708,20 @@ class ProjectWatcher:
 
 
 class SharedWatcher(ProjectWatcher):
-    """A client's own watcher: ``wait`` polls through it, and it keeps polling every
-    project that holds an active slot until it is seen to finish (``SlotTracking``)."""
+    """A client's own watcher: ``wait`` polls through it, and (given ``tracking``) it
+    keeps polling every project that holds an active slot until it is seen to finish.
+    Without ``tracking``, a job queue's poll steps see each project end instead."""
 
     def __init__(
-        self, client: Client, *, policy: PollPolicy | None, tracking: SlotTracking
+        self, client: Client, *, policy: PollPolicy | None, tracking: SlotTracking | None
     ) -> None:
         super().__init__(client, policy=policy)
         self._tracking = tracking
 
     async def __aenter__(self) -> Self:
         await super().__aenter__()
-        self._tracking.serve(self._track)
+        if self._tracking is not None:
+            self._tracking.serve(self._track)
         return self
 
     async def __aexit__(
@@ -728,7 +730,8 @@ class SharedWatcher(ProjectWatcher):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._tracking.stop(self._track)
+        if self._tracking is not None:
+            self._tracking.stop(self._track)
         await super().__aexit__(exc_type, exc, tb)
 
 

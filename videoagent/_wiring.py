@@ -44,7 +44,6 @@ class Wiring:
         shared: where the limits live (in fleet mode also: which process polls
             which project, ``watch``).
         time_scale: the client's.
-        limited: whether the budget limits requests (``Limits.requests``).
         in_flight: ids of projects a watcher is polling now (shared by every
             watcher of the client, so that none polls a project twice).
     """
@@ -57,7 +56,6 @@ class Wiring:
     tracking: SlotTracking
     shared: SharedLimits
     time_scale: float
-    limited: bool
     in_flight: set[str] = attrs.field(factory=set)
 
 
