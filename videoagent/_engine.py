@@ -5,7 +5,7 @@ on the engine's loop running the async method itself, so limits, retries,
 slots and the watcher are the async client's own code::
 
     calling threads (any number)              engine thread (daemon, its own loop)
-    call(...) --- call_soon_threadsafe --->   task: await method(*args, **kwargs)
+    call(...) ------- doorbell ----------->   task: await method(*args, **kwargs)
       waits on the call's queue     <------   done (a value, or the error itself)
       runs on_update(...) itself    <------   callbacks the task hands back (``notify``,
       and answers reply(...)                  ``ask``), so they may block and call the
@@ -16,14 +16,15 @@ slots and the watcher are the async client's own code::
   ``with``): a client made at import time in a process that forks before
   using it (Celery's prefork pool, gunicorn with ``--preload``) has no thread
   to lose.
-- **One hand-off per call, and a light one.** Not anyio's blocking portal:
-  ``BlockingPortal.start_task_soon`` waits for the loop twice (to start the
-  task, then for its result) through ``concurrent.futures``, and
-  ``start_blocking_portal()``'s thread is no daemon (a forgotten client would
-  keep the interpreter from exiting). Here the caller schedules the task
-  once and blocks on a ``queue.SimpleQueue`` that the task itself fills: no
-  done-callbacks, no extra turn of the loop. ``benchmarks/blocking_throughput.py``
-  measures both hand-offs. The tasks are the engine's: at ``close()`` the
+- **One hand-off per call, and a light one** (``_handoff``). Not anyio's
+  blocking portal: ``BlockingPortal.start_task_soon`` waits for the loop
+  twice (to start the task, then for its result) through
+  ``concurrent.futures``, and ``start_blocking_portal()``'s thread is no
+  daemon (a forgotten client would keep the interpreter from exiting). Here
+  the caller rings the loop's doorbell once and sleeps on a
+  ``queue.SimpleQueue`` that the engine fills as it next waits for I/O.
+  ``benchmarks/blocking_throughput.py`` measures both hand-offs, and the
+  context switches and CPU time a request costs. The tasks are the engine's: at ``close()`` the
   async client closes first (its waits end with ``WatchStoppedError``), then
   every task still running is cancelled and awaited, then the loop ends and
   the thread is joined; a call that never ran raises ``ConfigurationError``.
@@ -51,26 +52,23 @@ slots and the watcher are the async client's own code::
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import contextlib
-import inspect
-import logging
 import os
-import queue
 import sys
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypeVar
 
 import anyio
 
 from ._errors import ConfigurationError
+from ._handoff import Call, Doorbell, new_loop, start_task, yield_on_wake
 
 __all__ = ["Engine", "abandon"]
-
-logger = logging.getLogger("videoagent")
 
 T = TypeVar("T")
 R = TypeVar("R", bound=AbstractAsyncContextManager[Any])
@@ -111,74 +109,6 @@ def _in_notebook() -> bool:
     return threading.current_thread() is threading.main_thread() and "ipykernel" in sys.modules
 
 
-class _Call(Generic[T]):
-    """One blocking call: what the task runs, and the queue its caller waits on.
-
-    The queue carries the callbacks handed back to the caller, then ``None``
-    once ``value`` or ``error`` is set.
-    """
-
-    __slots__ = ("args", "error", "func", "given_up", "jobs", "kwargs", "task", "value")
-
-    def __init__(
-        self, func: Callable[..., Awaitable[T]], args: tuple[Any, ...], kwargs: Mapping[str, Any]
-    ) -> None:
-        self.func = func
-        self.args = args
-        self.kwargs = kwargs
-        self.jobs: queue.SimpleQueue[Callable[[], object] | None] = queue.SimpleQueue()
-        self.task: asyncio.Task[None] | None = None
-        self.given_up = False
-        self.value: T | None = None
-        self.error: BaseException | None = None
-
-    def outcome(self) -> T:
-        """The call's value, or its error raised."""
-        error = self.error
-        if error is not None:
-            self.error = None  # (no cycle through the traceback)
-            raise error
-        return cast(T, self.value)
-
-    def hand_back(self, label: str, callback: Callable[..., object], engine: Engine[Any]) -> Any:
-        """``callback`` as a function that returns at once; the caller runs it.
-
-        An exception in it is logged and the call goes on (as the async client
-        does with ``on_update``); an async one is awaited on ``engine``.
-        """
-
-        def run(args: tuple[Any, ...]) -> None:
-            try:
-                outcome = callback(*args)
-                if inspect.isawaitable(outcome):
-                    engine.call(label, _awaited, (outcome,), {})
-            except Exception:
-                logger.exception("a callback of %s raised (the call goes on)", label)
-
-        def handed(*args: Any) -> None:
-            self.jobs.put(lambda: run(args))
-
-        return handed
-
-    def ask_back(self, callback: Callable[..., object]) -> Any:
-        """``callback`` as a coroutine function that waits for the caller's answer."""
-
-        async def handed(*args: Any) -> object:
-            answer: concurrent.futures.Future[object] = concurrent.futures.Future()
-
-            def run() -> None:
-                try:
-                    answer.set_result(callback(*args))
-                except Exception as exc:
-                    answer.set_exception(exc)
-
-            self.jobs.put(run)
-            outcome = await asyncio.wrap_future(answer)
-            return await outcome if inspect.isawaitable(outcome) else outcome
-
-        return handed
-
-
 async def _awaited(awaitable: Awaitable[T]) -> T:
     return await awaitable
 
@@ -195,7 +125,9 @@ class _Runner(Generic[R]):
         self._thread_id: int | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
-        self._calls: set[_Call[Any]] = set()  # submitted, not finished
+        self._doorbell: Doorbell | None = None
+        self._calls: set[Call[Any]] = set()  # submitted, not finished
+        self._finished: collections.deque[Call[Any]] = collections.deque()  # callers not told yet
         self._closed = False
         self._launched = False
         self._failure: BaseException | None = None
@@ -247,7 +179,13 @@ class _Runner(Generic[R]):
     def _run(self, resource: R, ready: concurrent.futures.Future[None]) -> None:
         """The thread: the loop until ``close``; then every call still waiting fails."""
         try:
-            anyio.run(self._serve, resource, ready, backend="asyncio")
+            anyio.run(
+                self._serve,
+                resource,
+                ready,
+                backend="asyncio",
+                backend_options={"loop_factory": self._new_loop},
+            )
         except BaseException as exc:
             if not ready.done():
                 ready.set_exception(exc)
@@ -256,25 +194,39 @@ class _Runner(Generic[R]):
         finally:
             loop = self._loop
             self._closed = True
-            self._loop = self._wake = self._thread_id = None
+            self._loop = self._wake = self._thread_id = self._doorbell = None
+            self._tell_finished()
             for call in list(self._calls):  # submitted as the loop ended: never ran
                 call.error = ConfigurationError("the client was closed before this call ran")
                 call.jobs.put(None)
             self._calls.clear()
             _join_workers(loop)
 
+    def _new_loop(self) -> asyncio.AbstractEventLoop:
+        return new_loop(before_wait=self._tell_finished)
+
+    def _tell_finished(self) -> None:
+        """Wake the callers of the calls finished so far (as the loop is about to wait)."""
+        finished = self._finished
+        while finished:
+            finished.popleft().jobs.put(None)
+
     async def _serve(self, resource: R, ready: concurrent.futures.Future[None]) -> None:
         """Enter the resource, serve until woken, exit it; then end the calls still running."""
         self._thread_id = threading.get_ident()
+        yield_on_wake()
         wake = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        doorbell = Doorbell(loop, self._spawn)
         try:
             async with resource:
-                self._wake = wake
-                self._loop = asyncio.get_running_loop()
+                self._wake, self._doorbell = wake, doorbell
+                self._loop = loop
                 ready.set_result(None)
                 if not self._closed:  # (closed while starting: nobody can wake it)
                     await wake.wait()
         finally:
+            doorbell.close()  # (what it holds never ran: _run fails those calls)
             tasks = [call.task for call in list(self._calls) if call.task is not None]
             for task in tasks:
                 task.cancel()
@@ -302,12 +254,13 @@ class _Runner(Generic[R]):
     def forget(self) -> None:
         """After ``fork()``, in the child: drop the parent's loop without touching it."""
         if self._launched:
-            abandon((self._thread, self._loop, self._resource, self._calls))
+            abandon((self._thread, self._loop, self._doorbell, self._resource, self._calls))
             self._resource = None  # made again, from the same arguments, when first needed
             self._launched = False
         self._lock = threading.Lock()  # (a lock held by a thread that is gone stays held)
-        self._thread = self._thread_id = self._loop = self._wake = None
+        self._thread = self._thread_id = self._loop = self._wake = self._doorbell = None
         self._calls = set()
+        self._finished = collections.deque()
         self.generation += 1
 
     # -- calls -------------------------------------------------------------------------
@@ -330,15 +283,14 @@ class _Runner(Generic[R]):
                 "code use AsyncVideoAgent and await it"
             )
 
-    def run(self, call: _Call[T]) -> T:
+    def run(self, call: Call[T]) -> T:
         """Run ``call`` as a task on the loop; wait for it here, running what it hands back."""
         loop = self.start()
+        doorbell = self._doorbell
         self._calls.add(call)
-        try:
-            loop.call_soon_threadsafe(self._spawn, call)
-        except RuntimeError:  # the loop closed meanwhile
+        if doorbell is None or not doorbell.post(call):  # the loop ended meanwhile
             self._calls.discard(call)
-            raise ConfigurationError("the client is closed") from None
+            raise ConfigurationError("the client is closed")
         try:
             while (job := call.jobs.get()) is not None:
                 job()
@@ -348,11 +300,12 @@ class _Runner(Generic[R]):
             raise
         return call.outcome()
 
-    def _spawn(self, call: _Call[Any]) -> None:
-        if not call.given_up:
-            call.task = asyncio.get_running_loop().create_task(self._drive(call))
+    def _spawn(self, call: Call[Any]) -> None:
+        loop = self._loop
+        if not call.given_up and loop is not None:
+            call.task = start_task(loop, self._drive(call))
 
-    async def _drive(self, call: _Call[Any]) -> None:
+    async def _drive(self, call: Call[Any]) -> None:
         try:
             call.value = await call.func(*call.args, **call.kwargs)
         except asyncio.CancelledError:
@@ -361,9 +314,9 @@ class _Runner(Generic[R]):
             call.error = exc
         finally:
             self._calls.discard(call)
-            call.jobs.put(None)
+            self._finished.append(call)
 
-    def _give_up(self, call: _Call[Any]) -> None:
+    def _give_up(self, call: Call[Any]) -> None:
         call.given_up = True
         if call.task is not None:
             call.task.cancel()
@@ -431,12 +384,16 @@ class Engine(Generic[R]):
         """
         runner = self._runner
         runner.check_caller(label)
-        call = _Call(func, args, kwargs)
+        call = Call(func, args, kwargs)
         if notify or ask:
             handed = dict(kwargs)
             for name in notify:
                 if handed.get(name) is not None:
-                    handed[name] = call.hand_back(label, handed[name], self)
+                    handed[name] = call.hand_back(
+                        label,
+                        handed[name],
+                        lambda outcome: self.call(label, _awaited, (outcome,), {}),
+                    )
             for name in ask:
                 if callable(handed.get(name)):
                     handed[name] = call.ask_back(handed[name])

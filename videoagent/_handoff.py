@@ -1,0 +1,238 @@
+"""How a blocking call crosses to the engine's event loop and back, at the least cost.
+
+A call from a thread (``Engine.call``) is a ``Call``: the caller posts it
+through the loop's ``Doorbell`` and sleeps on the call's queue; on the loop,
+the doorbell's answer starts the call's task (``start_task``); when the task
+ends, the caller is told just before the loop next waits for I/O (the
+``new_loop`` selector's hook)::
+
+    caller thread                          engine thread (its loop)
+    Doorbell.post(call) --- eventfd --->   answer(): start_task(call)   [turn 1]
+    sleeps on call.jobs                    the task runs ... awaits I/O [turn 2 ...]
+                                           the task ends: finished
+    wakes (call.jobs: None)  <----------   before the next wait: tell   [last turn]
+
+Each part is there for a measured reason (``benchmarks/blocking_throughput.py``:
+GETs from one thread against a local simulator, where the hand-off is most of
+the difference):
+
+- **The doorbell is an eventfd** (Linux; elsewhere ``call_soon_threadsafe``),
+  rung once for all the calls posted before the loop answers: asyncio's own
+  wake-up is a socket pair whose reader loops until ``BlockingIOError``.
+- **The caller is told as the loop is about to wait**, not as the task ends:
+  woken earlier, it would find the engine thread still holding the GIL
+  (finishing the task, starting the next turn) and only wait again.
+- **The engine thread does not preempt the caller that wakes it**
+  (``SCHED_BATCH`` on Linux, see ``yield_on_wake``): woken by the doorbell on
+  the caller's CPU, it would run at once, take the GIL the caller is about to
+  need, and both threads would ping-pong on it. With it, a call costs two
+  context switches beyond the async client's, and two futex calls.
+- **On Python 3.12 and later the task starts eagerly**, in the doorbell's turn
+  of the loop rather than the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import contextlib
+import inspect
+import logging
+import os
+import queue
+import selectors
+import sys
+import threading
+import weakref
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, Generic, TypeVar, cast
+
+__all__ = ["Call", "Doorbell", "new_loop", "start_task", "yield_on_wake"]
+
+logger = logging.getLogger("videoagent")
+
+T = TypeVar("T")
+
+
+class Call(Generic[T]):
+    """One blocking call: what its task runs, and the queue its caller waits on.
+
+    The queue carries the callbacks handed back to the caller, then ``None``
+    once ``value`` or ``error`` is set.
+    """
+
+    __slots__ = ("args", "error", "func", "given_up", "jobs", "kwargs", "task", "value")
+
+    def __init__(
+        self, func: Callable[..., Awaitable[T]], args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> None:
+        self.func = func
+        self.args = args
+        self.kwargs = kwargs
+        self.jobs: queue.SimpleQueue[Callable[[], object] | None] = queue.SimpleQueue()
+        self.task: asyncio.Task[None] | None = None
+        self.given_up = False
+        self.value: T | None = None
+        self.error: BaseException | None = None
+
+    def outcome(self) -> T:
+        """The call's value, or its error raised."""
+        error = self.error
+        if error is not None:
+            self.error = None  # (no cycle through the traceback)
+            raise error
+        return cast(T, self.value)
+
+    def hand_back(
+        self,
+        label: str,
+        callback: Callable[..., object],
+        await_there: Callable[[Awaitable[object]], object],
+    ) -> Any:
+        """``callback`` as a function that returns at once; the caller runs it.
+
+        An exception in it is logged and the call goes on (as the async client
+        does with ``on_update``); what an async one returns is given to
+        ``await_there`` (awaited on the engine).
+        """
+
+        def run(args: tuple[Any, ...]) -> None:
+            try:
+                outcome = callback(*args)
+                if inspect.isawaitable(outcome):
+                    await_there(outcome)
+            except Exception:
+                logger.exception("a callback of %s raised (the call goes on)", label)
+
+        def handed(*args: Any) -> None:
+            self.jobs.put(lambda: run(args))
+
+        return handed
+
+    def ask_back(self, callback: Callable[..., object]) -> Any:
+        """``callback`` as a coroutine function that waits for the caller's answer."""
+
+        async def handed(*args: Any) -> object:
+            answer: concurrent.futures.Future[object] = concurrent.futures.Future()
+
+            def run() -> None:
+                try:
+                    answer.set_result(callback(*args))
+                except Exception as exc:
+                    answer.set_exception(exc)
+
+            self.jobs.put(run)
+            outcome = await asyncio.wrap_future(answer)
+            return await outcome if inspect.isawaitable(outcome) else outcome
+
+        return handed
+
+
+class Doorbell:
+    """How calling threads hand calls to a running loop: an inbox, and one wake-up a batch.
+
+    ``post`` (any thread) puts a call in the inbox and wakes the loop unless a
+    wake-up is already on its way; on the loop, ``deliver`` gets every call
+    posted meanwhile, in order. After ``close`` (on the loop), ``post``
+    refuses. The eventfd is closed when the doorbell is collected, never
+    before: a thread that decided to ring it may still be about to.
+    """
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, deliver: Callable[[Call[Any]], None]
+    ) -> None:
+        self._loop = loop
+        self._deliver = deliver
+        self._inbox: collections.deque[Call[Any]] = collections.deque()
+        self._lock = threading.Lock()
+        self._rung = False
+        self._open = True
+        self._fd = _eventfd()
+        if self._fd >= 0:
+            weakref.finalize(self, os.close, self._fd)
+            loop.add_reader(self._fd, self._answer)
+
+    def post(self, call: Call[Any]) -> bool:
+        """Hand ``call`` to the loop; ``False`` once the doorbell is closed."""
+        with self._lock:
+            if not self._open:
+                return False
+            self._inbox.append(call)
+            ring, self._rung = not self._rung, True
+        if ring:  # (outside the lock: the loop, woken, takes it at once)
+            if self._fd >= 0:
+                os.eventfd_write(self._fd, 1)
+            else:
+                self._loop.call_soon_threadsafe(self._answer)
+        return True
+
+    def _answer(self) -> None:
+        if self._fd >= 0:
+            os.eventfd_read(self._fd)  # (before the flag: a ring after it is heard again)
+        with self._lock:
+            self._rung = False
+            calls = list(self._inbox)
+            self._inbox.clear()
+        for call in calls:
+            self._deliver(call)
+
+    def close(self) -> None:
+        """Refuse later posts (on the loop, as it ends); what was posted is left to the caller."""
+        with self._lock:
+            self._open = False
+        if self._fd >= 0:
+            self._loop.remove_reader(self._fd)
+
+
+def _eventfd() -> int:
+    """A non-blocking eventfd, or -1 where there is none."""
+    if not hasattr(os, "eventfd"):  # (Linux only)
+        return -1
+    return os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+
+
+class _Selector(selectors.DefaultSelector):
+    """A loop's selector that calls ``before_wait()`` each time the loop polls for I/O."""
+
+    def __init__(self, before_wait: Callable[[], None]) -> None:
+        super().__init__()
+        self._before_wait = before_wait
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        self._before_wait()
+        return super().select(timeout)
+
+
+def new_loop(before_wait: Callable[[], None]) -> asyncio.AbstractEventLoop:
+    """A selector event loop that calls ``before_wait()`` whenever it polls for I/O.
+
+    That is at each turn, and just before it sleeps: the engine tells callers
+    there that their calls have finished.
+    """
+    return asyncio.SelectorEventLoop(_Selector(before_wait))
+
+
+def start_task(
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
+) -> asyncio.Task[None]:
+    """A task of ``coro`` on ``loop`` (the running one), started eagerly where Python can."""
+    if sys.version_info >= (3, 12):
+        return asyncio.Task(coro, loop=loop, eager_start=True)
+    return loop.create_task(coro)  # pragma: no cover - Python 3.10 and 3.11: at the next turn
+
+
+def yield_on_wake() -> None:
+    """Make this thread (the engine's) wait for the CPU when woken rather than preempt.
+
+    Linux's ``SCHED_BATCH`` policy, at the same priority: only the wake-up
+    preemption is given up, so the caller that rings the doorbell goes to
+    sleep before the engine thread runs, instead of both fighting for the GIL.
+    Nothing is changed elsewhere, or if the thread runs under another policy
+    than the default (a real-time one, say).
+    """
+    if not hasattr(os, "SCHED_BATCH"):
+        return
+    with contextlib.suppress(OSError):  # (a sandbox may refuse it: then it runs as it is)
+        if os.sched_getscheduler(0) == os.SCHED_OTHER:
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
