@@ -24,7 +24,7 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, ParamSpec, TypeVar, overload
@@ -37,11 +37,13 @@ from ._client import AsyncVideoAgent, ClientStatistics
 from ._config import Limits, PollPolicy, RetryPolicy
 from ._engine import Engine, abandon
 from ._errors import ConfigurationError
-from ._models import CreditsWarning
+from ._events import OnUpdate, WatchEvent
+from ._models import CreditsWarning, Project, ProjectStatus
 from ._projects import Projects as AsyncProjects
 from ._projects import ProjectsWithRawResponse as AsyncProjectsRaw
 from ._seams import LimitsBackend
 from ._types import NOT_GIVEN, NotGiven
+from ._watcher import ProjectWatcher, WatcherStatistics
 
 if sys.version_info >= (3, 11):
     from typing import Self
@@ -56,6 +58,7 @@ __all__ = [
     "Projects",
     "ProjectsWithRawResponse",
     "VideoAgent",
+    "Watcher",
     "engine_of",
 ]
 
@@ -144,6 +147,7 @@ class VideoAgent:
         self.projects = Projects(driver)
         self.account = AccountResource(driver)
         self.api_keys = ApiKeys(driver)
+        self.watcher = Watcher(driver)
 
     def _agent(self) -> AsyncVideoAgent:
         return self._driver.agent()
@@ -345,7 +349,9 @@ def _named(call: Callable[P, T], method: Callable[..., object], label: str) -> C
     return call
 
 
-def _each(engine: Engine[AsyncVideoAgent], label: str, items: AsyncIterator[T]) -> Iterator[T]:
+def _each(
+    engine: Engine[AsyncVideoAgent], label: str, items: AsyncIterator[T]
+) -> Generator[T, None, None]:
     """The items of ``items``, each fetched by one call on the engine.
 
     Left early, the async iterator is closed on the engine's loop when it is
@@ -364,6 +370,80 @@ def _each(engine: Engine[AsyncVideoAgent], label: str, items: AsyncIterator[T]) 
         except StopAsyncIteration:
             return
         yield item
+
+
+class Watcher:
+    """``client.watcher`` of a ``VideoAgent``: the client's shared watcher, blocking.
+
+    The watcher ``projects.wait`` polls through (``AsyncVideoAgent.watcher``),
+    for code that is not async: hand it the webhooks a Django or Flask view
+    receives, or follow events from a thread of your own::
+
+        @csrf_exempt
+        def videoagent_webhook(request):                    # a Django view
+            try:
+                event = verifier.verify(request.headers, request.body)
+            except WebhookError as error:
+                return HttpResponse(status=error.status)
+            client.watcher.notify(event.project_id, status=event.status)
+            return HttpResponse(status=204)
+
+    A notify speeds up the polls of a project this process waits for or
+    watches (in fleet mode, of any process of the fleet). ``watch`` takes no
+    ``on_event`` (it would run on the client's own thread): read ``events()``.
+    """
+
+    def __init__(self, driver: _Driver) -> None:
+        self._driver = driver
+
+    def _now(self, name: str, act: Callable[[ProjectWatcher], T]) -> T:
+        """``act(watcher)``, on the engine's loop (the watcher's state is its thread's)."""
+        driver = self._driver
+        read = functools.partial(_now, lambda: act(driver.agent().watcher))
+        return driver.engine.call(f"VideoAgent.watcher.{name}", read, (), {})
+
+    def watch(self, project: str | Project) -> None:
+        """Start watching a project (by id, or a ``Project`` you just got back); its events
+        reach ``events()``. A malformed id raises ``InvalidRequestError`` at once."""
+        self._now("watch", lambda watcher: watcher.watch(project))
+
+    def unwatch(self, project_id: str) -> None:
+        """Stop watching; a ``wait`` on it raises ``WatchStoppedError``. Unknown ids are ignored."""
+        self._now("unwatch", lambda watcher: watcher.unwatch(project_id))
+
+    def notify(self, project_id: str, *, status: str | ProjectStatus | None = None) -> None:
+        """A webhook about the project arrived: poll it now (see ``ProjectWatcher.notify``)."""
+        self._now("notify", lambda watcher: watcher.notify(project_id, status=status))
+
+    def wait(
+        self, project_id: str, *, timeout: float | None = None, on_update: OnUpdate | None = None
+    ) -> Project:
+        """The project once it is idle, failed or cancelled (as ``client.projects.wait``;
+        ``on_update`` runs in this thread)."""
+        driver = self._driver
+
+        async def wait(on_update: OnUpdate | None) -> Project:
+            return await driver.agent().watcher.wait(
+                project_id, timeout=timeout, on_update=on_update
+            )
+
+        kwargs = {"on_update": on_update}
+        return driver.engine.call(
+            "VideoAgent.watcher.wait", wait, (), kwargs, notify=("on_update",)
+        )
+
+    def events(self, *project_ids: str) -> Generator[WatchEvent, None, None]:
+        """Events from now on (of the given projects, or all), as a plain iterator.
+
+        Subscribed at once, and buffered: reading slowly never slows the polls.
+        It ends when the client closes; drop it (or ``close()`` it) to unsubscribe.
+        """
+        subscription = self._now("events", lambda watcher: watcher.events(*project_ids))
+        return _each(self._driver.engine, "VideoAgent.watcher.events", subscription)
+
+    def statistics(self) -> WatcherStatistics:
+        """A frozen snapshot of the watcher's state."""
+        return self._now("statistics", ProjectWatcher.statistics)
 
 
 def _projects(agent: AsyncVideoAgent) -> AsyncProjects:

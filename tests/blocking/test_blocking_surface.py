@@ -19,6 +19,7 @@ from videoagent import (
     Message,
     NotFoundError,
     Project,
+    ProjectWatcher,
     RawResponse,
     VideoAgent,
     WaitTimeoutError,
@@ -67,6 +68,23 @@ def test_every_async_method_is_there_with_its_signature(
         ours, theirs = getattr(blocking, name), getattr(async_resource, name)
         assert inspect.signature(ours) == inspect.signature(theirs), name
         assert ours.__doc__ == theirs.__doc__, name
+
+
+def test_the_watcher_has_the_async_watchers_methods(blocking_client: VideoAgent) -> None:
+    """``client.watcher`` has every public method of ``ProjectWatcher``, with its arguments
+    (``watch`` without ``on_event`` and ``client``: events are read with ``events()``)."""
+    ours, theirs = blocking_client.watcher, ProjectWatcher
+    assert _methods(ours) == {name for name in dir(theirs) if not name.startswith("_")}
+    for name in _methods(ours):
+        async_parameters = dict(inspect.signature(getattr(theirs, name)).parameters)
+        del async_parameters["self"]
+        if name == "watch":
+            del async_parameters["on_event"], async_parameters["client"]
+        parameters = inspect.signature(getattr(ours, name)).parameters
+        assert list(parameters) == list(async_parameters), name
+        for key, parameter in async_parameters.items():
+            assert parameters[key].default == parameter.default, (name, key)
+            assert parameters[key].kind == parameter.kind, (name, key)
 
 
 def test_the_constructor_takes_the_async_clients_options() -> None:

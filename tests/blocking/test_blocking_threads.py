@@ -2,35 +2,19 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import threading
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from common_helpers import max_in_window
 from conftest import client_of
 
 from videoagent import Project, ProjectStatus, VideoAgent, WatchStoppedError
-from videoagent._blocking import engine_of
 from videoagent.simulator import BackgroundSimulator
 
-T = TypeVar("T")
-
 THREADS = 16
-
-
-async def _now(read: Callable[[], T]) -> T:
-    return read()
-
-
-def on_engine(client: VideoAgent, read: Callable[[], T]) -> T:
-    """``read()`` on the client's engine thread (where the async client's state lives)."""
-    engine, _ = engine_of(client)
-    return engine.call("test", functools.partial(_now, read), (), {})
 
 
 def project_gets(sim: BackgroundSimulator) -> Counter[str]:
@@ -98,7 +82,7 @@ def test_sixteen_threads_share_one_client_within_the_limits(
         listings.append(list(client.projects.list(limit=5)))
     for thread in threads:
         thread.join()
-    polls = on_engine(client, lambda: engine_of(client)[1].watcher.statistics().polls)
+    polls = client.watcher.statistics().polls
     client.close()
     left = set(threading.enumerate()) - before
 

@@ -237,6 +237,14 @@ def blocking() -> None:
         assert_type(raw, RawResponse[Project])
         assert_type(client.account.with_raw_response.get().parse(), Account)
         assert_type(client.statistics(), ClientStatistics)
+        client.watcher.watch(p)
+        client.watcher.notify(p.id, status=ProjectStatus.RUNNING)
+        assert_type(client.watcher.wait(p.id, timeout=60.0, on_update=on_update), Project)
+        for event in client.watcher.events(p.id):
+            assert_type(event, WatchEvent)
+        assert_type(client.watcher.statistics(), WatcherStatistics)
+        client.watcher.unwatch(p.id)
+        client.watcher.watch(p, on_event=print)  # type: ignore[call-arg]
         fast = client.with_options(timeout=5.0, max_retries=0)
         assert_type(fast, VideoAgent)
         client.projects.create(123)  # type: ignore[arg-type]
