@@ -136,7 +136,8 @@ class Doorbell:
     wake-up is already on its way; on the loop, ``deliver`` gets every call
     posted meanwhile, in order. After ``close`` (on the loop), ``post``
     refuses. The eventfd is closed when the doorbell is collected, never
-    before: a thread that decided to ring it may still be about to.
+    before: a thread that decided to ring it may still be about to (and not
+    at interpreter exit, when the engine may still run: the process ends).
     """
 
     def __init__(
@@ -150,7 +151,7 @@ class Doorbell:
         self._open = True
         self._fd = _eventfd()
         if self._fd >= 0:
-            weakref.finalize(self, os.close, self._fd)
+            weakref.finalize(self, os.close, self._fd).atexit = False
             loop.add_reader(self._fd, self._answer)
 
     def post(self, call: Call[Any]) -> bool:
@@ -229,7 +230,8 @@ def yield_on_wake() -> None:
     preemption is given up, so the caller that rings the doorbell goes to
     sleep before the engine thread runs, instead of both fighting for the GIL.
     Nothing is changed elsewhere, or if the thread runs under another policy
-    than the default (a real-time one, say).
+    than the default (a real-time one, say). Threads it starts (anyio's
+    workers, which write downloads) inherit it.
     """
     if not hasattr(os, "SCHED_BATCH"):
         return

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from conftest import client_of
+from blocking_helpers import client_of
 
 from videoagent import ConfigurationError
 from videoagent import _handoff as handoff

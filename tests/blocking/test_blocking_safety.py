@@ -14,7 +14,7 @@ import types
 import warnings
 
 import pytest
-from conftest import client_of
+from blocking_helpers import client_of
 
 from videoagent import ConfigurationError, CreditsWarning, ProjectStatus, VideoAgent
 from videoagent.simulator import BackgroundSimulator

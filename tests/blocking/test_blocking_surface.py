@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import client_of
+from blocking_helpers import client_of
 
 from videoagent import (
     AsyncVideoAgent,

@@ -8,8 +8,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from blocking_helpers import client_of
 from common_helpers import max_in_window
-from conftest import client_of
 
 from videoagent import Project, ProjectStatus, VideoAgent, WatchStoppedError
 from videoagent.simulator import BackgroundSimulator

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from conftest import client_of
+from blocking_helpers import client_of
 
 from videoagent import (
     InvalidRequestError,

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-from sim_helpers import Api
+from sim_helpers import Api, MakeApi
 
 from videoagent.simulator import Simulator
-
-MakeApi = Callable[..., Awaitable[tuple[Simulator, Api]]]
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ against the package's OpenAPI document."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -14,6 +14,7 @@ import attrs
 import yaml
 from openapi_schema_validator import OAS30Validator
 
+from videoagent.simulator import Simulator
 from videoagent.simulator._http import STATUS_OF
 
 #: headers every /v1 answer carries
@@ -183,3 +184,7 @@ class Api:
         assert reply.status == 200, reply
         found: dict[str, Any] = reply.body
         return found
+
+
+#: The ``make_api`` fixture: a new simulator (``Simulator(**options)``) and its checked API.
+MakeApi = Callable[..., Awaitable[tuple[Simulator, "Api"]]]

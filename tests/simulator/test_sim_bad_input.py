@@ -9,10 +9,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import MakeApi
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sim_helpers import Api, spec
+from sim_helpers import Api, MakeApi, spec
 from yarl import URL
 
 from videoagent.simulator import Simulator

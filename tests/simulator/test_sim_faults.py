@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from conftest import MakeApi
-from sim_helpers import Api
+from sim_helpers import Api, MakeApi
 
 from videoagent.simulator import Faults, Simulator
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from conftest import MakeApi
-from sim_helpers import Api
+from sim_helpers import Api, MakeApi
 
 from videoagent.simulator import Simulator
 

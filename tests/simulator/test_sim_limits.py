@@ -11,7 +11,7 @@ import asyncio
 import math
 import time
 
-from conftest import MakeApi
+from sim_helpers import MakeApi
 
 PHASE = 500.0
 

@@ -8,7 +8,7 @@ import sys
 
 import aiohttp
 from common_helpers import until
-from conftest import MakeApi
+from sim_helpers import MakeApi
 
 from videoagent.simulator import Simulator
 from videoagent.simulator.__main__ import parse_args

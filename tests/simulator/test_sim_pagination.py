@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import MakeApi
+from sim_helpers import MakeApi
 
 PHASE = 500.0
 

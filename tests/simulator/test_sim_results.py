@@ -7,8 +7,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 import aiohttp
-from conftest import MakeApi
-from sim_helpers import Api
+from sim_helpers import Api, MakeApi
 
 from videoagent.simulator import Simulator
 

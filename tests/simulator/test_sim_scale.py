@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from conftest import MakeApi
+from sim_helpers import MakeApi
 
 
 async def test_thousands_of_accounts_and_projects(make_api: MakeApi) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from conftest import MakeApi
+from sim_helpers import MakeApi
 
 from videoagent.simulator import sign
 
