@@ -350,14 +350,29 @@ def _named(call: Callable[P, T], method: Callable[..., object], label: str) -> C
 
 
 def _each(
-    engine: Engine[AsyncVideoAgent], label: str, items: AsyncIterator[T]
+    engine: Engine[AsyncVideoAgent],
+    label: str,
+    items: AsyncIterator[T],
+    *,
+    ends_with_client: bool = False,
 ) -> Generator[T, None, None]:
-    """The items of ``items``, each fetched by one call on the engine.
+    """The items of ``items``, each fetched by one call on the engine (the process is
+    noted now, not at the first item: begun before a fork, it refuses in the child).
 
     Left early, the async iterator is closed on the engine's loop when it is
-    collected (asyncio's async generator hooks).
+    collected (asyncio's async generator hooks). ``ends_with_client``: once the
+    client is closed, the iteration ends (else ``ConfigurationError``).
     """
-    generation = engine.generation
+    return _pulled(engine, label, items, engine.generation, ends_with_client)
+
+
+def _pulled(
+    engine: Engine[AsyncVideoAgent],
+    label: str,
+    items: AsyncIterator[T],
+    generation: int,
+    ends_with_client: bool,
+) -> Generator[T, None, None]:
     while True:
         if engine.generation != generation:
             abandon(items)
@@ -369,6 +384,10 @@ def _each(
             item = engine.call(label, items.__anext__, (), {})
         except StopAsyncIteration:
             return
+        except ConfigurationError:
+            if ends_with_client and engine.closed:
+                return
+            raise
         yield item
 
 
@@ -439,7 +458,8 @@ class Watcher:
         It ends when the client closes; drop it (or ``close()`` it) to unsubscribe.
         """
         subscription = self._now("events", lambda watcher: watcher.events(*project_ids))
-        return _each(self._driver.engine, "VideoAgent.watcher.events", subscription)
+        engine = self._driver.engine
+        return _each(engine, "VideoAgent.watcher.events", subscription, ends_with_client=True)
 
     def statistics(self) -> WatcherStatistics:
         """A frozen snapshot of the watcher's state."""

@@ -145,6 +145,11 @@ class _Runner(Generic[R]):
                 resource = self._resource
         return resource
 
+    @property
+    def closed(self) -> bool:
+        """Whether calls are refused from now on."""
+        return self._closed
+
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self) -> asyncio.AbstractEventLoop:
@@ -288,28 +293,32 @@ class _Runner(Generic[R]):
         loop = self.start()
         doorbell = self._doorbell
         self._calls.add(call)
-        if doorbell is None or not doorbell.post(call):  # the loop ended meanwhile
-            self._calls.discard(call)
-            raise ConfigurationError("the client is closed")
         try:
-            while (job := call.jobs.get()) is not None:
+            posted = doorbell is not None and doorbell.post(call)
+            while posted and (job := call.jobs.get()) is not None:
                 job()
         except BaseException:  # (Ctrl-C) the task is cancelled, on the loop
             with contextlib.suppress(RuntimeError):  # (the loop has ended: nothing runs)
                 loop.call_soon_threadsafe(self._give_up, call)
             raise
+        if not posted:  # the loop ended meanwhile
+            self._calls.discard(call)
+            raise ConfigurationError("the client is closed")
         return call.outcome()
 
     def _spawn(self, call: Call[Any]) -> None:
         loop = self._loop
         if not call.given_up and loop is not None:
-            call.task = start_task(loop, self._drive(call))
+            call.task = start_task(loop, self._drive(call), call.context)
 
     async def _drive(self, call: Call[Any]) -> None:
         try:
             call.value = await call.func(*call.args, **call.kwargs)
         except asyncio.CancelledError:
-            call.error = ConfigurationError("the client was closed during this call")
+            call.error = _closed_during()
+        except GeneratorExit:  # the task is destroyed with its loop: it must end, now
+            call.error = _closed_during()
+            raise
         except BaseException as exc:  # the caller's, as it is
             call.error = exc
         finally:
@@ -323,6 +332,10 @@ class _Runner(Generic[R]):
         self._calls.discard(call)
 
 
+def _closed_during() -> ConfigurationError:
+    return ConfigurationError("the client was closed during this call")
+
+
 def _join_workers(loop: asyncio.AbstractEventLoop | None) -> None:
     """Join the worker threads ``anyio.to_thread`` started for ``loop`` (downloads write
     through them): told to stop as its run ends, they may still be alive when it has.
@@ -330,6 +343,8 @@ def _join_workers(loop: asyncio.AbstractEventLoop | None) -> None:
     (anyio's workers carry their loop as ``loop``; were that to change, they would
     just end on their own a moment later.)
     """
+    if loop is None:  # (the loop never ran: it has no workers, and every thread lacks one)
+        return
     for thread in threading.enumerate():
         if getattr(thread, "loop", None) is loop and thread is not threading.current_thread():
             thread.join()
@@ -356,6 +371,11 @@ class Engine(Generic[R]):
     def generation(self) -> int:
         """Forks this engine has been carried through (0 in the process that made it)."""
         return self._runner.generation
+
+    @property
+    def closed(self) -> bool:
+        """Whether the engine is closed (or failed to start): calls raise ``ConfigurationError``."""
+        return self._runner.closed
 
     def start(self, label: str) -> None:
         """Start the loop and enter the resource now (else at the first call)."""

@@ -37,6 +37,7 @@ import asyncio
 import collections
 import concurrent.futures
 import contextlib
+import contextvars
 import inspect
 import logging
 import os
@@ -56,13 +57,24 @@ T = TypeVar("T")
 
 
 class Call(Generic[T]):
-    """One blocking call: what its task runs, and the queue its caller waits on.
+    """One blocking call: what its task runs (in a copy of the caller's context, as
+    ``asyncio.to_thread`` carries it the other way), and the queue its caller waits on.
 
     The queue carries the callbacks handed back to the caller, then ``None``
     once ``value`` or ``error`` is set.
     """
 
-    __slots__ = ("args", "error", "func", "given_up", "jobs", "kwargs", "task", "value")
+    __slots__ = (
+        "args",
+        "context",
+        "error",
+        "func",
+        "given_up",
+        "jobs",
+        "kwargs",
+        "task",
+        "value",
+    )
 
     def __init__(
         self, func: Callable[..., Awaitable[T]], args: tuple[Any, ...], kwargs: Mapping[str, Any]
@@ -75,6 +87,7 @@ class Call(Generic[T]):
         self.given_up = False
         self.value: T | None = None
         self.error: BaseException | None = None
+        self.context = contextvars.copy_context()  # (tracing and logging context go along)
 
     def outcome(self) -> T:
         """The call's value, or its error raised."""
@@ -156,22 +169,34 @@ class Doorbell:
 
     def post(self, call: Call[Any]) -> bool:
         """Hand ``call`` to the loop; ``False`` once the doorbell is closed."""
-        with self._lock:
-            if not self._open:
-                return False
-            self._inbox.append(call)
-            ring, self._rung = not self._rung, True
-        if ring:  # (outside the lock: the loop, woken, takes it at once)
-            if self._fd >= 0:
-                os.eventfd_write(self._fd, 1)
-            else:
-                self._loop.call_soon_threadsafe(self._answer)
+        try:
+            with self._lock:
+                if not self._open:
+                    return False
+                self._inbox.append(call)
+                ring, self._rung = not self._rung, True
+            if ring:  # (outside the lock: the loop, woken, takes it at once)
+                self._ring()
+        except BaseException:
+            # Ctrl-C (or a signal handler's error) between the flag and the ring:
+            # ring anyway, or every later post would wait for a ring that never comes.
+            self._ring()
+            raise
         return True
+
+    def _ring(self) -> None:
+        if self._fd >= 0:
+            os.eventfd_write(self._fd, 1)
+        else:  # (the loop closed meanwhile: the engine fails what was posted)
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._answer)
 
     def _answer(self) -> None:
         if self._fd >= 0:
             os.eventfd_read(self._fd)  # (before the flag: a ring after it is heard again)
         with self._lock:
+            if not self._open:  # (a wake-up queued before close: what it would start, never runs)
+                return
             self._rung = False
             calls = list(self._inbox)
             self._inbox.clear()
@@ -187,10 +212,13 @@ class Doorbell:
 
 
 def _eventfd() -> int:
-    """A non-blocking eventfd, or -1 where there is none."""
+    """A non-blocking eventfd, or -1 where there is none (or none to be had)."""
     if not hasattr(os, "eventfd"):  # (Linux only)
         return -1
-    return os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+    try:
+        return os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+    except OSError:  # (out of file descriptors, or a sandbox's refusal: the fallback)
+        return -1
 
 
 class _Selector(selectors.DefaultSelector):
@@ -215,12 +243,15 @@ def new_loop(before_wait: Callable[[], None]) -> asyncio.AbstractEventLoop:
 
 
 def start_task(
-    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None], context: contextvars.Context
 ) -> asyncio.Task[None]:
-    """A task of ``coro`` on ``loop`` (the running one), started eagerly where Python can."""
+    """A task of ``coro`` on ``loop`` (the running one) in ``context``, started eagerly
+    where Python can."""
     if sys.version_info >= (3, 12):
-        return asyncio.Task(coro, loop=loop, eager_start=True)
-    return loop.create_task(coro)  # pragma: no cover - Python 3.10 and 3.11: at the next turn
+        return asyncio.Task(coro, loop=loop, eager_start=True, context=context)
+    if sys.version_info >= (3, 11):  # pragma: no cover - at the next turn from here on
+        return loop.create_task(coro, context=context)
+    return context.run(loop.create_task, coro)  # pragma: no cover - (the task copies it)
 
 
 def yield_on_wake() -> None:
