@@ -24,10 +24,12 @@ slots and the watcher are the async client's own code::
   the caller rings the loop's doorbell once and sleeps on a
   ``queue.SimpleQueue`` that the engine fills as it next waits for I/O.
   ``benchmarks/blocking_throughput.py`` measures both hand-offs, and the
-  context switches and CPU time a request costs. The tasks are the engine's: at ``close()`` the
-  async client closes first (its waits end with ``WatchStoppedError``), then
-  every task still running is cancelled and awaited, then the loop ends and
-  the thread is joined; a call that never ran raises ``ConfigurationError``.
+  context switches and CPU time a request costs. Each call's task runs in a
+  copy of its caller's context (``contextvars``: tracing and logging context
+  go along). The tasks are the engine's: at ``close()`` the async client
+  closes first (its waits end with ``WatchStoppedError``), then every task
+  still running is cancelled and awaited, then the loop ends and the thread
+  is joined; a call that never ran raises ``ConfigurationError``.
 - **Never on a running loop.** A blocking call made where an event loop runs
   (an async app, a test's loop, a callback on the engine's own thread) raises
   ``ConfigurationError`` at once, naming ``AsyncVideoAgent``: it would stall
