@@ -26,17 +26,29 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Protocol
 
 import anyio
-import anyio.abc
 
 from . import _cadence
 from ._cadence import INF
 from ._seams import Priority, Ticket
 from ._watchstate import Entry, Lane
 
-__all__ = ["PollScheduler"]
+__all__ = ["PollScheduler", "TaskStarter"]
+
+
+class TaskStarter(Protocol):
+    """Where the scheduler starts its tasks: a task group's ``start_soon``."""
+
+    def start_soon(
+        self,
+        function: Callable[..., Coroutine[Any, Any, object]],
+        *args: object,
+        name: str | None = None,
+    ) -> None: ...
+
 
 #: Polls in flight at most (workers are started as needed): when 10,000
 #: projects fall due at once, the rest wait as (entry, ticket) pairs of a
@@ -79,7 +91,7 @@ class PollScheduler:
         self._heap: list[tuple[float, int, Entry]] = []
         self._seq = itertools.count()  # ties in the heaps: never compare entries
         self._wakeup: anyio.Event | None = None
-        self._task_group: anyio.abc.TaskGroup | None = None
+        self._task_group: TaskStarter | None = None
         self._ready: deque[tuple[Entry, Ticket]] = deque()  # polls waiting for a worker
         self._sleepers: list[anyio.Event] = []  # idle workers
         self._workers = 0
@@ -89,7 +101,7 @@ class PollScheduler:
         """Items in the due-time heap, stale ones included."""
         return len(self._heap)
 
-    def start(self, task_group: anyio.abc.TaskGroup) -> None:
+    def start(self, task_group: TaskStarter) -> None:
         """Run the scheduler task (and, as needed, drainers and workers) in ``task_group``."""
         self._task_group = task_group
         self._wakeup = anyio.Event()

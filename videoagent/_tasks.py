@@ -12,10 +12,21 @@ The SDK's own task groups go through here instead:
   untouched, and a task of ours that failed surfaces once, as a
   ``VideoAgentError`` naming the task (only logged when the block raised:
   the block's error goes on as itself).
+
+An anyio task group must be left by the task that entered it. A client is
+sometimes entered by one task and closed by another once the first has
+ended: pytest-asyncio runs a fixture's setup and its teardown in two tasks,
+so ``async with AsyncVideoAgent() as client: yield client`` in a fixture
+does exactly that. ``BackgroundTasks`` then ends its tasks itself (each runs
+in a cancel scope of its own) and leaves the group to the ended task. If the
+task that entered is still running, closing from elsewhere is refused with
+``ConfigurationError``, after the tasks are ended: its cancel scopes would
+break as it goes on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import sys
@@ -25,7 +36,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from ._errors import VideoAgentError
+from ._errors import ConfigurationError, VideoAgentError
 
 if sys.version_info < (3, 11):  # pragma: no cover - Python 3.10
     from exceptiongroup import BaseExceptionGroup
@@ -78,23 +89,48 @@ class BackgroundTasks:
     def __init__(self, owner: str) -> None:
         self._owner = owner
         self._group: anyio.abc.TaskGroup | None = None
-
-    @property
-    def group(self) -> anyio.abc.TaskGroup:
-        """The running task group (for code that starts tasks in it)."""
-        if self._group is None:
-            raise RuntimeError(f"{self._owner} is not running")
-        return self._group
+        self._host: asyncio.Task[Any] | None = None
+        self._scopes: set[anyio.CancelScope] = set()  # one per running task
+        self._idle: anyio.Event | None = None  # set when the last task ends (while closing)
+        self._failure: BaseException | None = None
 
     async def open(self) -> None:
-        """Start the task group."""
+        """Start the task group (in the running task: see the module docstring)."""
         group = anyio.create_task_group()
         await group.__aenter__()
         self._group = group
+        self._host = asyncio.current_task()
 
-    def start_soon(self, function: Callable[[], Coroutine[Any, Any, object]], *, name: str) -> None:
-        """Run ``function()`` until ``aclose``."""
-        self.group.start_soon(function, name=name)
+    def start_soon(
+        self,
+        function: Callable[..., Coroutine[Any, Any, object]],
+        *args: object,
+        name: str | None = None,
+    ) -> None:
+        """Run ``function(*args)`` until ``aclose`` (a task group's ``start_soon``); the task
+        is named ``name``, else ``videoagent <function>``."""
+        if self._group is None:
+            raise RuntimeError(f"{self._owner} is not running")
+        named = name or f"videoagent {getattr(function, '__qualname__', function)}"
+        self._group.start_soon(self._run, function, args, name=named)
+
+    async def _run(
+        self, function: Callable[..., Coroutine[Any, Any, object]], args: tuple[object, ...]
+    ) -> None:
+        with anyio.CancelScope() as scope:
+            self._scopes.add(scope)
+            try:
+                await function(*args)
+            except anyio.get_cancelled_exc_class():
+                raise
+            except BaseException as exc:
+                if self._failure is None:
+                    self._failure = exc
+                raise
+            finally:
+                self._scopes.discard(scope)
+                if not self._scopes and self._idle is not None:
+                    self._idle.set()
 
     async def aclose(self, *, passing: BaseException | None = None) -> None:
         """Cancel every task and wait for them; a task that failed raises once, as ours.
@@ -106,19 +142,41 @@ class BackgroundTasks:
         group, self._group = self._group, None
         if group is None:
             return
+        if self._host is not None and asyncio.current_task() is not self._host:
+            await self._close_elsewhere()
+            return
         group.cancel_scope.cancel()
         try:
             await group.__aexit__(None, None, None)
         except BaseExceptionGroup as error:
-            sole = _sole(error)
-            cancelled = anyio.get_cancelled_exc_class()
-            if passing is not None and not isinstance(passing, cancelled):
-                logger.error(
-                    "a background task of %s failed (after %r)", self._owner, passing, exc_info=sole
-                )
-                return
-            if isinstance(sole, VideoAgentError | cancelled):
-                raise sole from None
-            raise VideoAgentError(
-                f"a background task of {self._owner} failed: {type(sole).__name__}: {sole}"
-            ) from sole
+            self._raise(_sole(error), passing)
+
+    async def _close_elsewhere(self) -> None:
+        """``aclose`` from another task than ``open``'s: end the tasks one by one."""
+        for scope in list(self._scopes):
+            scope.cancel()
+        with anyio.CancelScope(shield=True):
+            while self._scopes:
+                self._idle = idle = anyio.Event()
+                await idle.wait()
+        assert self._host is not None
+        if not self._host.done():
+            raise ConfigurationError(
+                f"{self._owner} was opened by a task that still runs and closed by another: "
+                "close it in the task that opened it (an `async with` block in one task)"
+            )
+        if self._failure is not None:
+            self._raise(self._failure, None)
+
+    def _raise(self, sole: BaseException, passing: BaseException | None) -> None:
+        cancelled = anyio.get_cancelled_exc_class()
+        if passing is not None and not isinstance(passing, cancelled):
+            logger.error(
+                "a background task of %s failed (after %r)", self._owner, passing, exc_info=sole
+            )
+            return
+        if isinstance(sole, VideoAgentError | cancelled):
+            raise sole from None
+        raise VideoAgentError(
+            f"a background task of {self._owner} failed: {type(sole).__name__}: {sole}"
+        ) from sole

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import anyio
 import pytest
@@ -107,3 +109,48 @@ def test_bad_options_are_configuration_errors() -> None:
     with pytest.raises(ConfigurationError):
         AsyncVideoAgent(key, "ftp://example.com/v1")
     assert AsyncVideoAgent(key, url, limits=Limits.unlimited()).limits.requests is None
+
+
+def _background_tasks() -> list[asyncio.Task[object]]:
+    """The SDK's background tasks still running (all named ``videoagent ...``)."""
+    return [task for task in asyncio.all_tasks() if task.get_name().startswith("videoagent")]
+
+
+async def test_entered_in_one_task_and_closed_in_another(simulator: Simulator) -> None:
+    """Entered by a task that has ended and closed by another (pytest-asyncio runs a
+    fixture's setup and teardown so), the client waits, then closes cleanly: its
+    background tasks end and its session closes."""
+    client = make_client(simulator)
+    await asyncio.create_task(client.__aenter__())  # (that task ends here)
+    assert _background_tasks() != []
+    project = await client.projects.create("a teaser")
+    assert (await client.projects.wait(project.id)).status.value == "idle"
+    session = wiring_of(client).caller.transport._session.get()
+    await asyncio.create_task(client.__aexit__(None, None, None))
+    assert session is not None
+    assert session.closed
+    assert _background_tasks() == []
+
+
+async def test_closed_elsewhere_while_the_entering_task_runs(simulator: Simulator) -> None:
+    """Closed by another task while the task that entered still runs, the client ends its
+    background tasks and closes its session, then says so with ``ConfigurationError``."""
+    client = make_client(simulator)
+    entered, release = anyio.Event(), anyio.Event()
+
+    async def holder() -> None:
+        await client.__aenter__()
+        entered.set()
+        await release.wait()
+
+    task = asyncio.create_task(holder())
+    await entered.wait()
+    assert _background_tasks() != []
+    session = wiring_of(client).caller.transport._session.get()
+    with pytest.raises(ConfigurationError, match="closed by another"):
+        await client.aclose()
+    assert session is not None
+    assert session.closed
+    assert _background_tasks() == []
+    release.set()
+    await task
