@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 import anyio
+import anyio.abc
 
 from . import _cadence
 from ._cadence import INF
@@ -40,14 +41,11 @@ __all__ = ["PollScheduler", "TaskStarter"]
 
 
 class TaskStarter(Protocol):
-    """Where the scheduler starts its tasks: a task group's ``start_soon``."""
+    """Where the scheduler starts its task: a task group's ``start`` (``BackgroundTasks``)."""
 
-    def start_soon(
-        self,
-        function: Callable[..., Coroutine[Any, Any, object]],
-        *args: object,
-        name: str | None = None,
-    ) -> None: ...
+    async def start(
+        self, function: Callable[..., Coroutine[Any, Any, object]], *, name: str
+    ) -> object: ...
 
 
 #: Polls in flight at most (workers are started as needed): when 10,000
@@ -91,7 +89,7 @@ class PollScheduler:
         self._heap: list[tuple[float, int, Entry]] = []
         self._seq = itertools.count()  # ties in the heaps: never compare entries
         self._wakeup: anyio.Event | None = None
-        self._task_group: TaskStarter | None = None
+        self._task_group: anyio.abc.TaskGroup | None = None  # its drainers and workers
         self._ready: deque[tuple[Entry, Ticket]] = deque()  # polls waiting for a worker
         self._sleepers: list[anyio.Event] = []  # idle workers
         self._workers = 0
@@ -101,11 +99,19 @@ class PollScheduler:
         """Items in the due-time heap, stale ones included."""
         return len(self._heap)
 
-    def start(self, task_group: TaskStarter) -> None:
-        """Run the scheduler task (and, as needed, drainers and workers) in ``task_group``."""
-        self._task_group = task_group
-        self._wakeup = anyio.Event()
-        task_group.start_soon(self._schedule_loop, name="videoagent watcher")
+    async def start(self, tasks: TaskStarter) -> None:
+        """Run the scheduler task in ``tasks``; its drainers and workers are its own."""
+        await tasks.start(self._run, name="videoagent watcher")
+
+    async def _run(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        async with anyio.create_task_group() as group:
+            self._task_group = group
+            self._wakeup = anyio.Event()
+            task_status.started()
+            try:
+                await self._schedule_loop()
+            finally:
+                self._task_group = None
 
     def close(self) -> None:
         """The task group is done: give back the tickets of polls that never went."""

@@ -112,15 +112,36 @@ class BackgroundTasks:
         if self._group is None:
             raise RuntimeError(f"{self._owner} is not running")
         named = name or f"videoagent {getattr(function, '__qualname__', function)}"
-        self._group.start_soon(self._run, function, args, name=named)
+        self._group.start_soon(self._run, function, args, {}, name=named)
+
+    async def start(
+        self, function: Callable[..., Coroutine[Any, Any, object]], *, name: str
+    ) -> object:
+        """Run ``function(task_status=...)`` until ``aclose``, once it says it has started
+        (a task group's ``start``: what it passes to ``task_status.started()``)."""
+        if self._group is None:
+            raise RuntimeError(f"{self._owner} is not running")
+        return await self._group.start(self._run_started, function, name=name)
+
+    async def _run_started(
+        self,
+        function: Callable[..., Coroutine[Any, Any, object]],
+        *,
+        task_status: anyio.abc.TaskStatus[Any],
+    ) -> None:
+        await self._run(function, (), {"task_status": task_status})
 
     async def _run(
-        self, function: Callable[..., Coroutine[Any, Any, object]], args: tuple[object, ...]
+        self,
+        function: Callable[..., Coroutine[Any, Any, object]],
+        args: tuple[object, ...],
+        kwargs: dict[str, Any],
     ) -> None:
+        """``function``, in a cancel scope of its own (see ``_close_elsewhere``)."""
         with anyio.CancelScope() as scope:
             self._scopes.add(scope)
             try:
-                await function(*args)
+                await function(*args, **kwargs)
             except anyio.get_cancelled_exc_class():
                 raise
             except BaseException as exc:

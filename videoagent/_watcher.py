@@ -195,7 +195,7 @@ class ProjectWatcher:
         assert self._wiring is not None
         await self._tasks.open()
         self._lane(self._wiring)
-        self._scheduler.start(self._tasks)
+        await self._scheduler.start(self._tasks)
         return self
 
     async def __aexit__(

@@ -71,6 +71,7 @@ async def test_wait_with_a_timeout_raises_and_stops_polling(make_simulator: SimF
             assert raised.value.project_id == project_id
             watcher = client.watcher
             assert watcher.statistics().watched == 0
+            await anyio.wait_all_tasks_blocked()  # a poll sent before the end lands first
             polls = len(gets(sim.request_log)[project_id])
             assert 3 <= polls <= 6  # at 0, 5, 10, 15 (20) contract seconds
             await anyio.sleep(20 * sim.time_scale)
@@ -112,6 +113,7 @@ async def test_unwatch_ends_waits_and_polling(make_simulator: SimFactory) -> Non
                 await anyio.sleep(12 * sim.time_scale)
                 watcher.unwatch(project_id)
             assert len(outcome) == 1
+            await anyio.wait_all_tasks_blocked()  # a poll sent before the end lands first
             polls = len(gets(sim.request_log)[project_id])
             await anyio.sleep(20 * sim.time_scale)
             assert len(gets(sim.request_log)[project_id]) == polls
