@@ -183,8 +183,7 @@ class VideoAgent:
 
     def statistics(self) -> ClientStatistics:
         """A frozen snapshot of the request budget, the active slots, retries and 429s."""
-        read = functools.partial(_now, self._agent().statistics)
-        return self._driver.engine.call("VideoAgent.statistics", read, (), {})
+        return self._driver.now("VideoAgent.statistics", lambda agent: agent.statistics())
 
     def with_options(
         self,
@@ -265,6 +264,10 @@ class _Driver:
     def root(self) -> bool:
         """Whether this drives the engine's own client (not a ``with_options`` copy)."""
         return self._derive is None
+
+    def now(self, label: str, read: Callable[[AsyncVideoAgent], T]) -> T:
+        """``read(async client)``, run on the engine's loop (whose thread owns its state)."""
+        return self.engine.call(label, functools.partial(_now, lambda: read(self.agent())), (), {})
 
     def agent(self) -> AsyncVideoAgent:
         """The async client to drive, in this process (made again after a fork)."""
@@ -416,10 +419,8 @@ class Watcher:
         self._driver = driver
 
     def _now(self, name: str, act: Callable[[ProjectWatcher], T]) -> T:
-        """``act(watcher)``, on the engine's loop (the watcher's state is its thread's)."""
-        driver = self._driver
-        read = functools.partial(_now, lambda: act(driver.agent().watcher))
-        return driver.engine.call(f"VideoAgent.watcher.{name}", read, (), {})
+        """``act(watcher)``, on the engine's loop."""
+        return self._driver.now(f"VideoAgent.watcher.{name}", lambda agent: act(agent.watcher))
 
     def watch(self, project: str | Project) -> None:
         """Start watching a project (by id, or a ``Project`` you just got back); its events

@@ -26,7 +26,7 @@ the difference):
   (``SCHED_BATCH`` on Linux, see ``yield_on_wake``): woken by the doorbell on
   the caller's CPU, it would run at once, take the GIL the caller is about to
   need, and both threads would ping-pong on it. With it, a call costs two
-  context switches beyond the async client's, and two futex calls.
+  context switches beyond the async client's (the benchmark counts them).
 - **On Python 3.12 and later the task starts eagerly**, in the doorbell's turn
   of the loop rather than the next one.
 """
@@ -242,16 +242,25 @@ def new_loop(before_wait: Callable[[], None]) -> asyncio.AbstractEventLoop:
     return asyncio.SelectorEventLoop(_Selector(before_wait))
 
 
-def start_task(
-    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None], context: contextvars.Context
-) -> asyncio.Task[None]:
-    """A task of ``coro`` on ``loop`` (the running one) in ``context``, started eagerly
-    where Python can."""
-    if sys.version_info >= (3, 12):
+if sys.version_info >= (3, 12):
+
+    def start_task(
+        loop: asyncio.AbstractEventLoop,
+        coro: Coroutine[Any, Any, None],
+        context: contextvars.Context,
+    ) -> asyncio.Task[None]:
+        """A task of ``coro`` on ``loop`` (the running one) in ``context``, started at once."""
         return asyncio.Task(coro, loop=loop, eager_start=True, context=context)
-    if sys.version_info >= (3, 11):  # pragma: no cover - at the next turn from here on
-        return loop.create_task(coro, context=context)
-    return context.run(loop.create_task, coro)  # pragma: no cover - (the task copies it)
+
+else:  # pragma: no cover - Python 3.10 and 3.11: the task starts at the loop's next turn
+
+    def start_task(
+        loop: asyncio.AbstractEventLoop,
+        coro: Coroutine[Any, Any, None],
+        context: contextvars.Context,
+    ) -> asyncio.Task[None]:
+        """A task of ``coro`` on ``loop`` (the running one) in ``context``."""
+        return context.run(loop.create_task, coro)  # (a task copies the current context)
 
 
 def yield_on_wake() -> None:

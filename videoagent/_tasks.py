@@ -101,18 +101,11 @@ class BackgroundTasks:
         self._group = group
         self._host = asyncio.current_task()
 
-    def start_soon(
-        self,
-        function: Callable[..., Coroutine[Any, Any, object]],
-        *args: object,
-        name: str | None = None,
-    ) -> None:
-        """Run ``function(*args)`` until ``aclose`` (a task group's ``start_soon``); the task
-        is named ``name``, else ``videoagent <function>``."""
+    def start_soon(self, function: Callable[[], Coroutine[Any, Any, object]], *, name: str) -> None:
+        """Run ``function()`` until ``aclose``, in a task named ``name``."""
         if self._group is None:
             raise RuntimeError(f"{self._owner} is not running")
-        named = name or f"videoagent {getattr(function, '__qualname__', function)}"
-        self._group.start_soon(self._run, function, args, {}, name=named)
+        self._group.start_soon(self._run, function, {}, name=name)
 
     async def start(
         self, function: Callable[..., Coroutine[Any, Any, object]], *, name: str
@@ -129,19 +122,18 @@ class BackgroundTasks:
         *,
         task_status: anyio.abc.TaskStatus[Any],
     ) -> None:
-        await self._run(function, (), {"task_status": task_status})
+        await self._run(function, {"task_status": task_status})
 
     async def _run(
         self,
         function: Callable[..., Coroutine[Any, Any, object]],
-        args: tuple[object, ...],
         kwargs: dict[str, Any],
     ) -> None:
         """``function``, in a cancel scope of its own (see ``_close_elsewhere``)."""
         with anyio.CancelScope() as scope:
             self._scopes.add(scope)
             try:
-                await function(*args, **kwargs)
+                await function(**kwargs)
             except anyio.get_cancelled_exc_class():
                 raise
             except BaseException as exc:

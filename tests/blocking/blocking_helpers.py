@@ -4,6 +4,8 @@ folders are collected together)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 from videoagent import VideoAgent
@@ -21,3 +23,16 @@ def client_of(sim: BackgroundSimulator, key: str | None = None, **options: Any) 
     """A ``VideoAgent`` of ``sim`` (its default account unless ``key``), on its time scale."""
     settings: dict[str, Any] = {"time_scale": sim.time_scale, "timeout": TIMEOUT, **options}
     return VideoAgent(key or sim.api_key, sim.base_url, **settings)
+
+
+def run_script(script: str, sim: BackgroundSimulator) -> subprocess.CompletedProcess[str]:
+    """``script`` in a fresh interpreter (dev mode, warnings as errors), given ``sim``'s
+    key, base URL and time scale as its arguments."""
+    arguments = [sim.api_key, sim.base_url, str(sim.time_scale)]
+    return subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error", "-c", script, *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

@@ -17,7 +17,7 @@ import threading
 from typing import Any
 
 import pytest
-from blocking_helpers import client_of
+from blocking_helpers import client_of, run_script
 
 from videoagent import ConfigurationError, ProjectStatus, StatusChanged, VideoAgent
 from videoagent import _handoff as handoff
@@ -229,14 +229,7 @@ def test_events_subscribed_before_fork_refuse_in_the_child(
     """``watcher.events()`` made in the parent and first read in a forked child raises
     ``ConfigurationError`` naming ``os.fork()`` there, instead of waiting forever for events
     from the parent's (abandoned) watcher."""
-    sim = videoagent_simulator
-    done = subprocess.run(
-        [sys.executable, "-c", _FORKED_EVENTS, sim.api_key, sim.base_url, str(sim.time_scale)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_script(_FORKED_EVENTS, videoagent_simulator)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.splitlines()[0])
     assert not report["hung"], "next(events) in the child waits forever"
@@ -420,14 +413,7 @@ def test_a_refused_eventfd_falls_back_to_call_soon_threadsafe(
 ) -> None:
     """Where ``os.eventfd`` exists but fails (``EMFILE``, a seccomp sandbox), the client
     works through the other wake-up instead of deadlocking its first call."""
-    sim = videoagent_simulator
-    done = subprocess.run(
-        [sys.executable, "-c", _NO_EVENTFD_LEFT, sim.api_key, sim.base_url, str(sim.time_scale)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_script(_NO_EVENTFD_LEFT, videoagent_simulator)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.splitlines()[0])
     assert not report["hung"], "the first call deadlocked"

@@ -14,7 +14,7 @@ import types
 import warnings
 
 import pytest
-from blocking_helpers import client_of
+from blocking_helpers import client_of, run_script
 
 from videoagent import ConfigurationError, CreditsWarning, ProjectStatus, VideoAgent
 from videoagent.simulator import BackgroundSimulator
@@ -22,19 +22,6 @@ from videoagent.simulator import BackgroundSimulator
 
 def _engine_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "videoagent-engine"]
-
-
-def run_script(script: str, sim: BackgroundSimulator) -> subprocess.CompletedProcess[str]:
-    """``script`` in a fresh interpreter (dev mode, warnings as errors), given ``sim``'s
-    key, base URL and time scale as its arguments."""
-    arguments = [sim.api_key, sim.base_url, str(sim.time_scale)]
-    return subprocess.run(
-        [sys.executable, "-X", "dev", "-W", "error", "-c", script, *arguments],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 async def test_a_call_inside_a_running_event_loop_fails_at_once(
