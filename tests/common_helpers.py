@@ -1,9 +1,13 @@
 """Helpers of more than one test directory: the contract's figures, a sliding-window
-count, polling for a state, malformed ids, a user's own error, a call's first step."""
+count, polling for a state, malformed ids, a user's own error, a call's first step, a
+server's TLS context."""
 
 from __future__ import annotations
 
+import ssl
+import subprocess
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -64,3 +68,17 @@ def first_step(call: Coroutine[Any, Any, Any]) -> None:
         call.send(None)
     finally:
         call.close()
+
+
+def self_signed_tls(folder: Path) -> ssl.SSLContext:
+    """A server TLS context with a fresh self-signed certificate for 127.0.0.1 (made in
+    ``folder`` by the ``openssl`` command)."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 from blocking_helpers import client_of
+from common_helpers import self_signed_tls
 
 from videoagent import ConfigurationError
 from videoagent import _handoff as handoff
@@ -127,3 +130,50 @@ def test_calls_go_through_without_an_eventfd(
         assert seen == [project.id] * 40
     with pytest.raises(ConfigurationError, match="closed"):
         client.account.get()
+
+
+async def _read_sizes(server_tls: ssl.SSLContext) -> tuple[int, int]:
+    """What the running loop's connections read at most at once: plain TCP, then TLS."""
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+        writer.close()
+
+    client_tls = ssl.create_default_context()
+    client_tls.check_hostname, client_tls.verify_mode = False, ssl.CERT_NONE  # (self-signed)
+    sizes: list[int] = []
+    for server_side, client_side in ((None, None), (server_tls, client_tls)):
+        server = await asyncio.start_server(hold, "127.0.0.1", 0, ssl=server_side)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client_side)
+            transport = writer.transport
+            reads = getattr(transport, "_ssl_protocol", transport)  # (TLS: what decrypts)
+            sizes.append(reads.max_size)
+            writer.close()
+            await writer.wait_closed()
+    return sizes[0], sizes[1]
+
+
+@pytest.mark.parametrize(
+    ("make_loop", "expected"),
+    [
+        (lambda: handoff.new_loop(before_wait=lambda: None), 64 * 1024),
+        (asyncio.SelectorEventLoop, 256 * 1024),
+    ],
+    ids=["engine", "asyncio"],
+)
+def test_the_engine_loop_reads_64_kib_at_a_time(
+    make_loop: Callable[[], asyncio.AbstractEventLoop], expected: int, tmp_path: Path
+) -> None:
+    """The engine's connections, plain and TLS, read at most 64 KiB at once; asyncio's read
+    256 KiB into a new bytes object, which off the main thread costs a ``mmap``, a
+    ``munmap`` and page faults each read (``benchmarks/blocking_throughput.py`` counts them)."""
+    loop = make_loop()
+    try:
+        assert loop.run_until_complete(_read_sizes(self_signed_tls(tmp_path))) == (
+            expected,
+            expected,
+        )
+    finally:
+        loop.close()

@@ -23,6 +23,7 @@ from pathlib import Path
 import aiohttp
 import aiohttp.web
 import pytest
+from common_helpers import self_signed_tls
 from odd_server import OddServer
 from rel_helpers import FAST, KNOWN_KEY, SCALE, files_under, holds_secret
 
@@ -194,15 +195,7 @@ async def test_redirects_to_other_schemes_are_refused(
 @pytest.fixture
 def tls_context(tmp_path: Path) -> ssl.SSLContext:
     """A server TLS context with a fresh self-signed certificate for 127.0.0.1."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    return context
+    return self_signed_tls(tmp_path)
 
 
 async def test_no_redirect_from_https_down_to_http(
