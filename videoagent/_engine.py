@@ -68,7 +68,7 @@ from typing import Any, Generic, TypeVar
 import anyio
 
 from ._errors import ConfigurationError
-from ._handoff import Call, Doorbell, new_loop, start_task, yield_on_wake
+from ._handoff import Call, Doorbell, EngineLoop, yield_on_wake
 
 __all__ = ["Engine", "abandon"]
 
@@ -209,8 +209,8 @@ class _Runner(Generic[R]):
             self._calls.clear()
             _join_workers(loop)
 
-    def _new_loop(self) -> asyncio.AbstractEventLoop:
-        return new_loop(before_wait=self._tell_finished)
+    def _new_loop(self) -> EngineLoop:
+        return EngineLoop(before_wait=self._tell_finished)
 
     def _tell_finished(self) -> None:
         """Wake the callers of the calls finished so far (as the loop is about to wait)."""
@@ -224,6 +224,7 @@ class _Runner(Generic[R]):
         yield_on_wake()
         wake = asyncio.Event()
         loop = asyncio.get_running_loop()
+        assert isinstance(loop, EngineLoop)  # (made by _new_loop)
         doorbell = Doorbell(loop, self._spawn)
         try:
             async with resource:
@@ -311,7 +312,7 @@ class _Runner(Generic[R]):
     def _spawn(self, call: Call[Any]) -> None:
         loop = self._loop
         if not call.given_up and loop is not None:
-            call.task = start_task(loop, self._drive(call), call.context)
+            call.task = call.context.run(loop.create_task, self._drive(call))
 
     async def _drive(self, call: Call[Any]) -> None:
         try:

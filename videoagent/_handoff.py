@@ -2,15 +2,16 @@
 
 A call from a thread (``Engine.call``) is a ``Call``: the caller posts it
 through the loop's ``Doorbell`` and sleeps on the call's queue; on the loop,
-the doorbell's answer starts the call's task (``start_task``); when the task
-ends, the caller is told just before the loop next waits for I/O (the
-``new_loop`` selector's hook)::
+the doorbell is answered within the poll for I/O that hears it, and the
+call's task takes its first step in that same turn; when the task ends, the
+caller is told just before the loop next waits for I/O (both are hooks of
+the ``EngineLoop``'s selector)::
 
     caller thread                          engine thread (its loop)
-    Doorbell.post(call) --- eventfd --->   answer(): start_task(call)   [turn 1]
-    sleeps on call.jobs                    the task runs ... awaits I/O [turn 2 ...]
-                                           the task ends: finished
-    wakes (call.jobs: None)  <----------   before the next wait: tell   [last turn]
+    Doorbell.post(call) --- eventfd --->   poll: answer(), the call's task  [turn 1]
+    sleeps on call.jobs                    runs ... awaits I/O
+                                           the task ends: finished          [turn 2 ...]
+    wakes (call.jobs: None)  <----------   before the next poll: tell
 
 Each part is there for a measured reason (``benchmarks/blocking_throughput.py``:
 GETs from one thread against a local simulator, where the hand-off is most of
@@ -19,6 +20,10 @@ the difference):
 - **The doorbell is an eventfd** (Linux; elsewhere ``call_soon_threadsafe``),
   rung once for all the calls posted before the loop answers: asyncio's own
   wake-up is a socket pair whose reader loops until ``BlockingIOError``.
+- **It is answered in the poll that hears it**, not by a reader callback
+  the loop would run after it: the task scheduled there starts in the same
+  turn, not the next (a turn, 2% of a request's instructions, less; it is
+  what Python 3.12's eager tasks would save, on every version).
 - **The caller is told as the loop is about to wait**, not as the task ends:
   woken earlier, it would find the engine thread still holding the GIL
   (finishing the task, starting the next turn) and only wait again.
@@ -27,9 +32,7 @@ the difference):
   the caller's CPU, it would run at once, take the GIL the caller is about to
   need, and both threads would ping-pong on it. With it, a call costs two
   context switches beyond the async client's (the benchmark counts them).
-- **On Python 3.12 and later the task starts eagerly**, in the doorbell's turn
-  of the loop rather than the next one.
-- **The loop reads 64 KiB at a time**, not asyncio's 256 KiB (``_EngineLoop``):
+- **The loop reads 64 KiB at a time**, not asyncio's 256 KiB (``EngineLoop``):
   off the main thread, each of those reads cost a ``mmap``, a ``munmap`` and
   page faults (about 2 a request, and a fifth of the blocking client's time).
 """
@@ -46,13 +49,12 @@ import logging
 import os
 import queue
 import selectors
-import sys
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, Protocol, TypeVar, cast
 
-__all__ = ["Call", "Doorbell", "new_loop", "start_task", "yield_on_wake"]
+__all__ = ["Call", "Doorbell", "EngineLoop", "yield_on_wake"]
 
 logger = logging.getLogger("videoagent")
 
@@ -156,9 +158,7 @@ class Doorbell:
     at interpreter exit, when the engine may still run: the process ends).
     """
 
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, deliver: Callable[[Call[Any]], None]
-    ) -> None:
+    def __init__(self, loop: EngineLoop, deliver: Callable[[Call[Any]], None]) -> None:
         self._loop = loop
         self._deliver = deliver
         self._inbox: collections.deque[Call[Any]] = collections.deque()
@@ -168,7 +168,7 @@ class Doorbell:
         self._fd = _eventfd()
         if self._fd >= 0:
             weakref.finalize(self, os.close, self._fd).atexit = False
-            loop.add_reader(self._fd, self._answer)
+            loop.listen(self._fd, self._answer)
 
     def post(self, call: Call[Any]) -> bool:
         """Hand ``call`` to the loop; ``False`` once the doorbell is closed."""
@@ -211,7 +211,7 @@ class Doorbell:
         with self._lock:
             self._open = False
         if self._fd >= 0:
-            self._loop.remove_reader(self._fd)
+            self._loop.unlisten()
 
 
 def _eventfd() -> int:
@@ -225,15 +225,39 @@ def _eventfd() -> int:
 
 
 class _Selector(selectors.DefaultSelector):
-    """A loop's selector that calls ``before_wait()`` each time the loop polls for I/O."""
+    """A loop's selector: ``before_wait()`` before each poll for I/O, and the doorbell's
+    ``answer()`` within the poll that hears it (its fd is never handed to the loop)."""
 
     def __init__(self, before_wait: Callable[[], None]) -> None:
         super().__init__()
         self._before_wait = before_wait
+        self._bell = -1
+        self._answer: Callable[[], None] = _nothing
+
+    def listen(self, fd: int, answer: Callable[[], None]) -> None:
+        """Call ``answer()`` in each poll that finds ``fd`` readable, until ``unlisten``."""
+        self.register(fd, selectors.EVENT_READ)
+        self._bell, self._answer = fd, answer
+
+    def unlisten(self) -> None:
+        """Stop listening to the doorbell's fd."""
+        self.unregister(self._bell)
+        self._bell, self._answer = -1, _nothing
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         self._before_wait()
-        return super().select(timeout)
+        ready = super().select(timeout)
+        bell = self._bell
+        for index, (key, _) in enumerate(ready):
+            if key.fd == bell:
+                del ready[index]
+                self._answer()  # (what it schedules runs in this same turn of the loop)
+                break
+        return ready
+
+
+def _nothing() -> None:
+    return None
 
 
 #: The most the engine's loop reads at once from a connection (asyncio's: 256 KiB).
@@ -244,8 +268,13 @@ class _Reads(Protocol):
     max_size: int  # (what asyncio's socket transports and TLS protocols read at most at once)
 
 
-class _EngineLoop(asyncio.SelectorEventLoop):
-    """A selector event loop whose connections read at most ``_READ_SIZE`` bytes at a time.
+class EngineLoop(asyncio.SelectorEventLoop):
+    """The engine's event loop: a selector event loop with two hooks, reading 64 KiB at once.
+
+    ``before_wait()`` is called whenever it polls for I/O: at each turn, and
+    just before it sleeps (the engine tells callers there that their calls
+    have finished). A ``Doorbell`` on it is answered within the poll that
+    hears it (see ``_Selector``).
 
     asyncio reads a socket (and decrypts TLS) into a new 256 KiB bytes object,
     shrunk to what came. That is above glibc's ``mmap`` threshold (128 KiB): on
@@ -253,6 +282,18 @@ class _EngineLoop(asyncio.SelectorEventLoop):
     and unmaps it, and faults its pages in (CPython gh-85451). 64 KiB comes
     from the thread's own heap, and is what libuv reads at once.
     """
+
+    def __init__(self, before_wait: Callable[[], None]) -> None:
+        self._bell_selector = _Selector(before_wait)
+        super().__init__(self._bell_selector)
+
+    def listen(self, fd: int, answer: Callable[[], None]) -> None:
+        """Call ``answer()`` (on the loop) in each turn that finds ``fd`` readable."""
+        self._bell_selector.listen(fd, answer)
+
+    def unlisten(self) -> None:
+        """Stop listening (see ``listen``)."""
+        self._bell_selector.unlisten()
 
     # (asyncio's transport factories: private, so not in typeshed; the same since 3.4)
 
@@ -265,42 +306,12 @@ class _EngineLoop(asyncio.SelectorEventLoop):
     def _make_ssl_transport(self, *args: Any, **kwargs: Any) -> asyncio.Transport:
         make = getattr(super(), "_make_ssl_transport")  # noqa: B009 - not in typeshed
         transport: asyncio.Transport = make(*args, **kwargs)
-        # (Python 3.11+: the socket is read into the TLS protocol's own buffer, once
-        # made; the TLS protocol decrypts max_size at a time into new bytes.)
-        tls: _Reads | None = getattr(transport, "_ssl_protocol", None)
-        if tls is not None:
-            tls.max_size = _READ_SIZE
+        # (Python 3.11+: the socket is read into the TLS protocol's own buffer, made
+        # once; it decrypts max_size at a time into new bytes. 3.10 reads as asyncio does.)
+        tls: object = getattr(transport, "_ssl_protocol", None)
+        if hasattr(tls, "max_size"):
+            cast(_Reads, tls).max_size = _READ_SIZE
         return transport
-
-
-def new_loop(before_wait: Callable[[], None]) -> asyncio.AbstractEventLoop:
-    """A selector event loop that calls ``before_wait()`` whenever it polls for I/O.
-
-    That is at each turn, and just before it sleeps: the engine tells callers
-    there that their calls have finished. Its connections read 64 KiB at a time.
-    """
-    return _EngineLoop(_Selector(before_wait))
-
-
-if sys.version_info >= (3, 12):
-
-    def start_task(
-        loop: asyncio.AbstractEventLoop,
-        coro: Coroutine[Any, Any, None],
-        context: contextvars.Context,
-    ) -> asyncio.Task[None]:
-        """A task of ``coro`` on ``loop`` (the running one) in ``context``, started at once."""
-        return asyncio.Task(coro, loop=loop, eager_start=True, context=context)
-
-else:  # pragma: no cover - Python 3.10 and 3.11: the task starts at the loop's next turn
-
-    def start_task(
-        loop: asyncio.AbstractEventLoop,
-        coro: Coroutine[Any, Any, None],
-        context: contextvars.Context,
-    ) -> asyncio.Task[None]:
-        """A task of ``coro`` on ``loop`` (the running one) in ``context``."""
-        return context.run(loop.create_task, coro)  # (a task copies the current context)
 
 
 def yield_on_wake() -> None:

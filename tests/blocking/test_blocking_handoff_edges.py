@@ -307,7 +307,7 @@ def test_every_caller_is_answered_while_the_client_closes(
 def test_the_doorbells_eventfd_is_closed_once_collected_not_before() -> None:
     """The eventfd outlives ``close()`` (a late poster may still ring it, harmlessly) and is
     closed when the doorbell is collected."""
-    loop = handoff.new_loop(before_wait=lambda: None)
+    loop = handoff.EngineLoop(before_wait=lambda: None)
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     try:
