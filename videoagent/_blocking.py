@@ -20,6 +20,7 @@ not call the client from it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -338,7 +339,7 @@ class _Namespace:
 
         def call(*args: P.args, **kwargs: P.kwargs) -> Iterator[T]:
             current: Callable[P, AsyncIterator[T]] = getattr(locate(driver.agent()), name)
-            return _each(driver.engine, label, current(*args, **kwargs))
+            return _Pulled(driver.engine, label, current(*args, **kwargs))
 
         return _named(call, method, label)
 
@@ -352,46 +353,91 @@ def _named(call: Callable[P, T], method: Callable[..., object], label: str) -> C
     return call
 
 
-def _each(
-    engine: Engine[AsyncVideoAgent],
-    label: str,
-    items: AsyncIterator[T],
-    *,
-    ends_with_client: bool = False,
-) -> Generator[T, None, None]:
-    """The items of ``items``, each fetched by one call on the engine (the process is
-    noted now, not at the first item: begun before a fork, it refuses in the child).
+class _Pulled(Generator[T, None, None]):
+    """The items of an async iterator as a plain generator, each fetched by one call on
+    the engine (the process is noted now, not at the first item: begun before a fork,
+    it refuses in the child).
 
-    Left early, the async iterator is closed on the engine's loop when it is
-    collected (asyncio's async generator hooks). ``ends_with_client``: once the
-    client is closed, the iteration ends (else ``ConfigurationError``).
+    ``close()`` closes the async iterator on the engine at once, read or not (a
+    watcher's subscription ends there); one dropped unclosed is closed when
+    collected (asyncio's async generator hooks; a subscription is weakly held).
+    ``ends_with_client``: once the client is closed, the iteration ends (else
+    ``ConfigurationError``).
     """
-    return _pulled(engine, label, items, engine.generation, ends_with_client)
 
+    def __init__(
+        self,
+        engine: Engine[AsyncVideoAgent],
+        label: str,
+        items: AsyncIterator[T],
+        *,
+        ends_with_client: bool = False,
+    ) -> None:
+        self._engine = engine
+        self._label = label
+        self._items: AsyncIterator[T] | None = items
+        self._generation = engine.generation
+        self._ends_with_client = ends_with_client
 
-def _pulled(
-    engine: Engine[AsyncVideoAgent],
-    label: str,
-    items: AsyncIterator[T],
-    generation: int,
-    ends_with_client: bool,
-) -> Generator[T, None, None]:
-    while True:
-        if engine.generation != generation:
+    def send(self, value: None) -> T:
+        """The next item (``value`` is ignored, as a fresh generator's must be ``None``)."""
+        items = self._items
+        if items is None:
+            raise StopIteration
+        engine = self._engine
+        if engine.generation != self._generation:
+            self._items = None
             abandon(items)
             raise ConfigurationError(
-                f"{label}: an iteration begun before os.fork() cannot go on in the "
+                f"{self._label}: an iteration begun before os.fork() cannot go on in the "
                 "child process; begin it again there"
             )
         try:
-            item = engine.call(label, items.__anext__, (), {})
+            return engine.call(self._label, items.__anext__, (), {})
         except StopAsyncIteration:
-            return
+            self._items = None
+            raise StopIteration from None
         except ConfigurationError:
-            if ends_with_client and engine.closed:
-                return
+            if self._ends_with_client and engine.closed:
+                self._items = None
+                raise StopIteration from None
             raise
-        yield item
+
+    @overload
+    def throw(
+        self,
+        typ: type[BaseException],
+        val: BaseException | object = None,
+        tb: TracebackType | None = None,
+        /,
+    ) -> T: ...
+    @overload
+    def throw(
+        self, typ: BaseException, val: None = None, tb: TracebackType | None = None, /
+    ) -> T: ...
+    def throw(
+        self,
+        typ: type[BaseException] | BaseException,
+        val: BaseException | object = None,
+        tb: TracebackType | None = None,
+        /,
+    ) -> T:
+        """Close, then raise what was thrown (as a generator that does not catch it)."""
+        self.close()
+        if isinstance(typ, BaseException):
+            raise typ.with_traceback(tb)
+        error = val if isinstance(val, typ) else typ() if val is None else typ(val)
+        raise error.with_traceback(tb)
+
+    def close(self) -> None:
+        """End the iteration; the async iterator is closed on the engine (idempotent)."""
+        items, self._items = self._items, None
+        aclose = getattr(items, "aclose", None)
+        engine = self._engine
+        if aclose is None or engine.closed or engine.generation != self._generation:
+            return  # (dropped: what a closed or a parent's engine held goes with it)
+        with contextlib.suppress(ConfigurationError):  # (closed meanwhile, or on a loop)
+            engine.call(self._label, aclose, (), {})
 
 
 class Watcher:
@@ -460,7 +506,7 @@ class Watcher:
         """
         subscription = self._now("events", lambda watcher: watcher.events(*project_ids))
         engine = self._driver.engine
-        return _each(engine, "VideoAgent.watcher.events", subscription, ends_with_client=True)
+        return _Pulled(engine, "VideoAgent.watcher.events", subscription, ends_with_client=True)
 
     def statistics(self) -> WatcherStatistics:
         """A frozen snapshot of the watcher's state."""

@@ -7,6 +7,7 @@ deadlock an interpreter runs in a child process).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import gc
 import json
@@ -21,6 +22,8 @@ from blocking_helpers import client_of, run_script
 
 from videoagent import ConfigurationError, ProjectStatus, StatusChanged, VideoAgent
 from videoagent import _handoff as handoff
+from videoagent._blocking import _Pulled  # pyright: ignore[reportPrivateUsage]
+from videoagent._engine import Engine
 from videoagent.simulator import BackgroundSimulator
 
 _VAR: contextvars.ContextVar[str] = contextvars.ContextVar("caller_var", default="engine")
@@ -264,6 +267,49 @@ def test_a_reader_blocked_in_events_ends_when_another_thread_closes(
     thread.join(10)
     assert not thread.is_alive()
     assert outcome == [[]]
+
+
+class _Tracked:
+    """An async iterator of 1, 2, 3... that notes the threads it was closed on."""
+
+    def __init__(self) -> None:
+        self.read = 0
+        self.closed_on: list[str] = []
+
+    def __aiter__(self) -> _Tracked:
+        return self
+
+    async def __anext__(self) -> int:
+        self.read += 1
+        return self.read
+
+    async def aclose(self) -> None:
+        self.closed_on.append(threading.current_thread().name)
+
+
+@pytest.mark.parametrize("read", [0, 2], ids=["unread", "read"])
+def test_closing_a_plain_iterator_closes_its_async_one_at_once(read: int) -> None:
+    """``close()`` of a blocking iterator (``list``, ``messages``, ``watcher.events()``)
+    closes its async iterator on the engine there and then, read or not (Python 3.12's
+    ``close()`` of an unread generator ran nothing: a watcher's subscription stayed until
+    the iterator was dropped); a second ``close()`` does nothing; the iteration has ended."""
+    engine: Engine[contextlib.AsyncExitStack[bool | None]] = Engine(contextlib.AsyncExitStack)
+    try:
+        tracked = _Tracked()
+        items = _Pulled(engine, "test", tracked)
+        assert [next(items) for _ in range(read)] == list(range(1, read + 1))
+        items.close()
+        assert tracked.closed_on == ["videoagent-engine"]
+        items.close()
+        assert tracked.closed_on == ["videoagent-engine"]
+        with pytest.raises(StopIteration):
+            next(items)
+        late = _Tracked()
+        left = _Pulled(engine, "test", late)
+    finally:
+        engine.close()
+    left.close()  # (the engine closed: nothing to close it on, and no error)
+    assert late.closed_on == []
 
 
 def test_every_caller_is_answered_while_the_client_closes(
