@@ -311,8 +311,14 @@ class _Runner(Generic[R]):
 
     def _spawn(self, call: Call[Any]) -> None:
         loop = self._loop
-        if not call.given_up and loop is not None:
+        if call.given_up or loop is None:
+            return
+        try:
             call.task = call.context.run(loop.create_task, self._drive(call))
+        except Exception as exc:  # (not seen: the call fails, the loop and later calls go on)
+            call.error = exc
+            self._calls.discard(call)
+            self._finished.append(call)
 
     async def _drive(self, call: Call[Any]) -> None:
         try:

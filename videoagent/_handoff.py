@@ -237,13 +237,17 @@ class _Selector(selectors.DefaultSelector):
 
     def listen(self, fd: int, answer: Callable[[], None]) -> None:
         """Call ``answer()`` in each poll that finds ``fd`` readable, until ``unlisten``."""
+        if self._bell >= 0:  # (the loop would be handed the first fd, with no callback)
+            raise RuntimeError("this loop already has a doorbell")
         self.register(fd, selectors.EVENT_READ)
         self._bell, self._answer = fd, answer
 
     def unlisten(self) -> None:
-        """Stop listening to the doorbell's fd."""
-        self.unregister(self._bell)
-        self._bell, self._answer = -1, _nothing
+        """Stop listening to the doorbell's fd (nothing to do once the selector is closed)."""
+        bell, self._bell, self._answer = self._bell, -1, _nothing
+        if bell >= 0:
+            with contextlib.suppress(KeyError):  # (closed with its loop already)
+                self.unregister(bell)
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         self._before_wait()
@@ -290,7 +294,14 @@ class EngineLoop(asyncio.SelectorEventLoop):
 
     def listen(self, fd: int, answer: Callable[[], None]) -> None:
         """Call ``answer()`` (on the loop) in each turn that finds ``fd`` readable."""
-        self._bell_selector.listen(fd, answer)
+
+        def answered() -> None:
+            try:
+                answer()
+            except Exception as exc:  # (as a reader callback's: logged, the loop goes on)
+                self.call_exception_handler({"message": "a doorbell failed", "exception": exc})
+
+        self._bell_selector.listen(fd, answered)
 
     def unlisten(self) -> None:
         """Stop listening (see ``listen``)."""
@@ -306,13 +317,25 @@ class EngineLoop(asyncio.SelectorEventLoop):
 
     def _make_ssl_transport(self, *args: Any, **kwargs: Any) -> asyncio.Transport:
         make = getattr(super(), "_make_ssl_transport")  # noqa: B009 - not in typeshed
-        transport: asyncio.Transport = make(*args, **kwargs)
-        # (Python 3.11+: the socket is read into the TLS protocol's own buffer, made
-        # once; it decrypts max_size at a time into new bytes. 3.10 reads as asyncio does.)
-        tls: object = getattr(transport, "_ssl_protocol", None)
-        if hasattr(tls, "max_size"):
-            cast(_Reads, tls).max_size = _READ_SIZE
-        return transport
+        return _decrypting_less(make(*args, **kwargs))
+
+    async def start_tls(self, *args: Any, **kwargs: Any) -> asyncio.Transport | None:
+        """asyncio's, decrypting 64 KiB at a time (HTTPS through a proxy comes this way)."""
+        transport = await super().start_tls(*args, **kwargs)
+        return None if transport is None else _decrypting_less(transport)
+
+
+def _decrypting_less(transport: asyncio.Transport) -> asyncio.Transport:
+    """``transport`` (TLS), its protocol set to decrypt ``_READ_SIZE`` at a time.
+
+    (Python 3.11+: the socket is read into the TLS protocol's own buffer, made
+    once; it decrypts ``max_size`` at a time into new bytes. 3.10's reads as
+    asyncio does.)
+    """
+    tls: object = getattr(transport, "_ssl_protocol", None)
+    if hasattr(tls, "max_size"):
+        cast(_Reads, tls).max_size = _READ_SIZE
+    return transport
 
 
 def yield_on_wake() -> None:

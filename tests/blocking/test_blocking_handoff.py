@@ -162,8 +162,9 @@ def test_calls_go_through_without_an_eventfd(
         client.account.get()
 
 
-async def _read_sizes(server_tls: ssl.SSLContext) -> tuple[int, int]:
-    """What the running loop's connections read at most at once: plain TCP, then TLS."""
+async def _read_sizes(server_tls: ssl.SSLContext) -> tuple[int, int, int]:
+    """What the running loop's connections read at most at once: plain TCP, TLS, and
+    TLS begun on an open connection (``start_tls``)."""
 
     ended: asyncio.Queue[None] = asyncio.Queue()
 
@@ -176,21 +177,44 @@ async def _read_sizes(server_tls: ssl.SSLContext) -> tuple[int, int]:
     client_tls = ssl.create_default_context()
     client_tls.check_hostname, client_tls.verify_mode = False, ssl.CERT_NONE  # (self-signed)
     sizes: list[int] = []
-    for server_side, client_side in ((None, None), (server_tls, client_tls)):
+    for server_side, client_side, upgraded in (
+        (None, None, False),
+        (server_tls, client_tls, False),
+        (server_tls, client_tls, True),  # (TLS begun on an open connection: HTTPS via a proxy)
+    ):
         if client_side is not None and sys.version_info < (3, 11):  # (its TLS: asyncio's)
             sizes.append(-1)
             continue
-        server = await asyncio.start_server(hold, "127.0.0.1", 0, ssl=server_side)
+        handler = hold if not upgraded else _upgrading(hold, server_tls)
+        server = await asyncio.start_server(
+            handler, "127.0.0.1", 0, ssl=None if upgraded else server_side
+        )
         port = server.sockets[0].getsockname()[1]
         async with server:
-            _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client_side)
+            _, writer = await asyncio.open_connection(
+                "127.0.0.1", port, ssl=None if upgraded else client_side
+            )
+            if upgraded:
+                await writer.start_tls(client_tls)  # (3.11+)
             transport = writer.transport
             reads = getattr(transport, "_ssl_protocol", transport)  # (TLS: what decrypts)
             sizes.append(reads.max_size)
             writer.close()
             await writer.wait_closed()
             await ended.get()  # (the server's side closed too)
-    return sizes[0], sizes[1]
+    return sizes[0], sizes[1], sizes[2]
+
+
+def _upgrading(
+    then: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any], tls: ssl.SSLContext
+) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]:
+    """A stream handler that begins TLS on the connection first, then runs ``then``."""
+
+    async def upgrade(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await writer.start_tls(tls)  # (3.11+)
+        await then(reader, writer)
+
+    return upgrade
 
 
 @pytest.mark.parametrize(
@@ -209,8 +233,9 @@ def test_the_engine_loop_reads_64_kib_at_a_time(
     ``munmap`` and page faults each read (``benchmarks/blocking_throughput.py`` counts them)."""
     loop = make_loop()
     try:
-        plain, tls = loop.run_until_complete(_read_sizes(self_signed_tls(tmp_path)))
+        plain, tls, upgraded = loop.run_until_complete(_read_sizes(self_signed_tls(tmp_path)))
         assert plain == expected
-        assert tls == (expected if sys.version_info >= (3, 11) else -1)  # (3.10: not changed)
+        tls_expected = expected if sys.version_info >= (3, 11) else -1  # (3.10: not changed)
+        assert (tls, upgraded) == (tls_expected, tls_expected)
     finally:
         loop.close()

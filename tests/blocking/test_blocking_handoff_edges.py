@@ -269,6 +269,48 @@ def test_a_reader_blocked_in_events_ends_when_another_thread_closes(
     assert outcome == [[]]
 
 
+def test_a_call_whose_task_cannot_start_fails_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A call whose task cannot be made raises that error in its caller; the engine and
+    the calls after it go on."""
+    engine: Engine[contextlib.AsyncExitStack[bool | None]] = Engine(contextlib.AsyncExitStack)
+    runner = engine._runner  # pyright: ignore[reportPrivateUsage]
+    drive = runner._drive  # pyright: ignore[reportPrivateUsage]
+    made = [0]
+
+    def drive_but_the_first(call: Any) -> Any:
+        made[0] += 1
+        if made[0] == 1:
+            raise RuntimeError("no task for this one")
+        return drive(call)
+
+    try:
+        assert engine.call("first", _value, (1,), {}) == 1
+        monkeypatch.setattr(runner, "_drive", drive_but_the_first)
+        with pytest.raises(RuntimeError, match="no task for this one"):
+            engine.call("second", _value, (2,), {})
+        assert engine.call("third", _value, (3,), {}) == 3
+        assert not engine.closed
+    finally:
+        engine.close()
+
+
+async def _value(value: int) -> int:
+    return value
+
+
+def test_a_loop_has_one_doorbell_and_lets_it_close_after_the_loop() -> None:
+    """A second doorbell on one loop is refused (the loop would be handed the first's fd
+    with no callback); a doorbell closed after its loop closes quietly."""
+    loop = handoff.EngineLoop(before_wait=lambda: None)
+    doorbell = handoff.Doorbell(loop, lambda _: None)
+    if doorbell._fd >= 0:  # pyright: ignore[reportPrivateUsage]  # (Linux: an eventfd)
+        with pytest.raises(RuntimeError, match="already has a doorbell"):
+            handoff.Doorbell(loop, lambda _: None)
+    loop.close()
+    doorbell.close()
+    assert doorbell.post(handoff.Call(_nothing, (), {})) is False
+
+
 class _Tracked:
     """An async iterator of 1, 2, 3... that notes the threads it was closed on."""
 
