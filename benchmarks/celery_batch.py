@@ -16,12 +16,15 @@ and limits: 30 requests per sliding minute, 5 active projects), at a small
 The makespan of a run is measured on the simulator's side: from the first
 API request of the account to the last. Both runs count 429 answers, the
 most requests in one sliding window and the most projects active at once.
-The Celery run also reports, per API request, what Redis served: its script
-calls (``EVALSHA``: one per admission, slot or heartbeat of the fleet's
-limits, and per step of the batch's state), every command it ran (the
-broker's polling and the commands inside the scripts included: an upper
-bound on round trips), and the Celery messages published (the broker's
-pushes: each a task of a brief's chain).
+The Celery run also reports, per API request, what Redis served: its round
+trips (the server's read events: a pipeline, a ``MULTI``/``EXEC`` block or a
+blocking pop is one; every client's, the broker's and the submitter's
+included), its script calls (``EVALSHA``: one per admission, slot or
+heartbeat of the fleet's limits, and per step of the batch's state; the
+fleet's writes that wait for a later call ride along in its pipeline, so
+several scripts may share a round trip), every command it ran (the commands
+inside the scripts included), and the Celery messages published (the
+broker's pushes: each a task of a brief's chain).
 
     python -m benchmarks.celery_batch [--time-scale 0.01] [--seed 7] [--briefs 50]
 
@@ -189,10 +192,13 @@ async def run_local(briefs: Path, folder: Path, time_scale: float, seed: int) ->
 
 
 def redis_counts(redis: Redis) -> dict[str, int]:
-    """Commands the Redis server processed since its last reset, in all and by kind."""
+    """Round trips (read events) and commands the Redis server processed since its last
+    reset, in all and by kind."""
     stats: dict[str, Any] = redis.info("commandstats")  # type: ignore[assignment]
     calls = {name.removeprefix("cmdstat_"): int(value["calls"]) for name, value in stats.items()}
+    reads: dict[str, Any] = redis.info("stats")  # type: ignore[assignment]
     return {
+        "round_trips": int(reads["total_reads_processed"]),
         "commands": sum(calls.values()),
         "scripts": calls.get("evalsha", 0) + calls.get("eval", 0),
         "pushes": calls.get("lpush", 0),
@@ -220,6 +226,8 @@ async def run_celery(briefs: Path, folder: Path, time_scale: float, seed: int) -
         **view,
         "wall_time": round(wall, 2),
         "done": summary["counts"]["done"],
+        "redis_round_trips": counts["round_trips"],
+        "redis_round_trips_per_request": round(counts["round_trips"] / requests, 2),
         "redis_commands": counts["commands"],
         "redis_commands_per_request": round(counts["commands"] / requests, 2),
         "redis_scripts_per_request": round(counts["scripts"] / requests, 2),
@@ -300,9 +308,11 @@ def markdown(report: dict[str, Any]) -> str:
         + ", ".join(f"{k} {'ok' if v else 'FAILED'}" for k, v in report["checks"].items())
         + ").",
         "",
-        f"Per API request, the Celery run cost {celery['redis_scripts_per_request']} Redis "
-        "script calls (the fleet's limits and the batch's state, one round trip each), "
-        f"{celery['redis_commands_per_request']} Redis commands in all "
+        f"Per API request, the Celery run cost {celery['redis_round_trips_per_request']} "
+        f"Redis round trips ({celery['redis_round_trips']}: every client's, the broker's "
+        f"included), {celery['redis_scripts_per_request']} Redis script calls (the fleet's "
+        "limits and the batch's state; the fleet's deferred writes ride along in a later "
+        f"call's pipeline), {celery['redis_commands_per_request']} Redis commands in all "
         f"({celery['redis_commands']}: the broker's polling and the commands inside the "
         f"scripts included) and {celery['celery_messages_per_request']} Celery messages "
         f"({celery['celery_messages']} published).",
