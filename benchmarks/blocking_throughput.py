@@ -20,6 +20,10 @@ faults per request (the engine's loop reads 64 KiB at a time to have none). Then
 hand-off alone, in µs per call: a no-op coroutine awaited directly, through
 the engine (``videoagent._engine``), and through anyio's
 ``BlockingPortal.call`` (what the engine does not use, for comparison).
+Last, the price of the engine's 64 KiB reads (``videoagent._handoff``:
+asyncio's 256 KiB reads cost a ``mmap``, a ``munmap`` and page faults each
+off the main thread): a 64 MiB body read over loopback by aiohttp on a
+thread of its own, on the engine's loop and on asyncio's, alternating.
 
     python -m benchmarks.blocking_throughput [--requests 200] [--rounds 48]
 
@@ -40,6 +44,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import aiohttp.web
 import anyio.from_thread
 
 from benchmarks._report import RESULTS, save, stamp, throughput_summary
@@ -47,11 +53,15 @@ from benchmarks._simproc import simulator_process
 from benchmarks.client_throughput import run_round
 from videoagent import AsyncVideoAgent, Limits, VideoAgent, __version__
 from videoagent._engine import Engine
+from videoagent._handoff import EngineLoop
 
 TARGET = 0.85
 #: Calls per hand-off measurement, and how many of them (the best is kept).
 HANDOFF_CALLS = 5000
 HANDOFF_ROUNDS = 5
+#: The body of the bulk read, and how many reads of it on each loop (the medians kept).
+BULK_BYTES = 64 * 1024 * 1024
+BULK_ROUNDS = 7
 
 
 def blocking_round(requests: int, one: Callable[[], object]) -> dict[str, float]:
@@ -109,6 +119,56 @@ async def direct_cost() -> float:
     return best
 
 
+async def _read_all(url: str) -> int:
+    """Read ``url``'s body as ``videoagent``'s downloads do (64 KiB chunks); its size."""
+    size = 0
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        async for chunk in response.content.iter_chunked(64 * 1024):
+            size += len(chunk)
+    return size
+
+
+def _bulk_read(make_loop: Callable[[], asyncio.AbstractEventLoop], url: str) -> dict[str, float]:
+    """One read of ``url`` on a new loop in this thread: MB/s, and this thread's CPU."""
+    loop = make_loop()
+    try:
+        cpu0, wall0 = time.thread_time(), time.perf_counter()
+        size = loop.run_until_complete(_read_all(url))
+        cpu, wall = time.thread_time() - cpu0, time.perf_counter() - wall0
+    finally:
+        loop.close()
+    return {"mb_per_second": size / wall / 1e6, "cpu_seconds_per_gb": cpu / size * 1e9}
+
+
+async def bulk_costs(side: ThreadPoolExecutor) -> dict[str, dict[str, float]]:
+    """Medians of ``BULK_ROUNDS`` bulk reads on each loop, from a thread that is not main."""
+    body = bytes(BULK_BYTES)
+    app = aiohttp.web.Application()
+    app.router.add_get("/bulk", lambda _: aiohttp.web.Response(body=body))
+    runner = aiohttp.web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    loops: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+        "engine": lambda: EngineLoop(before_wait=lambda: None),
+        "asyncio": asyncio.SelectorEventLoop,
+    }
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in loops}
+    running = asyncio.get_running_loop()
+    try:
+        for index in range(BULK_ROUNDS):
+            for name in loops if index % 2 == 0 else reversed(list(loops)):
+                read = _bulk_read, loops[name], f"http://127.0.0.1:{port}/bulk"
+                runs[name].append(await running.run_in_executor(side, *read))
+    finally:
+        await runner.cleanup()
+    return {
+        name: {key: statistics.median(run[key] for run in reads) for key in reads[0]}
+        for name, reads in runs.items()
+    }
+
+
 async def measure(requests: int, rounds: int) -> dict[str, Any]:
     """Run the comparison; the report as a JSON-ready dict."""
     loop = asyncio.get_running_loop()
@@ -153,8 +213,9 @@ async def measure(requests: int, rounds: int) -> dict[str, Any]:
                 finally:
                     await loop.run_in_executor(side, blocking.close)
         handoff = await loop.run_in_executor(side, handoff_costs)
+        bulk = await bulk_costs(side)
     handoff["direct_us"] = await direct_cost()
-    return _report(results, handoff, requests, rounds)
+    return {**_report(results, handoff, requests, rounds), "bulk_read": bulk}
 
 
 def _report(
@@ -238,7 +299,19 @@ def markdown(report: dict[str, Any]) -> str:
         f"| through the engine (`VideoAgent`'s) | {handoff['engine_us']:,.1f} |",
         f"| through anyio's `BlockingPortal.call` | {handoff['anyio_portal_us']:,.1f} |",
         "",
+        f"| a {BULK_BYTES // 2**20} MiB body read over loopback on a thread of its own "
+        f"(median of {BULK_ROUNDS}) | MB/s | CPU s per GB |",
+        "|---|---:|---:|",
     ]
+    for name, title in (
+        ("engine", "the engine's loop (64 KiB reads)"),
+        ("asyncio", "asyncio's loop (256 KiB reads)"),
+    ):
+        bulk = report["bulk_read"][name]
+        lines.append(
+            f"| {title} | {bulk['mb_per_second']:,.0f} | {bulk['cpu_seconds_per_gb']:.2f} |"
+        )
+    lines.append("")
     return "\n".join(lines)
 
 
