@@ -16,10 +16,13 @@ swings by 15 points between runs of the same code, as one quiet round of
 either loop decides it. Each round also counts the process's context
 switches per request (``getrusage``: voluntary, involuntary), which is what
 the hand-off (``videoagent._handoff``) is built to keep down, and its page
-faults per request (the engine's loop reads 64 KiB at a time to have none). Then the
-hand-off alone, in µs per call: a no-op coroutine awaited directly, through
-the engine (``videoagent._engine``), and through anyio's
-``BlockingPortal.call`` (what the engine does not use, for comparison).
+faults per request (the engine's loop reads 64 KiB at a time to have none).
+A run where the async side's loop pays page faults (asyncio's 256 KiB reads
+sometimes do on the main thread's heap too) flatters the blocking side: it is
+reported, and judges nothing. Then the hand-off alone, in µs per call: a
+no-op coroutine awaited directly, through the engine (``videoagent._engine``),
+and through anyio's ``BlockingPortal.call`` (what the engine does not use,
+for comparison).
 Last, the price of the engine's 64 KiB reads (``videoagent._handoff``:
 asyncio's 256 KiB reads cost a ``mmap``, a ``munmap`` and page faults each
 off the main thread): a 64 MiB body read over loopback by aiohttp on a
@@ -56,6 +59,8 @@ from videoagent._engine import Engine
 from videoagent._handoff import EngineLoop
 
 TARGET = 0.85
+#: Page faults a request (median) on the async side beyond which a run proves nothing.
+FAIR_FAULTS = 0.5
 #: Calls per hand-off measurement, and how many of them (the best is kept).
 HANDOFF_CALLS = 5000
 HANDOFF_ROUNDS = 5
@@ -235,6 +240,10 @@ def _report(
     gap_us = 1e6 / median["blocking"]["requests_per_second"] - (
         1e6 / median["async"]["requests_per_second"]
     )
+    # The async side's loop (on the main thread's heap) sometimes pays page faults for
+    # asyncio's 256 KiB reads too (glibc trimming the heap's top): such a run flatters
+    # the blocking side, and is no evidence either way.
+    fair = median["async"]["page_faults"] < FAIR_FAULTS
     return {
         "benchmark": "blocking_throughput",
         **stamp(),
@@ -251,7 +260,8 @@ def _report(
         "extra_us_per_request_median": gap_us,
         "handoff_us": handoff,
         "target": TARGET,
-        "passed": pair_median >= TARGET,
+        "fair": fair,
+        "passed": fair and pair_median >= TARGET,
     }
 
 
@@ -286,10 +296,18 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {median[name]['page_faults']:.2f} |"
         )
     verdict = "meets" if report["passed"] else "misses"
+    verdict = f"{verdict} the {report['target']:.0%} target"
+    if not report["fair"]:
+        verdict = (
+            f"no evidence on the {report['target']:.0%} target, as the async side paid "
+            f"{median['async']['page_faults']:.2f} page faults a request (asyncio's 256 KiB "
+            "reads, its heap trimmed and grown again, CPython gh-85451), which flatters the "
+            "blocking side: run it again"
+        )
     lines += [
         "",
         f"Blocking / async: **{report['pair_ratio_median']:.1%}** median of the paired rounds "
-        f"(quartiles {low:.1%}-{high:.1%}): {verdict} the {report['target']:.0%} target. "
+        f"(quartiles {low:.1%}-{high:.1%}): {verdict}. "
         f"Best round vs best round: {report['best_round_ratio']:.1%}. A blocking request "
         f"takes {report['extra_us_per_request_median']:,.0f} µs more (medians).",
         "",
