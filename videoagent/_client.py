@@ -429,6 +429,10 @@ class AsyncVideoAgent:
         except Exception:
             logger.warning("closing the client failed (after %r)", exc, exc_info=True)
 
+    async def close(self) -> None:
+        """``aclose()`` under openai's name for it: ``await client.close()``."""
+        await self.aclose()
+
     async def aclose(self) -> None:
         """Stop the shared watcher and close the session (if this client opened it)."""
         if not self._owner:

@@ -32,14 +32,18 @@ async def test_async_with_closes_the_session(simulator: Simulator) -> None:
     await client.aclose()  # idempotent
 
 
-async def test_aclose_without_async_with(simulator: Simulator) -> None:
-    """A client used without ``async with`` is closed by ``aclose()``."""
+@pytest.mark.parametrize("name", ["aclose", "close"])
+async def test_aclose_without_async_with(simulator: Simulator, name: str) -> None:
+    """A client used without ``async with`` is closed by ``aclose()`` (or openai's
+    ``close()``), once and for all."""
     client = make_client(simulator)
     await client.account.get()
     session = wiring_of(client).caller.transport._session.get()
-    await client.aclose()
+    await getattr(client, name)()
     assert session is not None
     assert session.closed
+    with pytest.raises(ConfigurationError, match="closed"):
+        await client.account.get()
 
 
 async def test_a_callers_session_stays_open(simulator: Simulator) -> None:

@@ -178,6 +178,8 @@ async def main(session: aiohttp.ClientSession) -> None:
         assert_type(await client.api_keys.revoke(created.id), None)
         fast = client.with_options(timeout=5.0, max_retries=0)
         assert_type(fast, AsyncVideoAgent)
+        assert_type(await fast.close(), None)  # (a copy: closes nothing)
+        assert_type(await fast.aclose(), None)
         try:
             await fast.projects.get(p.id)
         except ValidationError as exc:
