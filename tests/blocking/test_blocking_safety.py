@@ -10,14 +10,25 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import types
 import warnings
 
 import pytest
 from blocking_helpers import client_of, run_script
 
-from videoagent import ConfigurationError, CreditsWarning, ProjectStatus, VideoAgent
+from videoagent import (
+    ConfigurationError,
+    CreditsWarning,
+    PollPolicy,
+    ProjectStatus,
+    VideoAgent,
+)
 from videoagent.simulator import BackgroundSimulator
+
+#: The shortest time between two polls of a project (a queued one's), in real seconds at
+#: time scale 1: a Ctrl-C heard only when the wait next polls would take at least this.
+QUEUED_POLL_SECONDS = PollPolicy().queued
 
 
 def _engine_threads() -> list[threading.Thread]:
@@ -92,15 +103,18 @@ print("threads", threading.active_count(), flush=True)
 """
 
 
-@pytest.mark.videoagent_simulator(time_scale=0.1)  # a project lasts a minute: never waited out
+# The project lasts a minute (never waited out); the client polls in real time (1.0):
+# 5 s or more between polls, its first one included.
+@pytest.mark.videoagent_simulator(time_scale=0.1)
 def test_ctrl_c_stops_a_wait_in_the_main_thread(
     videoagent_simulator: BackgroundSimulator,
 ) -> None:
-    """SIGINT during ``wait`` raises ``KeyboardInterrupt`` in the main thread at once; the
-    client goes on working and closes, leaving one thread."""
+    """SIGINT during ``wait`` raises ``KeyboardInterrupt`` in the main thread at once, not at
+    the wait's next poll (5 s away or more); the client goes on working and closes, leaving
+    one thread."""
     sim = videoagent_simulator
     process = subprocess.Popen(
-        [sys.executable, "-W", "error", "-c", CTRL_C, sim.api_key, sim.base_url, "0.1"],
+        [sys.executable, "-W", "error", "-c", CTRL_C, sim.api_key, sim.base_url, "1.0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -108,9 +122,13 @@ def test_ctrl_c_stops_a_wait_in_the_main_thread(
     assert process.stdout is not None
     assert process.stdout.readline() == "waiting\n"  # the main thread is inside wait()
     process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)  # (a guard: the wait alone lasts a minute)
+    sent = time.monotonic()
+    interrupted = process.stdout.readline()
+    took = time.monotonic() - sent
+    out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
-    assert out.splitlines() == ["interrupted", "active True", "threads 1"]
+    assert [interrupted.strip(), *out.splitlines()] == ["interrupted", "active True", "threads 1"]
+    assert took < QUEUED_POLL_SECONDS, f"the wait noticed Ctrl-C after {took:.1f} s"
     assert "Traceback" not in err
 
 
