@@ -6,7 +6,8 @@ on a daemon thread), so limits, retries, slots, the watcher, the errors and
 the docstrings are the async client's own. The blocking resources are built
 by wrapping the async client's bound methods (``_Namespace._blocking``, a
 ``ParamSpec`` wrapper, as ``_raw.raw_method`` is), so type checkers see
-every argument and return type; async iterators (``list``, ``messages``)
+every argument and return type (and ``inspect``, ``help()`` and notebooks
+too: ``_signatures``); async iterators (``list``, ``messages``)
 become plain iterators that pull one item per hand-off.
 
 The wrappers look the async method up at each call (a microsecond), so a
@@ -43,6 +44,7 @@ from ._models import CreditsWarning, Project, ProjectStatus
 from ._projects import Projects as AsyncProjects
 from ._projects import ProjectsWithRawResponse as AsyncProjectsRaw
 from ._seams import LimitsBackend
+from ._signatures import as_iterator, signature_like, unchanged
 from ._types import NOT_GIVEN, NotGiven
 from ._watcher import ProjectWatcher, WatcherStatistics
 
@@ -330,7 +332,7 @@ class _Namespace:
             current: Callable[P, Awaitable[T]] = getattr(locate(driver.agent()), name)
             return driver.engine.call(label, current, args, kwargs, notify=notify)
 
-        return _named(call, method, label)
+        return _named(call, method, label, unchanged)
 
     def _iterating(self, method: Callable[P, AsyncIterator[T]]) -> Callable[P, Iterator[T]]:
         """``method`` (an async generator method), as a plain iterator."""
@@ -341,15 +343,22 @@ class _Namespace:
             current: Callable[P, AsyncIterator[T]] = getattr(locate(driver.agent()), name)
             return _Pulled(driver.engine, label, current(*args, **kwargs))
 
-        return _named(call, method, label)
+        return _named(call, method, label, as_iterator)
 
 
-def _named(call: Callable[P, T], method: Callable[..., object], label: str) -> Callable[P, T]:
-    """``call`` under ``method``'s name, docstring and signature (``help()``, ``inspect``)."""
+def _named(
+    call: Callable[P, T],
+    method: Callable[..., object],
+    label: str,
+    returns: Callable[[str], str],
+) -> Callable[P, T]:
+    """``call`` under ``method``'s name, docstring and parameters, returning what
+    ``returns`` makes of its return type (``help()``, ``inspect``)."""
     call.__name__ = method.__name__
     call.__qualname__ = label
     call.__doc__ = method.__doc__
     call.__wrapped__ = method  # type: ignore[attr-defined]
+    call.__signature__ = signature_like(method, returns)  # type: ignore[attr-defined]
     return call
 
 

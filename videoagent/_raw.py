@@ -17,6 +17,7 @@ import attrs
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._retry import capture_answer
+from ._signatures import as_raw_response, signature_like
 
 __all__ = ["RawResponse", "raw_method"]
 
@@ -61,4 +62,5 @@ def raw_method(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[RawRe
 
     with_raw_response.__name__ = getattr(method, "__name__", "with_raw_response")
     with_raw_response.__doc__ = method.__doc__
+    with_raw_response.__signature__ = signature_like(method, as_raw_response)  # type: ignore[attr-defined]  # (read by inspect)
     return with_raw_response

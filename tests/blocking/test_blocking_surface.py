@@ -66,8 +66,32 @@ def test_every_async_method_is_there_with_its_signature(
     assert _methods(blocking) == names
     for name in names:
         ours, theirs = getattr(blocking, name), getattr(async_resource, name)
-        assert inspect.signature(ours) == inspect.signature(theirs), name
+        signature, async_signature = inspect.signature(ours), inspect.signature(theirs)
+        assert signature.parameters == async_signature.parameters, name
+        returns = str(async_signature.return_annotation)
+        if returns.startswith("AsyncIterator["):  # (list, messages: plain iterators)
+            returns = returns.removeprefix("Async")
+        assert signature.return_annotation == returns, name
         assert ours.__doc__ == theirs.__doc__, name
+
+
+@pytest.mark.parametrize("path", ["projects", "account", "api_keys"])
+def test_raw_methods_show_the_plain_ones_parameters(blocking_client: VideoAgent, path: str) -> None:
+    """``help()`` and a notebook's tooltip (``inspect.signature``) show a raw method's real
+    parameters and its ``RawResponse`` return type, on both clients; the blocking
+    ``list`` says it returns a plain iterator."""
+    async_client = AsyncVideoAgent("es_live_x", "http://127.0.0.1:9/v1")
+    plain = _resolve(async_client, path)
+    for client in (async_client, blocking_client):
+        raw = _resolve(client, f"{path}.with_raw_response")
+        for name in _methods(raw):
+            signature = inspect.signature(getattr(raw, name))
+            plain_signature = inspect.signature(getattr(plain, name))
+            assert signature.parameters == plain_signature.parameters, name
+            assert (
+                signature.return_annotation == f"RawResponse[{plain_signature.return_annotation}]"
+            )
+    assert inspect.signature(blocking_client.projects.list).return_annotation == "Iterator[Project]"
 
 
 def test_the_watcher_has_the_async_watchers_methods(blocking_client: VideoAgent) -> None:
