@@ -122,6 +122,19 @@ def test_the_constructor_takes_the_async_clients_options() -> None:
         assert ours[name].kind == parameter.kind, name
 
 
+def test_the_client_itself_has_the_async_clients_surface(blocking_client: VideoAgent) -> None:
+    """Every public name of ``AsyncVideoAgent`` but ``aclose`` (``close`` blocks) is on
+    ``VideoAgent``, and its methods take the same arguments and return the same types."""
+    async_client = AsyncVideoAgent("es_live_x", "http://127.0.0.1:9/v1")
+    names = {name for name in dir(async_client) if not name.startswith("_")} - {"aclose"}
+    assert {name for name in dir(blocking_client) if not name.startswith("_")} == names
+    for name in names:
+        async_one = getattr(AsyncVideoAgent, name, None)  # (None: an instance's attribute)
+        if inspect.isfunction(async_one):
+            mine = getattr(VideoAgent, name)
+            assert inspect.signature(mine) == inspect.signature(async_one), name
+
+
 def test_a_bad_option_raises_in_the_constructor(monkeypatch: pytest.MonkeyPatch) -> None:
     """Configuration errors come from ``VideoAgent(...)`` itself, before any thread starts."""
     monkeypatch.delenv("VIDEOAGENT_API_KEY", raising=False)
