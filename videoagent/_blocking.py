@@ -467,7 +467,10 @@ class Watcher:
 
     A notify speeds up the polls of a project this process waits for or
     watches (in fleet mode, of any process of the fleet). ``watch`` takes no
-    ``on_event`` (it would run on the client's own thread): read ``events()``.
+    ``on_event`` (it would run on the client's own thread): read ``events()``;
+    nor ``client``: this watcher polls through its own client (whose
+    ``with_options`` copies share its budget anyway), and another client's
+    projects are that client's watcher's.
     """
 
     def __init__(self, driver: _Driver) -> None:
