@@ -295,9 +295,9 @@ def markdown(report: dict[str, Any]) -> str:
             f"{median[name]['involuntary_switches']:.2f} "
             f"| {median[name]['page_faults']:.2f} |"
         )
-    verdict = "meets" if report["passed"] else "misses"
-    verdict = f"{verdict} the {report['target']:.0%} target"
-    if not report["fair"]:
+    if report["fair"]:
+        verdict = f"{'meets' if report['passed'] else 'misses'} the {report['target']:.0%} target"
+    else:
         verdict = (
             f"no evidence on the {report['target']:.0%} target, as the async side paid "
             f"{median['async']['page_faults']:.2f} page faults a request (asyncio's 256 KiB "

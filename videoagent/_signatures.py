@@ -40,15 +40,12 @@ def signature_like(
     """``method``'s parameters, its return annotation (as text) rewritten by ``returns``.
 
     ``method`` is a bound method of a class (its signature is worked out once
-    per class function and kept), or a wrapper already given a signature here.
+    per class function and kept), or a wrapper already given one here.
     """
     function = getattr(method, "__func__", None)
     if function is not None:
         return _of_class_function(function, returns)
-    given: inspect.Signature | None = getattr(method, "__signature__", None)
-    if given is None:  # (a plain function: nothing to keep it by)
-        given = inspect.signature(method)
-    return _rewritten(given, returns)
+    return _rewritten(inspect.signature(method), returns)
 
 
 @functools.cache
